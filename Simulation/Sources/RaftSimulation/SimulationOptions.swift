@@ -1,0 +1,113 @@
+@_spi(Testing) import RaftCore
+
+/// Everything that shapes one simulated run. ``init(seed:nodeCount:)`` draws the fault mix from the
+/// seed itself ("swarm" testing, as TigerBeetle's VOPR does), so a sweep covers calm runs and
+/// hostile ones; tests may then override any field.
+///
+/// Times are microseconds of simulated time.
+public struct SimulationOptions: Sendable, Hashable {
+    /// The seed every random choice of the run derives from.
+    public var seed: UInt64
+    /// Members of the founding group (3 or 5 in the sweeps).
+    public var nodeCount: Int
+    /// Length of one tick (the heartbeat interval).
+    public var tickInterval: UInt64 = 100_000
+    /// Election timeout in ticks.
+    public var electionTicks: Int = 10
+    /// How far each member's clock may run fast or slow, as a fraction (0.05 = ±5%).
+    public var clockSkew: Double = 0.05
+    /// Raft settings switches.
+    public var preVote = true
+    /// See ``RaftSettings/checkQuorum``.
+    public var checkQuorum = true
+    /// See ``RaftSettings/forwardProposals``.
+    public var forwardProposals = false
+    /// A deliberately broken rule, to prove the checker catches it.
+    @_spi(Testing) public var mutation: RaftMutation?
+
+    // Network.
+    /// Smallest one-way message delay.
+    public var minDelay: UInt64 = 100
+    /// Largest one-way message delay (reordering follows from the spread).
+    public var maxDelay: UInt64 = 5_000
+    /// Probability a message is lost.
+    public var dropRate = 0.0
+    /// Probability a message is delivered twice.
+    public var duplicateRate = 0.0
+    /// Most entry bytes per append message (a tiny value sends one entry per message, which
+    /// lets acknowledgements of old-term entries arrive before the new leader's own entry).
+    public var maxBytesPerMessage = 4_096
+
+    // Disk.
+    /// Smallest time to make a batch durable (fsync).
+    public var minSyncLatency: UInt64 = 200
+    /// Largest time to make a batch durable.
+    public var maxSyncLatency: UInt64 = 3_000
+    /// Time to apply committed entries.
+    public var applyLatency: UInt64 = 100
+
+    // Faults during the fault phase.
+    /// Simulated length of the fault phase.
+    public var faultPhaseDuration: UInt64 = 8_000_000
+    /// Mean time between fault actions (crash, partition, pause, heal…); 0 disables faults.
+    public var meanTimeBetweenFaults: UInt64 = 700_000
+    /// Whether faults may take down or cut off a majority at once (quorum loss).
+    public var allowQuorumLoss = true
+    /// Relative weights of fault kinds: crash, partition, asymmetric partition, pause, quick
+    /// restart (a crash followed by a restart within milliseconds, as a supervisor would do).
+    public var faultWeights: [Int] = [3, 3, 2, 1, 2]
+
+    // Log compaction.
+    /// Applied entries between snapshots on each member; 0 disables snapshots.
+    public var snapshotInterval: UInt64 = 50
+    /// Entries kept behind a snapshot.
+    public var retainedEntries: UInt64 = 5
+    /// Size of the padding in snapshots, so transfers need several chunks.
+    public var snapshotPadding: Int = 3_000
+    /// Snapshot chunk size.
+    public var snapshotChunkBytes: Int = 1_024
+
+    // Workload.
+    /// Mean time between client writes.
+    public var meanTimeBetweenWrites: UInt64 = 12_000
+    /// Mean time between client linearizable reads.
+    public var meanTimeBetweenReads: UInt64 = 25_000
+    /// Probability of a leadership transfer per fault action.
+    public var transferRate = 0.1
+    /// How long a client waits before calling an outcome unknown.
+    public var requestTimeout: UInt64 = 2_000_000
+
+    // Liveness.
+    /// After the faults heal, how long the group has to elect a leader, commit a fresh write
+    /// and bring every member up to date.
+    public var livenessBound: UInt64 = 20_000_000
+
+    /// Creates options for `seed`, drawing the fault mix from it.
+    public init(seed: UInt64, nodeCount: Int? = nil) {
+        self.seed = seed
+        var rng = SeededGenerator(seed: seed ^ 0x5EED_0F_F4_17)
+        self.nodeCount = nodeCount ?? (rng.chance(0.5) ? 3 : 5)
+        dropRate = [0, 0, 0.01, 0.05, 0.15][Int(rng.next(below: 5))]
+        duplicateRate = [0, 0.01, 0.05][Int(rng.next(below: 3))]
+        maxDelay = [1_000, 5_000, 20_000, 60_000][Int(rng.next(below: 4))]
+        maxSyncLatency = [500, 3_000, 10_000][Int(rng.next(below: 3))]
+        meanTimeBetweenFaults = [500_000, 1_000_000, 2_000_000][Int(rng.next(below: 3))]
+        allowQuorumLoss = rng.chance(0.5)
+        snapshotInterval = [0, 20, 50, 200][Int(rng.next(below: 4))]
+        retainedEntries = [0, 5, 30][Int(rng.next(below: 3))]
+        clockSkew = [0, 0.05, 0.2][Int(rng.next(below: 3))]
+        forwardProposals = rng.chance(0.3)
+        maxBytesPerMessage = rng.chance(0.3) ? 1 : 4_096
+    }
+
+    /// A run with no faults at all (for measuring and for scenario tests that script their own).
+    public static func calm(seed: UInt64, nodeCount: Int) -> SimulationOptions {
+        var options = SimulationOptions(seed: seed, nodeCount: nodeCount)
+        options.dropRate = 0
+        options.duplicateRate = 0
+        options.maxDelay = 2_000
+        options.meanTimeBetweenFaults = 0
+        options.transferRate = 0
+        return options
+    }
+}

@@ -1,0 +1,60 @@
+/// How a ``RaftNode`` behaves. Times are counted in ticks: the shell calls ``RaftNode/tick()``
+/// at a fixed interval (the server's heartbeat interval), so no clock enters the core.
+public struct RaftSettings: Sendable, Hashable {
+    /// This member's identifier (never ``noNode``).
+    public var id: NodeID
+    /// Ticks without hearing from a leader before a follower starts an election. The actual
+    /// timeout is drawn from `electionTicks..<2*electionTicks` for each election.
+    public var electionTicks: Int = 10
+    /// Ticks between a leader's heartbeats. Must be less than `electionTicks`.
+    public var heartbeatTicks: Int = 1
+    /// Whether a member asks for pre-votes before disrupting the group with a new term (§9.6).
+    public var preVote: Bool = true
+    /// Whether a leader steps down after an election timeout without hearing from a quorum, and
+    /// voters that hear from a live leader refuse to vote for others.
+    public var checkQuorum: Bool = true
+    /// Whether followers forward proposals to the leader instead of refusing them.
+    public var forwardProposals: Bool = false
+    /// The most entry bytes in one append message (at least one entry is always sent).
+    public var maxBytesPerMessage: Int = 1 << 20
+    /// The most append messages in flight to one follower in the replicate state.
+    public var maxInflightMessages: Int = 256
+    /// The most bytes of one snapshot chunk.
+    public var maxSnapshotChunkBytes: Int = 1 << 20
+    /// The most snapshot chunks in flight to one follower.
+    public var maxInflightSnapshotChunks: Int = 4
+    /// The most bytes of proposals the leader holds uncommitted before refusing new ones.
+    public var maxUncommittedBytes: Int = 64 << 20
+    /// The seed of the generator that draws election timeouts.
+    public var randomSeed: UInt64 = 0
+
+    /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
+    @_spi(Testing) public var mutation: RaftMutation?
+
+    /// Creates settings for member `id` with defaults for everything else.
+    public init(id: NodeID) {
+        self.id = id
+        self.randomSeed = id
+    }
+
+    /// Returns a message naming what is wrong with these settings, or nil if they are valid.
+    public func validationError() -> String? {
+        if id == noNode { return "id must not be 0" }
+        if heartbeatTicks < 1 { return "heartbeatTicks must be at least 1" }
+        if electionTicks <= heartbeatTicks { return "electionTicks must be greater than heartbeatTicks" }
+        if maxInflightMessages < 1 { return "maxInflightMessages must be at least 1" }
+        if maxSnapshotChunkBytes < 1 || maxInflightSnapshotChunks < 1 { return "snapshot chunking limits must be positive" }
+        return nil
+    }
+}
+
+/// A deliberately broken Raft rule. These exist only so tests can show that the simulator's
+/// checkers find real violations; production settings never set one.
+@_spi(Testing) public enum RaftMutation: String, Sendable, Hashable, CaseIterable {
+    /// Commit an entry of an earlier term by counting replicas (breaks Raft §5.4.2, "Figure 8").
+    case commitOldTermByCounting
+    /// Never make the vote durable: a restarted member may vote twice in one term.
+    case forgetVoteOnRestart
+    /// Answer read-index requests at once, without confirming leadership with a quorum.
+    case readWithoutQuorumCheck
+}

@@ -1,0 +1,82 @@
+/// A batch of work the shell must carry out, returned by ``RaftNode/ready()``.
+///
+/// The contract, in order (the shell must not call anything else on the node between
+/// ``RaftNode/ready()`` and ``RaftNode/advance(_:)``):
+/// 1. Make `snapshot`, `entries` and `hardState` durable (fsync), atomically if storage allows.
+///    Writing entry *i* discards every previously stored entry at index *i* or above.
+/// 2. Only then send `messages`. (A vote, an acknowledgement or a leader's append therefore never
+///    leaves a member before the state it promises is on disk.)
+/// 3. Apply `snapshot` (if any) and then `committedEntries` to the state machine, writing each
+///    entry's changes and the applied index in one atomic batch. Serve `readStates` once the
+///    applied index reaches their index.
+/// 4. Call ``RaftNode/advance(_:)`` with this value.
+public struct Ready: Sendable {
+    /// The hard state to persist, when it changed.
+    public var hardState: HardState?
+    /// Entries to append to durable storage (possibly overwriting a conflicting tail).
+    public var entries: [LogEntry] = []
+    /// A snapshot received from the leader, to persist and install.
+    public var snapshot: Snapshot?
+    /// Messages to send once the above is durable.
+    public var messages: [RaftMessage] = []
+    /// Committed entries to apply, in index order.
+    public var committedEntries: [LogEntry] = []
+    /// Linearizable reads confirmed by the leader.
+    public var readStates: [ReadState] = []
+    /// The new leader and role, when either changed.
+    public var softState: SoftState?
+
+    /// Whether there is nothing to do.
+    public var isEmpty: Bool {
+        hardState == nil && entries.isEmpty && snapshot == nil && messages.isEmpty && committedEntries.isEmpty
+            && readStates.isEmpty && softState == nil
+    }
+}
+
+/// What a member finds in durable storage when it starts.
+public struct PersistentState: Sendable {
+    /// The last persisted hard state.
+    public var hardState: HardState
+    /// The last persisted snapshot, if any.
+    public var snapshot: Snapshot?
+    /// The persisted entries after the snapshot, contiguous and ascending.
+    public var entries: [LogEntry]
+    /// The index the state machine has applied (persisted with the state machine's data).
+    public var appliedIndex: LogIndex
+
+    /// Creates the state read back from storage.
+    public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, entries: [LogEntry] = [], appliedIndex: LogIndex = 0) {
+        self.hardState = hardState
+        self.snapshot = snapshot
+        self.entries = entries
+        self.appliedIndex = appliedIndex
+    }
+
+    /// The state of a member of a brand-new group: the same membership entries, one per voter
+    /// (term 1, committed), on every founding member, as etcd bootstraps a cluster.
+    public static func bootstrap(voters: [NodeID]) -> PersistentState {
+        let entries = voters.sorted().enumerated().map { offset, id in
+            LogEntry(term: 1, index: LogIndex(offset + 1), kind: .confChange, data: ConfChange(.addVoter, node: id).encoded())
+        }
+        return PersistentState(hardState: HardState(term: 1, vote: noNode, commit: LogIndex(entries.count)), entries: entries)
+    }
+}
+
+extension ConfState {
+    /// Returns the membership after `change`; an invalid change leaves it as it is.
+    public func applying(_ change: ConfChange) -> ConfState {
+        var voters = self.voters
+        var learners = self.learners
+        switch change.kind {
+        case .addVoter:
+            learners.removeAll { $0 == change.node }
+            if !voters.contains(change.node) { voters.append(change.node) }
+        case .addLearner:
+            if !voters.contains(change.node) && !learners.contains(change.node) { learners.append(change.node) }
+        case .removeNode:
+            voters.removeAll { $0 == change.node }
+            learners.removeAll { $0 == change.node }
+        }
+        return ConfState(voters: voters, learners: learners)
+    }
+}

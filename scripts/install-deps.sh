@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Statehouse needs to build and test, if any are missing.
+# As root it runs apt-get; otherwise it prints the exact command to run and fails.
+set -euo pipefail
+
+packages=(librocksdb-dev pkg-config)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+command="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "Statehouse needs these Debian packages: ${missing[*]}" >&2
+    echo "Install them as root with:" >&2
+    echo "    sudo sh -c '$command'" >&2
+    exit 1
+fi
+echo "Installing ${missing[*]} ..."
+sh -c "$command" >/dev/null
