@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "RaftCore", targets: ["RaftCore"]),
+        .library(name: "MVCC", targets: ["MVCC"]),
+        .library(name: "RocksDB", targets: ["RocksDB"]),
         .executable(name: "simulate", targets: ["simulate"]),
     ],
     dependencies: [
@@ -14,6 +16,16 @@ let package = Package(
     targets: [
         // ==== The deterministic core: standard library only.
         .target(name: "RaftCore"),
+        .target(name: "MVCC"),
+
+        // ==== RocksDB (Debian's librocksdb-dev) through its C API.
+        .systemLibrary(
+            name: "CRocksDB",
+            pkgConfig: "rocksdb",
+            providers: [.apt(["librocksdb-dev"])]
+        ),
+        .target(name: "RocksDB", dependencies: ["CRocksDB"]),
+        .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"]),
 
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
@@ -21,6 +33,7 @@ let package = Package(
             dependencies: ["RaftCore"],
             path: "Simulation/Sources/RaftSimulation"
         ),
+        .target(name: "Linearizability", path: "Simulation/Sources/Linearizability"),
         .executableTarget(
             name: "simulate",
             dependencies: [
@@ -32,11 +45,14 @@ let package = Package(
 
         // ==== Tests.
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
+        .testTarget(name: "MVCCTests", dependencies: ["MVCC"]),
+        .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore"]),
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     settings.append(.enableUpcomingFeature("ExistentialAny"))

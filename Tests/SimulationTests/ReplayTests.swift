@@ -39,7 +39,9 @@ struct ReplayTests {
             let second = try Self.traceHash(ofSeed: seed, executable: executable)
             let hash = String(runSeed(seed).traceHash, radix: 16)
             let expected = String(repeating: "0", count: 16 - hash.count) + hash
-            #expect(first == expected && second == expected, "seed \(seed): \(String(describing: first)), \(String(describing: second)), in-process \(expected)")
+            #expect(
+                first == expected && second == expected,
+                "seed \(seed): \(String(describing: first)), \(String(describing: second)), in-process \(expected)")
         }
     }
 }

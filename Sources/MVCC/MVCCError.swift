@@ -1,0 +1,118 @@
+/// A gRPC status code, with the numeric values of the gRPC specification.
+public enum StatusCode: Int, Hashable, Sendable {
+    /// Not an error.
+    case ok = 0
+    /// The operation was cancelled.
+    case cancelled = 1
+    /// Unknown error.
+    case unknown = 2
+    /// The client specified an invalid argument.
+    case invalidArgument = 3
+    /// The deadline expired.
+    case deadlineExceeded = 4
+    /// An entity was not found.
+    case notFound = 5
+    /// An entity already exists.
+    case alreadyExists = 6
+    /// The caller lacks permission.
+    case permissionDenied = 7
+    /// A resource was exhausted.
+    case resourceExhausted = 8
+    /// The system is not in a state required for the operation.
+    case failedPrecondition = 9
+    /// The operation was aborted.
+    case aborted = 10
+    /// The operation was attempted past the valid range.
+    case outOfRange = 11
+    /// The operation is not implemented.
+    case unimplemented = 12
+    /// Internal error.
+    case `internal` = 13
+    /// The service is unavailable.
+    case unavailable = 14
+    /// Unrecoverable data loss.
+    case dataLoss = 15
+    /// The request lacks valid authentication.
+    case unauthenticated = 16
+}
+
+/// An error of the MVCC state machine, carrying etcd v3.4's exact gRPC code and message.
+///
+/// clientv3 maps errors back to typed errors by the exact message text, so the server must send
+/// ``message`` unchanged with ``code``.
+public enum MVCCError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// An empty key was given (`ErrGRPCEmptyKey`).
+    case emptyKey
+    /// `ignoreValue` or `ignoreLease` was set for a missing key (`ErrGRPCKeyNotFound`).
+    case keyNotFound
+    /// `ignoreValue` was set together with a non-empty value (`ErrGRPCValueProvided`).
+    case valueProvided
+    /// `ignoreLease` was set together with a non-zero lease (`ErrGRPCLeaseProvided`).
+    case leaseProvided
+    /// A transaction has more operations than allowed (`ErrGRPCTooManyOps`).
+    case tooManyOperations
+    /// A transaction writes one key twice (`ErrGRPCDuplicateKey`).
+    case duplicateKey
+    /// The requested revision has been compacted (`ErrGRPCCompacted`).
+    case compacted
+    /// The requested revision is in the future (`ErrGRPCFutureRev`).
+    case futureRevision
+    /// The lease does not exist (`ErrGRPCLeaseNotFound`).
+    case leaseNotFound
+    /// A lease with the requested ID already exists (`ErrGRPCLeaseExist`).
+    case leaseExists
+    /// The requested TTL exceeds the maximum (`ErrGRPCLeaseTTLTooLarge`).
+    case leaseTTLTooLarge
+    /// The request exceeds the maximum request size (`ErrGRPCRequestTooLarge`).
+    case requestTooLarge
+
+    /// The gRPC status code etcd returns for this error.
+    public var code: StatusCode {
+        switch self {
+        case .emptyKey, .keyNotFound, .valueProvided, .leaseProvided, .tooManyOperations,
+            .duplicateKey, .requestTooLarge:
+            return .invalidArgument
+        case .compacted, .futureRevision, .leaseTTLTooLarge:
+            return .outOfRange
+        case .leaseNotFound:
+            return .notFound
+        case .leaseExists:
+            return .failedPrecondition
+        }
+    }
+
+    /// The exact gRPC status message etcd returns for this error.
+    public var message: String {
+        switch self {
+        case .emptyKey: return "etcdserver: key is not provided"
+        case .keyNotFound: return "etcdserver: key not found"
+        case .valueProvided: return "etcdserver: value is provided"
+        case .leaseProvided: return "etcdserver: lease is provided"
+        case .tooManyOperations: return "etcdserver: too many operations in txn request"
+        case .duplicateKey: return "etcdserver: duplicate key given in txn request"
+        case .compacted: return "etcdserver: mvcc: required revision has been compacted"
+        case .futureRevision: return "etcdserver: mvcc: required revision is a future revision"
+        case .leaseNotFound: return "etcdserver: requested lease not found"
+        case .leaseExists: return "etcdserver: lease already exists"
+        case .leaseTTLTooLarge: return "etcdserver: too large lease TTL"
+        case .requestTooLarge: return "etcdserver: request is too large"
+        }
+    }
+
+    /// The message, as sent to clients.
+    public var description: String { message }
+}
+
+/// An error raised when backend pairs cannot be decoded during a restore.
+public struct BackendFormatError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What was wrong.
+    public var reason: String
+
+    /// Creates a format error.
+    public init(_ reason: String) {
+        self.reason = reason
+    }
+
+    /// A textual description.
+    public var description: String { "mvcc backend format error: \(reason)" }
+}
