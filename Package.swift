@@ -17,6 +17,8 @@ let package = Package(
         // ==== The deterministic core: standard library only.
         .target(name: "RaftCore"),
         .target(name: "MVCC"),
+        .target(name: "LeaseClock", dependencies: ["MVCC"]),
+        .target(name: "Node", dependencies: ["RaftCore", "MVCC", "LeaseClock"]),
 
         // ==== RocksDB (Debian's librocksdb-dev) through its C API.
         .systemLibrary(
@@ -46,6 +48,8 @@ let package = Package(
         // ==== Tests.
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC"]),
+        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore"]),

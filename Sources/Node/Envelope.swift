@@ -1,0 +1,67 @@
+import MVCC
+import RaftCore
+
+/// The payload of a normal log entry: a state-machine request and who is waiting for it.
+struct Envelope: Hashable, Sendable {
+    /// The member that proposed it and will answer the client (``noNode`` for the leader's own
+    /// lease expiries and checkpoints, which nobody waits for).
+    var origin: NodeID
+    /// The request's identifier on `origin`.
+    var request: RequestID
+    /// The request itself.
+    var body: MVCCRequest
+
+    static let version: UInt8 = 1
+
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.write(Self.version)
+        writer.write(origin)
+        writer.write(request)
+        return writer.bytes + body.encoded()
+    }
+
+    /// Decodes an envelope, or returns nil if the bytes are not one.
+    init?(decoding bytes: [UInt8]) {
+        guard bytes.count >= 17, bytes[0] == Self.version else { return nil }
+        var reader = ByteReader(Array(bytes[1..<17]))
+        guard let origin = reader.readUInt64(), let request = reader.readUInt64(),
+            let body = try? MVCCRequest(decoding: Array(bytes[17...]))
+        else { return nil }
+        self.init(origin: origin, request: request, body: body)
+    }
+
+    init(origin: NodeID, request: RequestID, body: MVCCRequest) {
+        self.origin = origin
+        self.request = request
+        self.body = body
+    }
+}
+
+/// Encodes the state machine's backend pairs as snapshot data, and back.
+enum SnapshotCodec {
+    struct MalformedSnapshot: Error {}
+
+    static func encode(_ pairs: [([UInt8], [UInt8])]) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.write(UInt64(pairs.count))
+        for (key, value) in pairs {
+            writer.write(bytes: key)
+            writer.write(bytes: value)
+        }
+        return writer.bytes
+    }
+
+    static func decode(_ data: [UInt8]) throws -> [([UInt8], [UInt8])] {
+        var reader = ByteReader(data)
+        guard let count = reader.readUInt64(), count <= UInt64(data.count) else { throw MalformedSnapshot() }
+        var pairs: [([UInt8], [UInt8])] = []
+        pairs.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let key = reader.readBytes(), let value = reader.readBytes() else { throw MalformedSnapshot() }
+            pairs.append((key, value))
+        }
+        guard reader.isAtEnd else { throw MalformedSnapshot() }
+        return pairs
+    }
+}

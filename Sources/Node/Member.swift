@@ -1,0 +1,426 @@
+import LeaseClock
+import MVCC
+import RaftCore
+
+/// Identifies a client request within one member; the shell assigns them.
+public typealias RequestID = UInt64
+
+/// A request a client sends to a member.
+public enum ClientRequest: Sendable, Hashable {
+    /// A read; linearizable through ReadIndex unless `serializable` is set.
+    case range(RangeRequest)
+    /// A write or lease change that goes through the replicated log.
+    case write(MVCCRequest)
+    /// Renews a lease (answered by the leader).
+    case leaseKeepAlive(id: Int64)
+    /// Reports a lease's remaining time (answered by the leader).
+    case leaseTimeToLive(id: Int64, keys: Bool)
+    /// Lists the leases.
+    case leaseLeases
+}
+
+/// A member's answer to a ``ClientRequest``.
+public enum ClientResponse: Sendable, Hashable {
+    /// The result of a read.
+    case range(RangeResponse)
+    /// The result of an applied write.
+    case write(MVCCResponse)
+    /// The lease's TTL after a keep-alive (0 when the lease does not exist, as etcd answers).
+    case leaseKeepAlive(id: Int64, ttl: Int64)
+    /// A lease's remaining and granted TTL (remaining -1 when it does not exist) and its keys.
+    case leaseTimeToLive(id: Int64, remaining: Int64, granted: Int64, keys: [[UInt8]])
+    /// The IDs of all leases.
+    case leaseLeases([Int64])
+    /// The request failed.
+    case failure(MemberError)
+}
+
+/// Why a member could not serve a request, with etcd's gRPC code and message.
+public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The state machine refused the request.
+    case mvcc(MVCCError)
+    /// No leader is known.
+    case noLeader
+    /// This member is not the leader; the request must go to `leader`.
+    case notLeader(leader: NodeID)
+    /// Leadership changed before the request was committed; it was not applied.
+    case leaderChanged
+
+    /// etcd's gRPC status code for this error.
+    public var code: StatusCode {
+        switch self {
+        case .mvcc(let error): error.code
+        case .noLeader, .notLeader, .leaderChanged: .unavailable
+        }
+    }
+
+    /// etcd's exact message for this error.
+    public var message: String {
+        switch self {
+        case .mvcc(let error): error.message
+        case .noLeader: "etcdserver: no leader"
+        case .notLeader: "etcdserver: not leader"
+        case .leaderChanged: "etcdserver: leader changed"
+        }
+    }
+
+    public var description: String { message }
+}
+
+/// How a member behaves.
+public struct MemberConfiguration: Sendable {
+    /// The Raft settings (identity, timeouts, PreVote, CheckQuorum…).
+    public var raft: RaftSettings
+    /// The length of one tick in milliseconds (etcd's `--heartbeat-interval`).
+    public var tickMilliseconds: Int64 = 100
+    /// Applied entries between state-machine snapshots (etcd's `--snapshot-count`); 0 never.
+    public var snapshotCount: UInt64 = 10_000
+    /// Log entries kept behind a snapshot for slow followers.
+    public var retainedEntries: UInt64 = 5_000
+    /// State-machine limits.
+    public var store = MVCCStore.Configuration()
+    /// How often the leader checkpoints remaining lease TTLs, in milliseconds.
+    public var leaseCheckpointMilliseconds: Int64 = 300_000
+
+    /// Creates a configuration for member `id`; Raft proposals are forwarded to the leader.
+    public init(id: NodeID) {
+        raft = RaftSettings(id: id)
+        raft.forwardProposals = true
+    }
+
+    /// The election timeout in milliseconds.
+    public var electionMilliseconds: Int64 { Int64(raft.electionTicks) * tickMilliseconds }
+}
+
+/// What a member finds in durable storage when it starts.
+public struct RecoveredState: Sendable {
+    /// The Raft log, hard state and snapshot.
+    public var raft: PersistentState
+    /// The state machine as of `raft.appliedIndex`.
+    public var store: MVCCStore
+
+    /// Creates recovered state.
+    public init(raft: PersistentState, store: MVCCStore) {
+        self.raft = raft
+        self.store = store
+    }
+}
+
+/// Changes to make durable after a batch was applied: the state machine's mutations and the
+/// applied index, written together in one atomic batch.
+public struct StateWrite: Sendable {
+    /// When true, every state-machine key is replaced (a snapshot was installed).
+    public var replacesState = false
+    /// The mutations, in order.
+    public var mutations: [BackendMutation] = []
+    /// The applied index after these mutations.
+    public var appliedIndex: LogIndex = 0
+}
+
+/// What the shell must do after the entries of a batch are durable.
+public struct BatchOutput: Sendable {
+    /// Messages to send now.
+    public var messages: [RaftMessage] = []
+    /// State-machine changes and applied index to write in one atomic batch.
+    public var stateWrite = StateWrite()
+    /// A new snapshot to store; the log up to `compactedThrough` may then be deleted.
+    public var snapshot: Snapshot?
+    /// The index through which the log was compacted in memory (delete stored entries up to it).
+    public var compactedThrough: LogIndex?
+    /// Answers to deliver to clients.
+    public var responses: [(RequestID, ClientResponse)] = []
+    /// For each answered write proposed here, the log index it was applied at.
+    public var appliedAt: [RequestID: LogIndex] = [:]
+    /// Leases revoked because they expired (not by a client), as applied in this batch.
+    public var expiredLeases: [Int64] = []
+    /// Watch events produced by applied writes, in revision order.
+    public var events: [Event] = []
+}
+
+/// One member of a Statehouse cluster: the Raft core, the MVCC state machine with its leases,
+/// and the bookkeeping of client requests — deterministic and free of I/O.
+///
+/// A shell (the server, the simulator, a test) feeds it client requests, peer messages and
+/// ticks, and runs batches: ``startBatch()`` returns the Raft ``Ready`` whose entries, hard state
+/// and snapshot the shell must make durable; then ``finishBatch()`` applies committed entries and
+/// returns messages to send, the state write to persist (mutations and applied index together),
+/// and client responses.
+public struct Member: Sendable {
+    /// The configuration.
+    public let configuration: MemberConfiguration
+    /// The Raft core.
+    public private(set) var raft: RaftNode
+    /// The applied state.
+    public private(set) var store: MVCCStore
+    /// Milliseconds of logical time, counted in ticks.
+    public private(set) var now: Int64 = 0
+
+    var leases: LeaseClock
+    var pendingReady: Ready?
+    /// Writes proposed through this member, by request, with their log position when known.
+    var proposals: [RequestID: LogPosition?] = [:]
+    var reads: [UInt64: (RequestID, RangeRequest)] = [:]
+    var readsAwaitingApply: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
+    /// Keep-alives waiting for their checkpoint clear to commit: lease and TTL to answer.
+    var keepAlives: [RequestID: (lease: Int64, ttl: Int64)] = [:]
+    var nextReadContext: UInt64 = 1
+    var lastSnapshotIndex: LogIndex
+    var wasLeader = false
+
+    /// Creates a member from recovered state.
+    public init(configuration: MemberConfiguration, recovered: RecoveredState) {
+        self.configuration = configuration
+        raft = RaftNode(settings: configuration.raft, state: recovered.raft)
+        store = recovered.store
+        lastSnapshotIndex = recovered.raft.snapshot?.metadata.index ?? 0
+        leases = LeaseClock(configuration: LeaseClock.Configuration(checkpointInterval: configuration.leaseCheckpointMilliseconds))
+    }
+
+    /// This member's identifier.
+    public var id: NodeID { raft.id }
+    /// The index of the last applied entry.
+    public var appliedIndex: LogIndex { raft.appliedIndex }
+
+    // MARK: - Inputs
+
+    /// Accepts a client request. Returns the answer at once when it needs no replication
+    /// (a serializable read, a lease keep-alive on the leader, an error), or nil when the answer
+    /// will come in a later ``BatchOutput``.
+    public mutating func submit(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
+        precondition(pendingReady == nil, "submit() during a batch")
+        switch request {
+        case .range(let range) where range.serializable:
+            return serveRange(range)
+        case .range(let range):
+            let context = nextReadContext
+            nextReadContext += 1
+            do {
+                try raft.readIndex(context: context)
+                reads[context] = (requestID, range)
+                return nil
+            } catch {
+                return .failure(.noLeader)
+            }
+        case .write(let write):
+            do throws(MVCCError) {
+                try MVCCStore.validate(write, configuration: configuration.store)
+            } catch {
+                return .failure(.mvcc(error))
+            }
+            do {
+                let position = try raft.propose(Envelope(origin: id, request: requestID, body: write).encoded())
+                proposals[requestID] = .some(position)
+                return nil
+            } catch {
+                if case .notLeader(let leader) = error { return .failure(leader == noNode ? .noLeader : .notLeader(leader: leader)) }
+                return .failure(.leaderChanged)
+            }
+        case .leaseKeepAlive(let lease):
+            guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
+            guard let ttl = leases.renew(id: lease, now: now) else { return .leaseKeepAlive(id: lease, ttl: 0) }
+            guard leases.needsCheckpointClear(id: lease) else { return .leaseKeepAlive(id: lease, ttl: ttl) }
+            // The lease has a replicated remaining TTL from an earlier checkpoint. Answer only once
+            // clearing it is committed, or a new leader could restart the lease from that
+            // shorter value and expire it before `ttl` has passed since this answer.
+            let clear = MVCCRequest.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: leases.checkpointsDue(now: now)))
+            do {
+                proposals[requestID] = .some(try raft.propose(Envelope(origin: id, request: requestID, body: clear).encoded()))
+                keepAlives[requestID] = (lease, ttl)
+                return nil
+            } catch {
+                return .failure(.leaderChanged)
+            }
+        case .leaseTimeToLive(let lease, let withKeys):
+            guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
+            guard let record = store.lease(lease), let remaining = leases.remainingTTL(id: lease, now: now) else {
+                return .leaseTimeToLive(id: lease, remaining: -1, granted: 0, keys: [])
+            }
+            return .leaseTimeToLive(
+                id: lease, remaining: remaining, granted: record.ttl, keys: withKeys ? store.keys(attachedTo: lease) : [])
+        case .leaseLeases:
+            return .leaseLeases(store.leases().map(\.id))
+        }
+    }
+
+    /// Processes a message from a peer.
+    public mutating func step(_ message: RaftMessage) {
+        precondition(pendingReady == nil, "step() during a batch")
+        raft.step(message)
+    }
+
+    /// Advances logical time by one tick. On the leader this expires leases and checkpoints
+    /// their remaining TTLs by proposing through Raft.
+    public mutating func tick() {
+        precondition(pendingReady == nil, "tick() during a batch")
+        now += configuration.tickMilliseconds
+        raft.tick()
+        guard raft.role == .leader else { return }
+        for lease in leases.expired(now: now) {
+            proposeInternal(.leaseRevoke(LeaseRevokeRequest(id: lease)))
+        }
+        let checkpoints = leases.checkpointsDue(now: now)
+        if !checkpoints.isEmpty { proposeInternal(.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: checkpoints))) }
+    }
+
+    private mutating func proposeInternal(_ request: MVCCRequest) {
+        _ = try? raft.propose(Envelope(origin: noNode, request: 0, body: request).encoded())
+    }
+
+    /// Proposes a membership change (leader only); see ``RaftNode/proposeConfChange(_:)``.
+    public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
+        precondition(pendingReady == nil, "proposeConfChange() during a batch")
+        return try raft.proposeConfChange(change)
+    }
+
+    /// Hands leadership to `target`; see ``RaftNode/transferLeadership(to:)``.
+    public mutating func transferLeadership(to target: NodeID) {
+        precondition(pendingReady == nil, "transferLeadership() during a batch")
+        raft.transferLeadership(to: target)
+    }
+
+    /// Starts an election now.
+    public mutating func campaign() {
+        precondition(pendingReady == nil, "campaign() during a batch")
+        raft.campaign()
+    }
+
+    // MARK: - Batches
+
+    /// Whether ``startBatch()`` has work.
+    public var hasBatch: Bool { raft.hasReady }
+
+    /// Starts a batch: make the returned entries, hard state and snapshot durable, then call
+    /// ``finishBatch()``. Nothing else may be called in between.
+    public mutating func startBatch() -> Ready {
+        precondition(pendingReady == nil, "startBatch() twice")
+        let ready = raft.ready()
+        pendingReady = ready
+        return ready
+    }
+
+    /// Finishes the batch whose entries are now durable: applies the snapshot and committed
+    /// entries, confirms reads, and returns what to send, write and answer.
+    public mutating func finishBatch() -> BatchOutput {
+        guard let ready = pendingReady else { preconditionFailure("finishBatch() without startBatch()") }
+        pendingReady = nil
+        var output = BatchOutput(messages: ready.messages)
+        if let snapshot = ready.snapshot { install(snapshot, into: &output) }
+        for entry in ready.committedEntries { apply(entry, into: &output) }
+        output.stateWrite.appliedIndex = ready.committedEntries.last?.index ?? ready.snapshot?.metadata.index ?? raft.appliedIndex
+        raft.advance(ready)
+        if let softState = ready.softState { leadershipChanged(to: softState, output: &output) }
+        for readState in ready.readStates {
+            if let (requestID, request) = reads.removeValue(forKey: readState.context) {
+                readsAwaitingApply.append((readState.index, requestID, request))
+            }
+        }
+        serveConfirmedReads(into: &output)
+        maybeSnapshot(into: &output)
+        return output
+    }
+
+    private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {
+        do {
+            let pairs = try SnapshotCodec.decode(snapshot.data)
+            store = try MVCCStore(restoringFrom: pairs, configuration: configuration.store)
+            output.stateWrite.replacesState = true
+            output.stateWrite.mutations = pairs.map { .put(key: $0.0, value: $0.1) }
+            lastSnapshotIndex = snapshot.metadata.index
+            if raft.role == .leader { leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds) }
+        } catch {
+            preconditionFailure("snapshot at \(snapshot.metadata.index) is corrupt: \(error)")
+        }
+    }
+
+    private mutating func apply(_ entry: LogEntry, into output: inout BatchOutput) {
+        defer { failDisplacedProposals(at: LogPosition(term: entry.term, index: entry.index), into: &output) }
+        guard entry.kind == .normal, !entry.data.isEmpty, let envelope = Envelope(decoding: entry.data) else { return }
+        var response: ClientResponse
+        do throws(MVCCError) {
+            let applied = try store.apply(envelope.body)
+            output.stateWrite.mutations.append(contentsOf: applied.mutations)
+            output.events.append(contentsOf: applied.events)
+            noteLeaseChanges(envelope.body, response: applied.response)
+            response = .write(applied.response)
+            if envelope.origin == noNode, case .leaseRevoke(let revoke) = envelope.body {
+                output.expiredLeases.append(revoke.id)
+            }
+        } catch {
+            response = .failure(.mvcc(error))
+        }
+        guard envelope.origin == id, proposals.removeValue(forKey: envelope.request) != nil else { return }
+        if let keepAlive = keepAlives.removeValue(forKey: envelope.request) {
+            response = .leaseKeepAlive(id: keepAlive.lease, ttl: keepAlive.ttl)
+        }
+        output.responses.append((envelope.request, response))
+        output.appliedAt[envelope.request] = entry.index
+    }
+
+    /// A proposal whose index was taken by another entry can never commit.
+    private mutating func failDisplacedProposals(at position: LogPosition, into output: inout BatchOutput) {
+        for requestID in proposals.keys.sorted() {
+            guard let proposed = proposals[requestID]!, proposed.index <= position.index else { continue }
+            proposals[requestID] = nil
+            keepAlives[requestID] = nil
+            output.responses.append((requestID, .failure(.leaderChanged)))
+        }
+    }
+
+    private mutating func noteLeaseChanges(_ request: MVCCRequest, response: MVCCResponse) {
+        switch (request, response) {
+        case (.leaseGrant, .leaseGrant(let granted)):
+            if let lease = store.lease(granted.id) { leases.granted(lease, now: now) }
+        case (.leaseRevoke(let revoke), _):
+            leases.revoked(id: revoke.id)
+        case (.leaseCheckpoint(let checkpoint), _):
+            leases.checkpointed(checkpoint.checkpoints)
+        default:
+            break
+        }
+    }
+
+    private mutating func leadershipChanged(to softState: SoftState, output: inout BatchOutput) {
+        let isLeader = softState.role == .leader
+        if isLeader && !wasLeader {
+            leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds)
+        } else if !isLeader && wasLeader {
+            leases.demote()
+        }
+        wasLeader = isLeader
+        // Reads waiting for confirmation went to a leader that is gone (a leader drops its
+        // pending reads when it steps down): answer them so clients retry.
+        for context in reads.keys.sorted() {
+            output.responses.append((reads.removeValue(forKey: context)!.0, .failure(.leaderChanged)))
+        }
+    }
+
+    private mutating func serveConfirmedReads(into output: inout BatchOutput) {
+        var waiting: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
+        for read in readsAwaitingApply {
+            if read.index <= raft.appliedIndex {
+                output.responses.append((read.id, serveRange(read.request)))
+            } else {
+                waiting.append(read)
+            }
+        }
+        readsAwaitingApply = waiting
+    }
+
+    private func serveRange(_ request: RangeRequest) -> ClientResponse {
+        do throws(MVCCError) {
+            return .range(try store.range(request))
+        } catch {
+            return .failure(.mvcc(error))
+        }
+    }
+
+    private mutating func maybeSnapshot(into output: inout BatchOutput) {
+        let applied = raft.appliedIndex
+        guard configuration.snapshotCount > 0, applied >= lastSnapshotIndex + configuration.snapshotCount else { return }
+        let snapshot = Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encode(store.backendPairs()))
+        raft.compact(with: snapshot, retainingEntries: configuration.retainedEntries)
+        lastSnapshotIndex = applied
+        output.snapshot = snapshot
+        output.compactedThrough = applied > configuration.retainedEntries ? applied - configuration.retainedEntries : nil
+    }
+}
