@@ -18,7 +18,8 @@ let package = Package(
         .target(name: "RaftCore"),
         .target(name: "MVCC"),
         .target(name: "LeaseClock", dependencies: ["MVCC"]),
-        .target(name: "Node", dependencies: ["RaftCore", "MVCC", "LeaseClock"]),
+        .target(name: "Storage", dependencies: ["RaftCore"]),
+        .target(name: "Node", dependencies: ["RaftCore", "MVCC", "LeaseClock", "Storage"]),
 
         // ==== RocksDB (Debian's librocksdb-dev) through its C API.
         .systemLibrary(
@@ -28,11 +29,12 @@ let package = Package(
         ),
         .target(name: "RocksDB", dependencies: ["CRocksDB"]),
         .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"]),
+        .target(name: "StorageRocksDB", dependencies: ["Storage", "RocksDB"]),
 
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "RaftSimulation",
-            dependencies: ["RaftCore"],
+            dependencies: ["RaftCore", "Node", "MVCC", "Storage", "Linearizability"],
             path: "Simulation/Sources/RaftSimulation"
         ),
         .target(name: "Linearizability", path: "Simulation/Sources/Linearizability"),
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "MVCCTests", dependencies: ["MVCC"]),
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore"]),

@@ -23,6 +23,10 @@ struct Progress: Sendable {
 
     /// In the snapshot state: the index of the snapshot being sent.
     var pendingSnapshot: LogIndex = 0
+    /// In the snapshot state: the snapshot being sent. A transfer finishes with the snapshot it
+    /// started with, even if the leader takes newer ones meanwhile (restarting would never finish
+    /// a large snapshot under steady writes).
+    var snapshotInTransfer: Snapshot?
     /// Bytes of the pending snapshot the follower has confirmed.
     var snapshotAcked: UInt64 = 0
     /// Bytes of the pending snapshot sent so far.
@@ -52,6 +56,7 @@ struct Progress: Sendable {
         probeSent = false
         inflights.removeAll()
         pendingSnapshot = 0
+        snapshotInTransfer = nil
     }
 
     mutating func becomeReplicate() {
@@ -60,11 +65,13 @@ struct Progress: Sendable {
         probeSent = false
         inflights.removeAll()
         pendingSnapshot = 0
+        snapshotInTransfer = nil
     }
 
-    mutating func becomeSnapshot(_ index: LogIndex) {
+    mutating func becomeSnapshot(_ snapshot: Snapshot) {
         state = .snapshot
-        pendingSnapshot = index
+        pendingSnapshot = snapshot.metadata.index
+        snapshotInTransfer = snapshot
         snapshotAcked = 0
         snapshotSent = 0
         probeSent = false

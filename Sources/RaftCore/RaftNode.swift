@@ -634,7 +634,7 @@ public struct RaftNode: Sendable {
         guard let prevTerm = log.term(at: prevIndex) else {
             // The entries this follower needs were compacted away.
             guard let snapshot = latestSnapshot else { return false }
-            peer.becomeSnapshot(snapshot.metadata.index)
+            peer.becomeSnapshot(snapshot)
             progress[member] = peer
             sendSnapshotChunks(to: member)
             return false
@@ -661,8 +661,7 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func sendSnapshotChunks(to member: NodeID) {
-        guard var peer = progress[member], peer.state == .snapshot, let snapshot = latestSnapshot else { return }
-        if snapshot.metadata.index != peer.pendingSnapshot { peer.becomeSnapshot(snapshot.metadata.index) }
+        guard var peer = progress[member], peer.state == .snapshot, let snapshot = peer.snapshotInTransfer else { return }
         let chunkSize = settings.maxSnapshotChunkBytes
         let total = snapshot.data.count
         let chunkCount = UInt64(max(1, (total + chunkSize - 1) / chunkSize))

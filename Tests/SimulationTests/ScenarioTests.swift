@@ -6,8 +6,7 @@ import Testing
 /// what happens; long election timeouts so that nothing campaigns unless the script says so.
 private func scriptedOptions(seed: UInt64, nodes: Int = 3) -> SimulationOptions {
     var options = SimulationOptions.calm(seed: seed, nodeCount: nodes)
-    options.meanTimeBetweenWrites = 0
-    options.meanTimeBetweenReads = 0
+    options.clientThinkTime = 0
     options.snapshotInterval = 0
     return options
 }
@@ -99,7 +98,6 @@ struct ScenarioTests {
         let (sim, leader) = startGroup(seed: 14) {
             $0.snapshotInterval = 20
             $0.retainedEntries = 0
-            $0.snapshotPadding = 10_000
         }
         let lagging = sim.memberIDs.first { $0 != leader }!
         sim.crash(lagging)

@@ -1,4 +1,8 @@
+import Linearizability
+import MVCC
+import Node
 @_spi(Testing) import RaftCore
+import Storage
 
 /// A broken safety or liveness property, with where and when it broke.
 public struct Violation: Error, Sendable, CustomStringConvertible {
@@ -28,21 +32,23 @@ public enum Outcome: Sendable, Hashable {
     case unknown
 }
 
-/// Runs a whole Raft group in one thread under a seeded network, disk and clock.
+/// Runs a whole Statehouse group in one thread under a seeded network, disk and clock.
 ///
-/// Each member is the real ``RaftNode`` driven by a simulated shell that follows the ``Ready``
-/// contract: a batch is made durable after a simulated fsync delay, only then are its messages
-/// sent, then its committed entries are applied to a small state machine (a hash chain of applied
-/// entries) together with the applied index. A crash discards the member's memory and every write
-/// not yet durable; a restart rebuilds the member from its simulated disk.
+/// Each member is the real ``Member`` (Raft core, MVCC state machine, leases, request
+/// bookkeeping) over the real ``MemberStorage`` on a ``MemoryEngine`` with crash semantics:
+/// a batch's log entries and hard state become durable only when its simulated fsync completes,
+/// and only then are its messages sent; the state machine's changes and applied index are then
+/// written in one unsynced batch. A crash discards the member's memory and every write not yet
+/// durable; a restart rebuilds the member from what the engine kept.
 ///
 /// After every event the checker verifies: at most one leader per term; log matching (entries with
 /// the same index and term have the same data and the same predecessor term); a new leader holds
-/// every committed entry; committed entries never change; every member applies the same entry at
-/// the same index (and snapshots carry the same state); terms and commit indexes never move back
-/// on disk; a linearizable read never returns an index older than a write acknowledged before the
-/// read began. After the fault phase heals, a liveness phase requires a leader, a fresh committed
-/// write and all members caught up within ``SimulationOptions/livenessBound``.
+/// every committed entry; committed entries never change; members agree on the store revision at
+/// equal applied indexes; terms and commit indexes never move back on disk; a linearizable read
+/// never returns an index older than a write acknowledged before the read began. At the end the
+/// clients' key/value history must be linearizable, and after the faults heal, a liveness phase
+/// requires a leader, a fresh committed write, every member caught up within
+/// ``SimulationOptions/livenessBound``, and equal state digests (HashKV) on every member.
 public final class Simulation {
     /// The options of this run.
     public let options: SimulationOptions
@@ -64,7 +70,7 @@ public final class Simulation {
     public struct Statistics: Sendable, Hashable {
         /// Writes acknowledged to clients.
         public var writesAcknowledged = 0
-        /// Writes refused or provably not committed.
+        /// Writes refused or provably not applied.
         public var writesFailed = 0
         /// Writes whose outcome stayed unknown.
         public var writesUnknown = 0
@@ -80,6 +86,8 @@ public final class Simulation {
         public var messagesSent = 0
         /// Messages lost to random loss (not counting partitions).
         public var messagesDropped = 0
+        /// Client operations in the key/value history given to the linearizability checker.
+        public var historyLength = 0
     }
 
     enum Event {
@@ -87,8 +95,7 @@ public final class Simulation {
         case deliver(RaftMessage)
         case persisted(node: Int, incarnation: UInt64)
         case applied(node: Int, incarnation: UInt64)
-        case clientWrite
-        case clientRead
+        case clientRequest(client: Int)
         case fault
         case restart(node: Int)
         case healLinks([Link])
@@ -99,8 +106,7 @@ public final class Simulation {
     enum Input {
         case message(RaftMessage)
         case tick
-        case write(operation: Int)
-        case read(operation: Int)
+        case request(operation: Int)
         case transfer(to: NodeID)
         case confChange(ConfChange, operation: Int)
         case campaign
@@ -111,46 +117,57 @@ public final class Simulation {
         var to: Int
     }
 
-    /// What a member has on its simulated disk.
-    struct Disk {
-        var hardState = HardState()
-        var entries: [LogEntry] = []
-        var snapshot: Snapshot?
-        /// The state machine: applied index and a hash chain over applied entries, written together.
-        var applied: LogIndex = 0
-        var digest: UInt64 = 0
-    }
-
-    struct Member {
+    struct SimulatedMember {
         let id: NodeID
-        var core: RaftNode?
+        let engine = MemoryEngine()
+        var storage: MemberStorage?
+        var core: Member?
         var incarnation: UInt64 = 0
         var isPaused = false
         var isBusy = false
         var isRetired = false
         var inbox: [Input] = []
         var pendingReady: Ready?
-        var disk = Disk()
+        var pendingOutput: BatchOutput?
         var clockFactor = 1.0
-        var pendingWrites: [Int: LogPosition?] = [:]
-        var readsByContext: [UInt64: Int] = [:]
-        var readsAwaitingApply: [(index: LogIndex, operation: Int)] = []
+        /// Client operations waiting on this member, by request identifier (= operation number).
+        var waiting: Set<Int> = []
+        /// Membership changes proposed here, with their log positions.
+        var confChanges: [Int: LogPosition] = [:]
         var checkedCommit: LogIndex = 0
+        var durableHardState = HardState()
     }
 
+    /// A client request and what became of it.
     struct Operation {
-        enum Kind { case write, read, confChange }
+        enum Kind: Equatable {
+            case put(key: String, value: String)
+            case get(key: String)
+            case delete(key: String)
+            case compareAndSwap(key: String, expected: String?, new: String)
+            case confChange
+        }
         var kind: Kind
         var member: Int
-        var data: [UInt8]
+        /// The closed-loop client that issued it, if any (scripted requests have none).
+        var client: Int?
         var start: UInt64
         var requiredIndex: LogIndex
         var outcome: Outcome = .pending
+        var output: KeyValueModel.Output?
+        var end: UInt64 = 0
+
+        var isWrite: Bool {
+            switch kind {
+            case .put, .delete, .compareAndSwap: true
+            case .get, .confChange: false
+            }
+        }
     }
 
     var rng: SeededGenerator
     var queue = EventQueue<Event>()
-    var members: [Member] = []
+    var members: [SimulatedMember] = []
     var trace = StableHasher()
     var tail: [(time: UInt64, code: UInt64, values: [UInt64])] = []
     var blocked: [Link: Int] = [:]
@@ -159,13 +176,16 @@ public final class Simulation {
     /// Set when the liveness phase heals everything: from then on no message is lost or doubled.
     var networkHealed = false
     var leaderHint: NodeID = noNode
+    let keyCount: Int
+    let clientCount: Int
 
     // Checker state.
     var leaderOfTerm: [Term: NodeID] = [:]
     var entryRecord: [IndexTerm: EntryFingerprint] = [:]
     /// The committed entry at each index, once any member has committed it while holding it.
     var committedRecord: [EntryFingerprint?] = [nil]
-    var digestRecord: [UInt64] = [0]
+    /// The store revision after applying through an index, as first seen on any member.
+    var revisionRecord: [LogIndex: Int64] = [:]
     var maxAcknowledgedIndex: LogIndex = 0
 
     struct IndexTerm: Hashable {
@@ -183,11 +203,13 @@ public final class Simulation {
     public init(options: SimulationOptions) {
         self.options = options
         rng = SeededGenerator(seed: options.seed)
+        keyCount = 8 + Int(rng.next(below: 9))
+        clientCount = 2 + Int(rng.next(below: 7))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
-            var member = Member(id: id)
-            member.disk.hardState = PersistentState.bootstrap(voters: founders).hardState
-            member.disk.entries = PersistentState.bootstrap(voters: founders).entries
+            var member = SimulatedMember(id: id)
+            member.storage = try! MemberStorage(engine: member.engine)
+            try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
             members.append(member)
         }
@@ -197,38 +219,23 @@ public final class Simulation {
     // MARK: - Running
 
     /// Runs the full randomized scenario: background load and faults for the fault phase, then
-    /// everything heals and the liveness phase must converge. Returns the first violation.
+    /// everything heals and the liveness phase must converge; finally the client history must be
+    /// linearizable. Returns the first violation.
     @discardableResult
     public func runScenario() -> Violation? {
         inFaultPhase = true
-        if options.meanTimeBetweenWrites > 0 { queue.schedule(.clientWrite, at: now + randomInterval(options.meanTimeBetweenWrites)) }
-        if options.meanTimeBetweenReads > 0 { queue.schedule(.clientRead, at: now + randomInterval(options.meanTimeBetweenReads)) }
+        if options.clientThinkTime > 0 {
+            for client in 0..<clientCount {
+                queue.schedule(.clientRequest(client: client), at: now + randomInterval(options.clientThinkTime))
+            }
+        }
         if options.meanTimeBetweenFaults > 0 { queue.schedule(.fault, at: now + randomInterval(options.meanTimeBetweenFaults)) }
         run(for: options.faultPhaseDuration)
         inFaultPhase = false
         guard violation == nil else { return violation }
         healAll()
-        if checkLiveness() { checkAcknowledgedWritesDurable() }
+        if checkLiveness() && checkAcknowledgedWritesDurable() { checkLinearizability() }
         return violation
-    }
-
-    /// Checks that every acknowledged write is the committed entry at the index it was
-    /// acknowledged at, and that every running member has applied it.
-    @discardableResult
-    public func checkAcknowledgedWritesDurable() -> Bool {
-        for (number, operation) in operations.enumerated() where operation.kind == .write {
-            guard case .succeeded(let index) = operation.outcome else { continue }
-            let expected = hash(LogEntry(term: 0, index: index, data: operation.data))
-            guard Int(index) < committedRecord.count, committedRecord[Int(index)]?.hash == expected else {
-                fail("durability", "write \(number), acknowledged at index \(index), is not the committed entry there")
-                return false
-            }
-            for member in members where member.core != nil && member.disk.applied < index {
-                fail("durability", "member \(member.id) has not applied acknowledged write \(number) at \(index)")
-                return false
-            }
-        }
-        return true
     }
 
     /// Processes events for `duration` of simulated time, or until a violation.
@@ -255,7 +262,8 @@ public final class Simulation {
     }
 
     /// Requires, with all faults healed, a leader, a newly committed write and every member
-    /// caught up within the liveness bound; records a liveness violation otherwise.
+    /// caught up with every acknowledged write and holding the same state digest within the
+    /// liveness bound; records a liveness violation otherwise.
     @discardableResult
     public func checkLiveness() -> Bool {
         let start = now
@@ -271,21 +279,91 @@ public final class Simulation {
             }, timeout: options.livenessBound)
         if !converged && violation == nil {
             let state = members.map { m in
-                "\(m.id):\(m.core.map { "\($0.role.rawValue) t\($0.term) c\($0.commitIndex) a\(m.disk.applied)" } ?? "down")"
+                "\(m.id):\(m.core.map { "\($0.raft.role.rawValue) t\($0.raft.term) c\($0.raft.commitIndex) a\($0.appliedIndex)" } ?? "down")"
             }
             fail(
                 "liveness",
                 "no convergence within \(formatTime(options.livenessBound)) after healing at t=\(formatTime(start)): \(state.joined(separator: ", "))"
             )
+            return false
         }
-        return converged
+        return converged && checkDigestsEqual()
+    }
+
+    func activeMembers() -> [SimulatedMember] {
+        members.filter { !$0.isRetired && ($0.core?.raft.confState.contains($0.id) ?? true) }
     }
 
     func allCaughtUp(to index: LogIndex) -> Bool {
-        let active = members.filter { !$0.isRetired && ($0.core?.confState.contains($0.id) ?? true) }
-        guard let digest = active.first.map({ $0.disk.digest }) else { return false }
-        return active.allSatisfy { $0.core != nil && $0.disk.applied >= index }
-            && active.allSatisfy { $0.disk.applied == active[0].disk.applied ? $0.disk.digest == digest : true }
+        let active = activeMembers()
+        guard let first = active.first?.core?.appliedIndex else { return false }
+        return active.allSatisfy { $0.core != nil && !$0.isBusy && $0.core!.appliedIndex >= index && $0.core!.appliedIndex == first }
+    }
+
+    /// Checks that every running member at the same applied index has the same state digest.
+    @discardableResult
+    public func checkDigestsEqual() -> Bool {
+        var digests: [(NodeID, LogIndex, UInt32)] = []
+        for member in activeMembers() {
+            guard let core = member.core, let hash = try? core.store.hashKV() else { continue }
+            digests.append((member.id, core.appliedIndex, hash.hash))
+        }
+        for (id, applied, hash) in digests.dropFirst() where applied == digests[0].1 && hash != digests[0].2 {
+            fail("replica digests", "member \(id) and member \(digests[0].0) have different HashKV at applied index \(applied)")
+            return false
+        }
+        return true
+    }
+
+    /// Checks that every acknowledged write is the committed entry at the index it was applied
+    /// at, and that every running member has applied it.
+    @discardableResult
+    public func checkAcknowledgedWritesDurable() -> Bool {
+        for (number, operation) in operations.enumerated() where operation.isWrite {
+            guard case .succeeded(let index) = operation.outcome else { continue }
+            guard Int(index) < committedRecord.count, committedRecord[Int(index)] != nil else {
+                fail("durability", "write \(number), acknowledged at index \(index), is not a committed entry")
+                return false
+            }
+            for member in activeMembers() where member.core != nil && member.core!.appliedIndex < index {
+                fail("durability", "member \(member.id) has not applied acknowledged write \(number) at \(index)")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Checks the clients' key/value history with the linearizability checker.
+    @discardableResult
+    public func checkLinearizability() -> Bool {
+        var history = History<KeyValueModel>()
+        for (number, operation) in operations.enumerated() {
+            let input: KeyValueModel.Input
+            switch operation.kind {
+            case .put(let key, let value): input = .put(key: key, value: value)
+            case .get(let key): input = .get(key: key)
+            case .delete(let key): input = .delete(key: key)
+            case .compareAndSwap(let key, let expected, let new): input = .compareAndSwap(key: key, expected: expected, new: new)
+            case .confChange: continue
+            }
+            switch operation.outcome {
+            case .succeeded:
+                guard let output = operation.output else { continue }
+                history.append(client: number, input, call: Int64(operation.start), return: Int64(operation.end), output: output)
+            case .unknown, .pending:
+                if operation.isWrite { history.appendUnknown(client: number, input, call: Int64(operation.start)) }
+            case .failed:
+                continue
+            }
+        }
+        statistics.historyLength = history.count
+        switch LinearizabilityChecker(model: KeyValueModel(), stepBudget: 2_000_000).check(history) {
+        case .ok, .unknown:
+            return true
+        case .illegal(let report):
+            fail("linearizability", "\(report)")
+            return false
+        }
     }
 
     // MARK: - Scripted control (for scenario tests)
@@ -294,20 +372,23 @@ public final class Simulation {
     public func leader() -> NodeID? {
         var best: (term: Term, id: NodeID)?
         for member in members {
-            guard let core = member.core, core.role == .leader else { continue }
-            if best == nil || core.term > best!.term { best = (core.term, member.id) }
+            guard let raft = member.core?.raft, raft.role == .leader else { continue }
+            if best == nil || raft.term > best!.term { best = (raft.term, member.id) }
         }
         return best?.id
     }
 
     /// The Raft core of a running member (a copy, for inspection).
-    public func node(_ id: NodeID) -> RaftNode? { members[Int(id) - 1].core }
+    public func node(_ id: NodeID) -> RaftNode? { members[Int(id) - 1].core?.raft }
+
+    /// A running member (a copy, for inspection).
+    public func member(_ id: NodeID) -> Member? { members[Int(id) - 1].core }
 
     /// The identifiers of every member ever started.
     public var memberIDs: [NodeID] { members.map(\.id) }
 
-    /// The applied index of a member's state machine.
-    public func appliedIndex(of id: NodeID) -> LogIndex { members[Int(id) - 1].disk.applied }
+    /// The applied index of a running member's state machine (0 when it is down).
+    public func appliedIndex(of id: NodeID) -> LogIndex { members[Int(id) - 1].core?.appliedIndex ?? 0 }
 
     /// Kills a member: its memory and unsynced writes are lost.
     public func crash(_ id: NodeID) { crash(index: Int(id) - 1) }
@@ -332,12 +413,7 @@ public final class Simulation {
     }
 
     /// Makes a member start an election now instead of waiting for its timeout.
-    public func campaign(_ id: NodeID) {
-        let index = Int(id) - 1
-        guard members[index].core != nil else { return }
-        members[index].inbox.append(.campaign)
-        pump(index)
-    }
+    public func campaign(_ id: NodeID) { deliver(.campaign, to: Int(id) - 1) }
 
     /// Restores every link and resumes every paused member (crashed members stay down).
     public func healNetwork() {
@@ -345,25 +421,25 @@ public final class Simulation {
         for index in members.indices where members[index].isPaused { unpause(index) }
     }
 
-    /// Submits a client write to a member; returns the operation's handle.
+    /// Submits a client put of a fresh value to a random key at a member; returns its handle.
     @discardableResult
     public func write(at id: NodeID) -> Int {
-        submit(.write, at: Int(id) - 1)
+        let key = "k\(rng.next(below: UInt64(keyCount)))"
+        return submit(.put(key: key, value: "v\(operations.count)"), at: Int(id) - 1)
     }
 
-    /// Submits a linearizable read to a member; returns the operation's handle.
+    /// Submits a linearizable read of a random key to a member; returns its handle.
     @discardableResult
     public func read(at id: NodeID) -> Int {
-        submit(.read, at: Int(id) - 1)
+        submit(.get(key: "k\(rng.next(below: UInt64(keyCount)))"), at: Int(id) - 1)
     }
 
-    /// Submits a membership change to a member; returns the operation's handle, which succeeds
-    /// when the change is applied on that member.
+    /// Submits a membership change to a member; returns its handle, which succeeds when the
+    /// change is applied on that member.
     @discardableResult
     public func proposeConfChange(_ change: ConfChange, at id: NodeID) -> Int {
         let member = Int(id) - 1
-        operations.append(
-            Operation(kind: .confChange, member: member, data: change.encoded(), start: now, requiredIndex: 0))
+        operations.append(Operation(kind: .confChange, member: member, client: nil, start: now, requiredIndex: 0))
         deliver(.confChange(change, operation: operations.count - 1), to: member)
         return operations.count - 1
     }
@@ -377,8 +453,8 @@ public final class Simulation {
     /// Starts a new, empty member (not yet part of the group) and returns its identifier.
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
-        var member = Member(id: id)
-        member.clockFactor = 1
+        var member = SimulatedMember(id: id)
+        member.storage = try! MemberStorage(engine: member.engine)
         members.append(member)
         start(members.count - 1)
         return id
@@ -416,14 +492,9 @@ public final class Simulation {
             guard members[index].incarnation == incarnation, members[index].core != nil else { return }
             record(4, UInt64(index))
             apply(index)
-        case .clientWrite:
+        case .clientRequest(let client):
             guard inFaultPhase else { return }
-            queue.schedule(.clientWrite, at: now + randomInterval(options.meanTimeBetweenWrites))
-            submit(.write, at: pickTarget())
-        case .clientRead:
-            guard inFaultPhase else { return }
-            queue.schedule(.clientRead, at: now + randomInterval(options.meanTimeBetweenReads))
-            submit(.read, at: pickTarget())
+            submitRandomRequest(from: client)
         case .fault:
             guard inFaultPhase else { return }
             queue.schedule(.fault, at: now + randomInterval(options.meanTimeBetweenFaults))
@@ -442,12 +513,8 @@ public final class Simulation {
         case .requestTimeout(let operation):
             guard operations[operation].outcome == .pending else { return }
             record(10, UInt64(operation))
-            let member = operations[operation].member
-            operations[operation].outcome = .unknown
-            if operations[operation].kind == .write {
-                statistics.writesUnknown += 1
-                members[member].pendingWrites[operation] = nil
-            }
+            members[operations[operation].member].waiting.remove(operation)
+            finish(operation, .unknown)
         }
     }
 
@@ -457,16 +524,15 @@ public final class Simulation {
         pump(index)
     }
 
-    /// Feeds queued inputs to an idle member, then starts persisting its next batch.
+    /// Feeds queued inputs to an idle member, then starts its next batch.
     private func pump(_ index: Int) {
         guard violation == nil, members[index].core != nil, !members[index].isPaused, !members[index].isBusy else { return }
         let inputs = members[index].inbox
         members[index].inbox = []
         for input in inputs { process(input, at: index) }
         checkMember(index)
-        guard violation == nil, members[index].core!.hasReady else { return }
-        let ready = members[index].core!.ready()
-        members[index].pendingReady = ready
+        guard violation == nil, members[index].core!.hasBatch else { return }
+        members[index].pendingReady = members[index].core!.startBatch()
         members[index].isBusy = true
         let latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
         queue.schedule(.persisted(node: index, incarnation: members[index].incarnation), at: now + latency)
@@ -478,203 +544,119 @@ public final class Simulation {
             members[index].core!.step(message)
         case .tick:
             members[index].core!.tick()
-        case .write(let operation):
-            do {
-                let position = try members[index].core!.propose(operations[operation].data)
-                members[index].pendingWrites[operation] = .some(position)
+        case .request(let operation):
+            let request = clientRequest(for: operations[operation].kind)
+            if let response = members[index].core!.submit(request, id: RequestID(operation)) {
+                complete(operation, with: response, at: nil)
+            } else {
+                members[index].waiting.insert(operation)
                 queue.schedule(.requestTimeout(operation: operation), at: now + options.requestTimeout)
-            } catch {
-                if case .notLeader(let hint) = error, hint != noNode { leaderHint = hint }
-                finish(operation, .failed)
-            }
-        case .read(let operation):
-            do {
-                let context = UInt64(operation)
-                try members[index].core!.readIndex(context: context)
-                members[index].readsByContext[context] = operation
-                queue.schedule(.requestTimeout(operation: operation), at: now + options.requestTimeout)
-            } catch {
-                finish(operation, .failed)
             }
         case .transfer(let target):
             members[index].core!.transferLeadership(to: target)
-        case .campaign:
-            members[index].core!.campaign()
         case .confChange(let change, let operation):
             do {
-                let position = try members[index].core!.proposeConfChange(change)
-                members[index].pendingWrites[operation] = .some(position)
+                members[index].confChanges[operation] = try members[index].core!.proposeConfChange(change)
             } catch {
                 finish(operation, .failed)
             }
+        case .campaign:
+            members[index].core!.campaign()
         }
     }
 
-    /// The ready batch's durable writes are done: write the simulated disk, then send.
+    /// The batch's log writes are durable: write them through the member's storage, then send.
     private func persist(_ index: Int) {
         let ready = members[index].pendingReady!
-        let core = members[index].core!
-        var disk = members[index].disk
-        if let snapshot = ready.snapshot {
-            disk.snapshot = snapshot
-            disk.entries.removeAll { $0.index <= snapshot.metadata.index }
-        }
-        if let first = ready.entries.first {
-            disk.entries.removeAll { $0.index >= first.index }
-            disk.entries.append(contentsOf: ready.entries)
-            for entry in ready.entries { checkLogMatching(entry, previousTerm: core.term(at: entry.index - 1), member: index) }
-        }
+        let raft = members[index].core!.raft
+        for entry in ready.entries { checkLogMatching(entry, previousTerm: raft.term(at: entry.index - 1), member: index) }
         if let hardState = ready.hardState {
-            if hardState.term < disk.hardState.term {
-                fail("durable term", "member \(members[index].id) persisted term \(hardState.term) after \(disk.hardState.term)")
+            let durable = members[index].durableHardState
+            if hardState.term < durable.term {
+                fail("durable term", "member \(members[index].id) persisted term \(hardState.term) after \(durable.term)")
             }
-            if hardState.commit < disk.hardState.commit {
-                fail("durable commit", "member \(members[index].id) persisted commit \(hardState.commit) after \(disk.hardState.commit)")
+            if hardState.commit < durable.commit {
+                fail("durable commit", "member \(members[index].id) persisted commit \(hardState.commit) after \(durable.commit)")
             }
-            disk.hardState = hardState
+            members[index].durableHardState = hardState
         }
-        members[index].disk = disk
-        for message in ready.messages { send(message) }
+        do {
+            try members[index].storage!.persist(ready)
+        } catch {
+            fail("storage", "member \(members[index].id) could not persist a batch: \(error)")
+            return
+        }
+        let output = members[index].core!.finishBatch()
+        for message in output.messages { send(message) }
+        members[index].pendingOutput = output
         queue.schedule(.applied(node: index, incarnation: members[index].incarnation), at: now + options.applyLatency)
     }
 
-    /// Applies the batch's snapshot and committed entries, then advances the core.
+    /// Writes the batch's state changes, then answers clients and frees the member.
     private func apply(_ index: Int) {
         let ready = members[index].pendingReady!
-        if let snapshot = ready.snapshot {
-            install(snapshot, at: index)
-            statistics.snapshotsInstalled += 1
-        }
-        for entry in ready.committedEntries where entry.index > members[index].disk.applied {
-            applyEntry(entry, at: index)
-        }
-        for readState in ready.readStates {
-            guard let operation = members[index].readsByContext.removeValue(forKey: readState.context) else { continue }
-            members[index].readsAwaitingApply.append((readState.index, operation))
-        }
-        serveReads(at: index)
-        members[index].core!.advance(ready)
+        let output = members[index].pendingOutput!
         members[index].pendingReady = nil
+        members[index].pendingOutput = nil
         members[index].isBusy = false
-        maybeSnapshot(index)
-        pump(index)
-    }
-
-    private func applyEntry(_ entry: LogEntry, at index: Int) {
-        var hasher = StableHasher()
-        hasher.combine(members[index].disk.digest)
-        hasher.combine(entry.index)
-        hasher.combine(entry.term)
-        hasher.combine(bytes: entry.data)
-        let digest = hasher.value
-        members[index].disk.applied = entry.index
-        members[index].disk.digest = digest
-        checkDigest(digest, at: entry.index, member: index, what: "applied entry")
-        let operation = operationID(in: entry)
-        for pending in members[index].pendingWrites.keys.sorted() {
-            let position = members[index].pendingWrites[pending]!
-            if pending == operation {
-                members[index].pendingWrites[pending] = nil
-                finish(pending, .succeeded(index: entry.index))
-            } else if let position, position.index == entry.index {
-                // Something else was committed where this proposal sat: it can never commit.
-                members[index].pendingWrites[pending] = nil
-                finish(pending, .failed)
-            }
-        }
-    }
-
-    private func operationID(in entry: LogEntry) -> Int? {
-        if entry.kind == .confChange {
-            return operations.lastIndex { $0.kind == .confChange && $0.data == entry.data && $0.outcome == .pending }
-        }
-        guard entry.data.count == 8 else { return nil }
-        var reader = ByteReader(entry.data)
-        return reader.readUInt64().map { Int($0) }
-    }
-
-    private func install(_ snapshot: Snapshot, at index: Int) {
-        var reader = ByteReader(snapshot.data)
-        guard let snapshotIndex = reader.readUInt64(), let digest = reader.readUInt64(),
-            snapshotIndex == snapshot.metadata.index
-        else {
-            fail("snapshot integrity", "member \(members[index].id) received a malformed snapshot at \(snapshot.metadata.index)")
+        do {
+            try members[index].storage!.write(output)
+        } catch {
+            fail("storage", "member \(members[index].id) could not write applied state: \(error)")
             return
         }
-        members[index].disk.applied = snapshotIndex
-        members[index].disk.digest = digest
-        checkDigest(digest, at: snapshotIndex, member: index, what: "installed snapshot")
-    }
-
-    private func serveReads(at index: Int) {
-        let applied = members[index].disk.applied
-        var waiting: [(index: LogIndex, operation: Int)] = []
-        for (readIndex, operation) in members[index].readsAwaitingApply {
-            guard readIndex <= applied else {
-                waiting.append((readIndex, operation))
-                continue
-            }
-            guard operations[operation].outcome == .pending else { continue }
-            if readIndex < operations[operation].requiredIndex {
-                fail(
-                    "linearizable read",
-                    "read \(operation) on member \(members[index].id) got read index \(readIndex), but a write at \(operations[operation].requiredIndex) was acknowledged before the read began"
-                )
-            }
-            statistics.readsServed += 1
-            finish(operation, .succeeded(index: applied))
+        if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
+        let core = members[index].core!
+        let applied = core.appliedIndex
+        if ready.snapshot != nil || !ready.committedEntries.isEmpty {
+            checkRevision(core.store.currentRevision, at: applied, member: index)
         }
-        members[index].readsAwaitingApply = waiting
-    }
-
-    private func maybeSnapshot(_ index: Int) {
-        guard options.snapshotInterval > 0, let core = members[index].core else { return }
-        let disk = members[index].disk
-        guard disk.applied >= (disk.snapshot?.metadata.index ?? 0) + options.snapshotInterval else { return }
-        var metadata = core.appliedSnapshotMetadata
-        metadata.index = disk.applied
-        var writer = ByteWriter()
-        writer.write(disk.applied)
-        writer.write(disk.digest)
-        var data = writer.bytes
-        data.append(contentsOf: (0..<options.snapshotPadding).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(disk.applied)) })
-        let snapshot = Snapshot(metadata: metadata, data: data)
-        members[index].disk.snapshot = snapshot
-        let keepFrom = disk.applied > options.retainedEntries ? disk.applied - options.retainedEntries : 0
-        members[index].disk.entries.removeAll { $0.index <= keepFrom }
-        members[index].core!.compact(with: snapshot, retainingEntries: options.retainedEntries)
+        for entry in ready.committedEntries where entry.kind == .confChange {
+            for (operation, position) in members[index].confChanges where position.index == entry.index {
+                members[index].confChanges[operation] = nil
+                finish(operation, entry.term == position.term ? .succeeded(index: entry.index) : .failed)
+            }
+        }
+        for (request, response) in output.responses {
+            let operation = Int(request)
+            guard members[index].waiting.remove(operation) != nil else { continue }
+            complete(operation, with: response, at: output.appliedAt[request])
+        }
+        pump(index)
     }
 
     // MARK: - Members
 
-    private func raftSettings(for member: Member) -> RaftSettings {
-        var settings = RaftSettings(id: member.id)
-        settings.electionTicks = options.electionTicks
-        settings.heartbeatTicks = 1
-        settings.preVote = options.preVote
-        settings.checkQuorum = options.checkQuorum
-        settings.forwardProposals = options.forwardProposals
-        settings.maxSnapshotChunkBytes = options.snapshotChunkBytes
-        settings.maxInflightMessages = 16
-        settings.maxBytesPerMessage = options.maxBytesPerMessage
-        settings.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
-        settings.mutation = options.mutation
-        return settings
+    private func configuration(for member: SimulatedMember) -> MemberConfiguration {
+        var configuration = MemberConfiguration(id: member.id)
+        configuration.tickMilliseconds = Int64(options.tickInterval / 1_000)
+        configuration.snapshotCount = options.snapshotInterval
+        configuration.retainedEntries = options.retainedEntries
+        configuration.raft.electionTicks = options.electionTicks
+        configuration.raft.heartbeatTicks = 1
+        configuration.raft.preVote = options.preVote
+        configuration.raft.checkQuorum = options.checkQuorum
+        configuration.raft.forwardProposals = options.forwardProposals
+        configuration.raft.maxSnapshotChunkBytes = options.snapshotChunkBytes
+        configuration.raft.maxInflightMessages = 16
+        configuration.raft.maxBytesPerMessage = options.maxBytesPerMessage
+        configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
+        configuration.raft.mutation = options.mutation
+        return configuration
     }
 
     private func start(_ index: Int) {
         guard members[index].core == nil, !members[index].isRetired else { return }
         members[index].incarnation += 1
-        var disk = members[index].disk
-        if let snapshot = disk.snapshot, snapshot.metadata.index > disk.applied {
-            // The snapshot was made durable but the crash came before the state machine took it.
-            members[index].disk = disk
-            install(snapshot, at: index)
-            disk = members[index].disk
+        do {
+            let recovered = try members[index].storage!.recover()
+            members[index].durableHardState = recovered.raft.hardState
+            members[index].core = Member(configuration: configuration(for: members[index]), recovered: recovered)
+        } catch {
+            fail("recovery", "member \(members[index].id) could not recover from its storage: \(error)")
+            return
         }
-        let state = PersistentState(hardState: disk.hardState, snapshot: disk.snapshot, entries: disk.entries, appliedIndex: disk.applied)
-        members[index].core = RaftNode(settings: raftSettings(for: members[index]), state: state)
-        members[index].checkedCommit = members[index].core!.commitIndex
+        members[index].checkedCommit = members[index].core!.raft.commitIndex
         members[index].isBusy = false
         members[index].isPaused = false
         record(5, UInt64(index))
@@ -686,19 +668,21 @@ public final class Simulation {
         guard members[index].core != nil else { return }
         record(6, UInt64(index))
         statistics.crashes += 1
+        // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part).
+        let engine = members[index].engine
+        engine.crash(keepingUnsyncedBatches: Int(rng.next(below: UInt64(engine.unsyncedBatchCount + 1))))
+        members[index].storage = try! MemberStorage(engine: engine)
         members[index].core = nil
         members[index].incarnation += 1
         members[index].inbox = []
         members[index].pendingReady = nil
+        members[index].pendingOutput = nil
         members[index].isBusy = false
         members[index].isPaused = false
-        for operation in members[index].pendingWrites.keys.sorted() where operations[operation].outcome == .pending {
-            operations[operation].outcome = .unknown
-            if operations[operation].kind == .write { statistics.writesUnknown += 1 }
-        }
-        members[index].pendingWrites = [:]
-        members[index].readsByContext = [:]
-        members[index].readsAwaitingApply = []
+        for operation in members[index].waiting.sorted() { finish(operation, .unknown) }
+        for operation in members[index].confChanges.keys.sorted() { finish(operation, .unknown) }
+        members[index].waiting = []
+        members[index].confChanges = [:]
     }
 
     private func unpause(_ index: Int) {
@@ -708,7 +692,7 @@ public final class Simulation {
         pump(index)
     }
 
-    private func healAll() {
+    func healAll() {
         networkHealed = true
         healNetwork()
         for index in members.indices where members[index].core == nil && !members[index].isRetired { start(index) }
@@ -725,7 +709,13 @@ public final class Simulation {
             return
         }
         queue.schedule(.deliver(message), at: now + delay())
-        if !networkHealed && rng.chance(options.duplicateRate) { queue.schedule(.deliver(message), at: now + delay()) }
+        // A forwarded proposal is not idempotent: applied twice, it would write twice (as in
+        // etcd). Peers exchange messages over TCP streams, which never deliver a frame twice, so
+        // proposals are lost or reordered here but never duplicated; every other message is
+        // idempotent in Raft and may be.
+        if message.kind != .propose && !networkHealed && rng.chance(options.duplicateRate) {
+            queue.schedule(.deliver(message), at: now + delay())
+        }
     }
 
     private func delay() -> UInt64 {
@@ -743,36 +733,107 @@ public final class Simulation {
         return Int(rng.next(below: UInt64(members.count)))
     }
 
+    /// Each client sends one request at a time and waits for its answer (or its timeout) before
+    /// the next, as real clients do; this bounds how many requests are in flight.
+    private func submitRandomRequest(from client: Int) {
+        let key = "k\(rng.next(below: UInt64(keyCount)))"
+        let value = "v\(operations.count)"
+        let kind: Operation.Kind
+        switch rng.next(below: 20) {
+        case 0..<8: kind = .put(key: key, value: value)
+        case 8..<14: kind = .get(key: key)
+        case 14..<16: kind = .delete(key: key)
+        default:
+            let recent = operations.last { if case .put(key, _) = $0.kind { true } else { false } }
+            var expected: String?
+            if case .put(_, let value)? = recent?.kind { expected = value }
+            kind = .compareAndSwap(key: key, expected: expected, new: value)
+        }
+        submit(kind, at: pickTarget(), client: client)
+    }
+
     @discardableResult
-    private func submit(_ kind: Operation.Kind, at member: Int) -> Int {
+    private func submit(_ kind: Operation.Kind, at member: Int, client: Int? = nil) -> Int {
         let operation = operations.count
-        var writer = ByteWriter()
-        writer.write(UInt64(operation))
-        operations.append(
-            Operation(kind: kind, member: member, data: writer.bytes, start: now, requiredIndex: maxAcknowledgedIndex))
+        operations.append(Operation(kind: kind, member: member, client: client, start: now, requiredIndex: maxAcknowledgedIndex))
         record(7, UInt64(operation), UInt64(member))
         if members[member].core == nil {
             finish(operation, .failed)
         } else {
-            deliver(kind == .write ? .write(operation: operation) : .read(operation: operation), to: member)
+            deliver(.request(operation: operation), to: member)
         }
         return operation
+    }
+
+    private func clientRequest(for kind: Operation.Kind) -> ClientRequest {
+        func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+        switch kind {
+        case .put(let key, let value):
+            return .write(.put(PutRequest(key: bytes(key), value: bytes(value))))
+        case .get(let key):
+            return .range(RangeRequest(key: bytes(key)))
+        case .delete(let key):
+            return .write(.deleteRange(DeleteRangeRequest(key: bytes(key))))
+        case .compareAndSwap(let key, let expected, let new):
+            let compare =
+                expected.map { Compare(key: bytes(key), target: .value(bytes($0)), result: .equal) }
+                ?? Compare(key: bytes(key), target: .version(0), result: .equal)
+            return .write(.txn(TxnRequest(compares: [compare], success: [.put(PutRequest(key: bytes(key), value: bytes(new)))])))
+        case .confChange:
+            preconditionFailure("membership changes are not client requests")
+        }
+    }
+
+    /// Records a member's answer to an operation. `index` is where a write was applied.
+    private func complete(_ operation: Int, with response: ClientResponse, at index: LogIndex?) {
+        let appliedAt = index ?? members[operations[operation].member].core?.appliedIndex ?? 0
+        switch (operations[operation].kind, response) {
+        case (.put, .write(.put)):
+            operations[operation].output = .ok
+        case (.delete, .write(.deleteRange(let deleted))):
+            operations[operation].output = .deleted(Int(deleted.deleted))
+        case (.compareAndSwap, .write(.txn(let txn))):
+            operations[operation].output = .swapped(txn.succeeded)
+        case (.get, .range(let range)):
+            let kv = range.kvs.first
+            operations[operation].output = .value(kv.map { String(decoding: $0.value, as: UTF8.self) }, version: kv?.version ?? 0)
+            if options.checksReadIndexes && appliedAt < operations[operation].requiredIndex {
+                fail(
+                    "linearizable read",
+                    "read \(operation) on member \(members[operations[operation].member].id) was served at applied index \(appliedAt), but a write at \(operations[operation].requiredIndex) was acknowledged before the read began"
+                )
+            }
+            statistics.readsServed += 1
+        case (_, .failure(let error)):
+            if case .notLeader(let leader) = error { leaderHint = leader }
+            finish(operation, .failed)
+            return
+        default:
+            fail("client protocol", "operation \(operation) (\(operations[operation].kind)) got an unexpected answer \(response)")
+            return
+        }
+        finish(operation, .succeeded(index: appliedAt))
     }
 
     private func finish(_ operation: Int, _ outcome: Outcome) {
         guard operations[operation].outcome == .pending else { return }
         operations[operation].outcome = outcome
-        switch (operations[operation].kind, outcome) {
-        case (.write, .succeeded(let index)):
-            statistics.writesAcknowledged += 1
-            maxAcknowledgedIndex = max(maxAcknowledgedIndex, index)
-            leaderHint = members[operations[operation].member].id
-        case (.write, .failed):
-            statistics.writesFailed += 1
-        default:
-            break
+        operations[operation].end = now
+        if operations[operation].isWrite {
+            switch outcome {
+            case .succeeded(let index):
+                statistics.writesAcknowledged += 1
+                maxAcknowledgedIndex = max(maxAcknowledgedIndex, index)
+                leaderHint = members[operations[operation].member].id
+            case .failed: statistics.writesFailed += 1
+            case .unknown: statistics.writesUnknown += 1
+            case .pending: break
+            }
         }
         if case .succeeded(let index) = outcome { record(11, UInt64(operation), index) } else { record(12, UInt64(operation)) }
+        if let client = operations[operation].client, inFaultPhase {
+            queue.schedule(.clientRequest(client: client), at: now + randomInterval(options.clientThinkTime))
+        }
     }
 
     /// A random interval averaging `mean`: the sum of two uniform draws (a triangular
@@ -785,7 +846,7 @@ public final class Simulation {
         let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
         let quorum = options.nodeCount / 2 + 1
         if options.transferRate > 0 && rng.chance(options.transferRate), let leader = leader() {
-            let voters = members[Int(leader) - 1].core!.confState.voters.filter { $0 != leader }
+            let voters = members[Int(leader) - 1].core!.raft.confState.voters.filter { $0 != leader }
             if !voters.isEmpty {
                 let target = voters[Int(rng.next(below: UInt64(voters.count)))]
                 record(13, leader, target)
@@ -849,29 +910,29 @@ public final class Simulation {
     // MARK: - Checker
 
     private func checkMember(_ index: Int) {
-        guard let core = members[index].core else { return }
+        guard let raft = members[index].core?.raft else { return }
         let id = members[index].id
-        if core.role == .leader {
-            if let existing = leaderOfTerm[core.term] {
-                if existing != id { fail("election safety", "members \(existing) and \(id) are both leader in term \(core.term)") }
+        if raft.role == .leader {
+            if let existing = leaderOfTerm[raft.term] {
+                if existing != id { fail("election safety", "members \(existing) and \(id) are both leader in term \(raft.term)") }
             } else {
-                leaderOfTerm[core.term] = id
+                leaderOfTerm[raft.term] = id
                 statistics.leadersElected += 1
-                checkLeaderCompleteness(core)
+                checkLeaderCompleteness(raft)
             }
         }
-        if core.commitIndex < members[index].checkedCommit {
-            fail("commit monotonicity", "member \(id) commit index went from \(members[index].checkedCommit) to \(core.commitIndex)")
+        if raft.commitIndex < members[index].checkedCommit {
+            fail("commit monotonicity", "member \(id) commit index went from \(members[index].checkedCommit) to \(raft.commitIndex)")
             return
         }
         var position = members[index].checkedCommit + 1
-        while position <= core.commitIndex {
-            if let entry = core.entry(at: position) {
-                checkCommitted(entry, previousTerm: core.term(at: position - 1) ?? 0, member: index)
+        while position <= raft.commitIndex {
+            if let entry = raft.entry(at: position) {
+                checkCommitted(entry, previousTerm: raft.term(at: position - 1) ?? 0, member: index)
             }
             position += 1
         }
-        members[index].checkedCommit = core.commitIndex
+        members[index].checkedCommit = raft.commitIndex
     }
 
     private func checkLeaderCompleteness(_ core: RaftNode) {
@@ -921,17 +982,16 @@ public final class Simulation {
         }
     }
 
-    private func checkDigest(_ digest: UInt64, at index: LogIndex, member: Int, what: String) {
-        let position = Int(index)
-        if position < digestRecord.count {
-            if digestRecord[position] == 0 {
-                digestRecord[position] = digest
-            } else if digestRecord[position] != digest {
-                fail("state machine safety", "member \(members[member].id) has a different state at index \(index) after \(what)")
+    private func checkRevision(_ revision: Int64, at index: LogIndex, member: Int) {
+        if let recorded = revisionRecord[index] {
+            if recorded != revision {
+                fail(
+                    "state machine safety",
+                    "member \(members[member].id) is at revision \(revision) after applying through \(index); another member was at \(recorded)"
+                )
             }
         } else {
-            digestRecord.append(contentsOf: repeatElement(0, count: position - digestRecord.count))
-            digestRecord.append(digest)
+            revisionRecord[index] = revision
         }
     }
 

@@ -62,20 +62,22 @@ public struct SimulationOptions: Sendable, Hashable {
     public var snapshotInterval: UInt64 = 50
     /// Entries kept behind a snapshot.
     public var retainedEntries: UInt64 = 5
-    /// Size of the padding in snapshots, so transfers need several chunks.
-    public var snapshotPadding: Int = 3_000
-    /// Snapshot chunk size.
-    public var snapshotChunkBytes: Int = 1_024
+    /// Snapshot chunk size (small, so that transfers take several chunks).
+    public var snapshotChunkBytes: Int = 8_192
 
     // Workload.
-    /// Mean time between client writes.
-    public var meanTimeBetweenWrites: UInt64 = 12_000
-    /// Mean time between client linearizable reads.
-    public var meanTimeBetweenReads: UInt64 = 25_000
+    /// Mean pause of each client between getting an answer and sending its next request
+    /// (puts, linearizable gets, deletes and compare-and-swaps on a few keys); 0 disables the
+    /// background clients.
+    public var clientThinkTime: UInt64 = 20_000
     /// Probability of a leadership transfer per fault action.
     public var transferRate = 0.1
     /// How long a client waits before calling an outcome unknown.
     public var requestTimeout: UInt64 = 2_000_000
+
+    /// Whether each read's index is compared with the writes acknowledged before it began.
+    /// Turning it off leaves stale reads to the linearizability checker alone (to prove it).
+    public var checksReadIndexes = true
 
     // Liveness.
     /// After the faults heal, how long the group has to elect a leader, commit a fresh write
@@ -93,7 +95,7 @@ public struct SimulationOptions: Sendable, Hashable {
         maxSyncLatency = [500, 3_000, 10_000][Int(rng.next(below: 3))]
         meanTimeBetweenFaults = [500_000, 1_000_000, 2_000_000][Int(rng.next(below: 3))]
         allowQuorumLoss = rng.chance(0.5)
-        snapshotInterval = [0, 20, 50, 200][Int(rng.next(below: 4))]
+        snapshotInterval = [0, 50, 200, 1_000][Int(rng.next(below: 4))]
         retainedEntries = [0, 5, 30][Int(rng.next(below: 3))]
         clockSkew = [0, 0.05, 0.2][Int(rng.next(below: 3))]
         forwardProposals = rng.chance(0.3)
