@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
-        .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore"]),
+        .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore", "Node", "MVCC"]),
     ]
 )
 

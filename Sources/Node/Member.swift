@@ -81,6 +81,8 @@ public struct MemberConfiguration: Sendable {
     public var store = MVCCStore.Configuration()
     /// How often the leader checkpoints remaining lease TTLs, in milliseconds.
     public var leaseCheckpointMilliseconds: Int64 = 300_000
+    /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
+    @_spi(Testing) public var mutation: MemberMutation?
 
     /// Creates a configuration for member `id`; Raft proposals are forwarded to the leader.
     public init(id: NodeID) {
@@ -90,6 +92,14 @@ public struct MemberConfiguration: Sendable {
 
     /// The election timeout in milliseconds.
     public var electionMilliseconds: Int64 { Int64(raft.electionTicks) * tickMilliseconds }
+}
+
+/// A deliberately broken member rule. These exist only so tests can show that the simulator's
+/// checkers find real violations; production configurations never set one.
+@_spi(Testing) public enum MemberMutation: String, Sendable, Hashable, CaseIterable {
+    /// Renew a lease on a keep-alive without first confirming leadership with a quorum, so a
+    /// deposed leader that does not know it yet can promise a TTL the new leader will not honour.
+    case renewLeaseWithoutConfirmingLeadership
 }
 
 /// What a member finds in durable storage when it starts.
@@ -159,7 +169,18 @@ public struct Member: Sendable {
     var pendingReady: Ready?
     /// Writes proposed through this member, by request, with their log position when known.
     var proposals: [RequestID: LogPosition?] = [:]
-    var reads: [UInt64: (RequestID, RangeRequest)] = [:]
+    /// A request waiting for a ReadIndex confirmation.
+    enum PendingRead: Sendable {
+        case range(RequestID, RangeRequest)
+        case keepAlive(RequestID, lease: Int64)
+
+        var requestID: RequestID {
+            switch self {
+            case .range(let id, _), .keepAlive(let id, _): id
+            }
+        }
+    }
+    var reads: [UInt64: PendingRead] = [:]
     var readsAwaitingApply: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
     /// Keep-alives waiting for their checkpoint clear to commit: lease and TTL to answer.
     var keepAlives: [RequestID: (lease: Int64, ttl: Int64)] = [:]
@@ -192,15 +213,7 @@ public struct Member: Sendable {
         case .range(let range) where range.serializable:
             return serveRange(range)
         case .range(let range):
-            let context = nextReadContext
-            nextReadContext += 1
-            do {
-                try raft.readIndex(context: context)
-                reads[context] = (requestID, range)
-                return nil
-            } catch {
-                return .failure(.noLeader)
-            }
+            return confirmLeadership(for: .range(requestID, range))
         case .write(let write):
             do throws(MVCCError) {
                 try MVCCStore.validate(write, configuration: configuration.store)
@@ -217,19 +230,14 @@ public struct Member: Sendable {
             }
         case .leaseKeepAlive(let lease):
             guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
-            guard let ttl = leases.renew(id: lease, now: now) else { return .leaseKeepAlive(id: lease, ttl: 0) }
-            guard leases.needsCheckpointClear(id: lease) else { return .leaseKeepAlive(id: lease, ttl: ttl) }
-            // The lease has a replicated remaining TTL from an earlier checkpoint. Answer only once
-            // clearing it is committed, or a new leader could restart the lease from that
-            // shorter value and expire it before `ttl` has passed since this answer.
-            let clear = MVCCRequest.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: leases.checkpointsDue(now: now)))
-            do {
-                proposals[requestID] = .some(try raft.propose(Envelope(origin: id, request: requestID, body: clear).encoded()))
-                keepAlives[requestID] = (lease, ttl)
-                return nil
-            } catch {
-                return .failure(.leaderChanged)
+            // Renew only once a quorum confirms this member still leads: a deposed leader that
+            // does not know it yet must not promise a TTL that the new leader will not honour.
+            if configuration.mutation == .renewLeaseWithoutConfirmingLeadership {
+                var output = BatchOutput()
+                renew(lease, for: requestID, into: &output)
+                return output.responses.first?.1
             }
+            return confirmLeadership(for: .keepAlive(requestID, lease: lease))
         case .leaseTimeToLive(let lease, let withKeys):
             guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
             guard let record = store.lease(lease), let remaining = leases.remainingTTL(id: lease, now: now) else {
@@ -239,6 +247,45 @@ public struct Member: Sendable {
                 id: lease, remaining: remaining, granted: record.ttl, keys: withKeys ? store.keys(attachedTo: lease) : [])
         case .leaseLeases:
             return .leaseLeases(store.leases().map(\.id))
+        }
+    }
+
+    /// Starts a ReadIndex round for a request that needs the leader confirmed by a quorum.
+    private mutating func confirmLeadership(for read: PendingRead) -> ClientResponse? {
+        let context = nextReadContext
+        nextReadContext += 1
+        do {
+            try raft.readIndex(context: context)
+            reads[context] = read
+            return nil
+        } catch {
+            return .failure(.noLeader)
+        }
+    }
+
+    /// Renews a lease on a leader whose leadership a quorum just confirmed.
+    private mutating func renew(_ lease: Int64, for requestID: RequestID, into output: inout BatchOutput) {
+        guard raft.role == .leader else {
+            output.responses.append((requestID, .failure(.leaderChanged)))
+            return
+        }
+        guard let ttl = leases.renew(id: lease, now: now) else {
+            output.responses.append((requestID, .leaseKeepAlive(id: lease, ttl: 0)))
+            return
+        }
+        guard leases.needsCheckpointClear(id: lease) else {
+            output.responses.append((requestID, .leaseKeepAlive(id: lease, ttl: ttl)))
+            return
+        }
+        // The lease has a replicated remaining TTL from an earlier checkpoint. Answer only once
+        // clearing it is committed, or a new leader could restart the lease from that shorter
+        // value and expire it before `ttl` has passed since this answer.
+        let clear = MVCCRequest.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: leases.checkpointsDue(now: now)))
+        do {
+            proposals[requestID] = .some(try raft.propose(Envelope(origin: id, request: requestID, body: clear).encoded()))
+            keepAlives[requestID] = (lease, ttl)
+        } catch {
+            output.responses.append((requestID, .failure(.leaderChanged)))
         }
     }
 
@@ -310,8 +357,10 @@ public struct Member: Sendable {
         raft.advance(ready)
         if let softState = ready.softState { leadershipChanged(to: softState, output: &output) }
         for readState in ready.readStates {
-            if let (requestID, request) = reads.removeValue(forKey: readState.context) {
-                readsAwaitingApply.append((readState.index, requestID, request))
+            switch reads.removeValue(forKey: readState.context) {
+            case .range(let requestID, let request)?: readsAwaitingApply.append((readState.index, requestID, request))
+            case .keepAlive(let requestID, let lease)?: renew(lease, for: requestID, into: &output)
+            case nil: break
             }
         }
         serveConfirmedReads(into: &output)
@@ -390,7 +439,7 @@ public struct Member: Sendable {
         // Reads waiting for confirmation went to a leader that is gone (a leader drops its
         // pending reads when it steps down): answer them so clients retry.
         for context in reads.keys.sorted() {
-            output.responses.append((reads.removeValue(forKey: context)!.0, .failure(.leaderChanged)))
+            output.responses.append((reads.removeValue(forKey: context)!.requestID, .failure(.leaderChanged)))
         }
     }
 

@@ -1,3 +1,5 @@
+import MVCC
+@_spi(Testing) import Node
 @_spi(Testing) import RaftCore
 @_spi(Testing) import RaftSimulation
 import Testing
@@ -211,6 +213,40 @@ struct ScenarioTests {
     func doubleVoteCaughtWhenBroken() {
         let sim = doubleVote(mutation: .forgetVoteOnRestart).sim
         #expect(sim.violation?.property == "election safety", "got \(String(describing: sim.violation))")
+    }
+
+    /// A leader cut off from its peers (CheckQuorum off, so it never notices) keeps receiving
+    /// keep-alives while the others elect a new leader, which knows nothing of them.
+    private func staleLeaderKeepAlives(mutation: MemberMutation?) -> (sim: Simulation, oldLeader: NodeID, lease: Int64?) {
+        let (sim, leader) = startGroup(seed: 18) {
+            $0.checkQuorum = false
+            $0.memberMutation = mutation
+        }
+        let grant = sim.grantLease(ttl: 3, at: leader)
+        sim.run(until: { $0.outcome(of: grant) != .pending }, timeout: 1_000_000)
+        let lease = sim.currentLease
+        #expect(lease != nil, "the lease grant failed")
+        sim.partition([leader])
+        for _ in 0..<20 {
+            sim.keepAlive(at: leader)
+            sim.run(for: 500_000)
+        }
+        return (sim, leader, lease)
+    }
+
+    @Test("leases: a deposed leader that does not know it cannot extend a lease the new leader expires")
+    func staleLeaderCannotRenewLeases() throws {
+        let (sim, oldLeader, lease) = staleLeaderKeepAlives(mutation: nil)
+        #expect(sim.violation == nil, "\(sim.violation!)")
+        let newLeader = try #require(sim.memberIDs.first { $0 != oldLeader && sim.node($0)?.role == .leader })
+        #expect(sim.member(newLeader)!.store.lease(try #require(lease)) == nil, "the new leader should have expired the lease")
+        #expect(sim.member(oldLeader)!.store.lease(try #require(lease)) != nil, "the cut-off old leader cannot have applied the expiry")
+    }
+
+    @Test("leases: the checker catches a build that renews leases without confirming leadership")
+    func staleLeaderRenewalCaughtWhenBroken() {
+        let (sim, _, _) = staleLeaderKeepAlives(mutation: .renewLeaseWithoutConfirmingLeadership)
+        #expect(sim.violation?.property == "lease safety", "got \(String(describing: sim.violation))")
     }
 
     @Test("PreVote: a partitioned member rejoining does not depose a healthy leader")

@@ -1,6 +1,6 @@
 import Linearizability
 import MVCC
-import Node
+@_spi(Testing) import Node
 @_spi(Testing) import RaftCore
 import Storage
 
@@ -146,6 +146,10 @@ public final class Simulation {
             case delete(key: String)
             case compareAndSwap(key: String, expected: String?, new: String)
             case confChange
+            case leaseGrant(ttl: Int64)
+            case leaseKeepAlive(id: Int64)
+            case leaseRevoke(id: Int64)
+            case leasePut(key: String, lease: Int64)
         }
         var kind: Kind
         var member: Int
@@ -160,7 +164,7 @@ public final class Simulation {
         var isWrite: Bool {
             switch kind {
             case .put, .delete, .compareAndSwap: true
-            case .get, .confChange: false
+            default: false
             }
         }
     }
@@ -178,6 +182,17 @@ public final class Simulation {
     var leaderHint: NodeID = noNode
     let keyCount: Int
     let clientCount: Int
+
+    /// What the session client (client 0) knows of a lease.
+    struct LeaseRecord {
+        var ttl: Int64
+        /// When the client sent the last grant or keep-alive that was answered positively: the
+        /// lease is promised to last at least TTL from then (the leader renews after receipt).
+        var lastAcknowledged: UInt64
+    }
+    var leaseRecords: [Int64: LeaseRecord] = [:]
+    var sessionLease: Int64?
+    var expiredLeasesSeen: Set<Int64> = []
 
     // Checker state.
     var leaderOfTerm: [Term: NodeID] = [:]
@@ -344,7 +359,7 @@ public final class Simulation {
             case .get(let key): input = .get(key: key)
             case .delete(let key): input = .delete(key: key)
             case .compareAndSwap(let key, let expected, let new): input = .compareAndSwap(key: key, expected: expected, new: new)
-            case .confChange: continue
+            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut: continue
             }
             switch operation.outcome {
             case .succeeded:
@@ -433,6 +448,21 @@ public final class Simulation {
     public func read(at id: NodeID) -> Int {
         submit(.get(key: "k\(rng.next(below: UInt64(keyCount)))"), at: Int(id) - 1)
     }
+
+    /// Submits a lease grant (TTL in seconds) to a member; returns its handle. The session
+    /// client's bookkeeping follows it, so the lease checks apply.
+    @discardableResult
+    public func grantLease(ttl: Int64, at id: NodeID) -> Int { submit(.leaseGrant(ttl: ttl), at: Int(id) - 1, client: nil) }
+
+    /// Submits a keep-alive of the session lease to a member; returns its handle.
+    @discardableResult
+    public func keepAlive(at id: NodeID) -> Int? {
+        guard let lease = sessionLease else { return nil }
+        return submit(.leaseKeepAlive(id: lease), at: Int(id) - 1, client: nil)
+    }
+
+    /// The lease the session client holds, if any.
+    public var currentLease: Int64? { sessionLease }
 
     /// Submits a membership change to a member; returns its handle, which succeeds when the
     /// change is applied on that member.
@@ -617,6 +647,7 @@ public final class Simulation {
                 finish(operation, entry.term == position.term ? .succeeded(index: entry.index) : .failed)
             }
         }
+        for lease in output.expiredLeases { checkExpiry(of: lease, member: index) }
         for (request, response) in output.responses {
             let operation = Int(request)
             guard members[index].waiting.remove(operation) != nil else { continue }
@@ -642,6 +673,7 @@ public final class Simulation {
         configuration.raft.maxBytesPerMessage = options.maxBytesPerMessage
         configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
         configuration.raft.mutation = options.mutation
+        configuration.mutation = options.memberMutation
         return configuration
     }
 
@@ -736,6 +768,10 @@ public final class Simulation {
     /// Each client sends one request at a time and waits for its answer (or its timeout) before
     /// the next, as real clients do; this bounds how many requests are in flight.
     private func submitRandomRequest(from client: Int) {
+        if client == 0 {
+            submitSessionRequest()
+            return
+        }
         let key = "k\(rng.next(below: UInt64(keyCount)))"
         let value = "v\(operations.count)"
         let kind: Operation.Kind
@@ -750,6 +786,27 @@ public final class Simulation {
             kind = .compareAndSwap(key: key, expected: expected, new: value)
         }
         submit(kind, at: pickTarget(), client: client)
+    }
+
+    /// Client 0 keeps a session: it grants a lease, attaches keys to it and keeps it alive, and
+    /// now and then revokes it or stops renewing it so that it expires.
+    private func submitSessionRequest() {
+        guard let lease = sessionLease else {
+            submit(.leaseGrant(ttl: 2 + Int64(rng.next(below: 3))), at: pickTarget(), client: 0)
+            return
+        }
+        switch rng.next(below: 40) {
+        case 0:
+            submit(.leaseRevoke(id: lease), at: pickTarget(), client: 0)
+        case 1:
+            // Walk away: the lease must expire, but not before its TTL.
+            sessionLease = nil
+            queue.schedule(.clientRequest(client: 0), at: now + 1_000_000)
+        case 2..<12:
+            submit(.leasePut(key: "session/\(rng.next(below: 4))", lease: lease), at: pickTarget(), client: 0)
+        default:
+            submit(.leaseKeepAlive(id: lease), at: pickTarget(), client: 0)
+        }
     }
 
     @discardableResult
@@ -779,6 +836,14 @@ public final class Simulation {
                 expected.map { Compare(key: bytes(key), target: .value(bytes($0)), result: .equal) }
                 ?? Compare(key: bytes(key), target: .version(0), result: .equal)
             return .write(.txn(TxnRequest(compares: [compare], success: [.put(PutRequest(key: bytes(key), value: bytes(new)))])))
+        case .leaseGrant(let ttl):
+            return .write(.leaseGrant(LeaseGrantRequest(ttl: ttl)))
+        case .leaseKeepAlive(let id):
+            return .leaseKeepAlive(id: id)
+        case .leaseRevoke(let id):
+            return .write(.leaseRevoke(LeaseRevokeRequest(id: id)))
+        case .leasePut(let key, let lease):
+            return .write(.put(PutRequest(key: bytes(key), value: bytes("v"), lease: lease)))
         case .confChange:
             preconditionFailure("membership changes are not client requests")
         }
@@ -804,8 +869,24 @@ public final class Simulation {
                 )
             }
             statistics.readsServed += 1
+        case (.leaseGrant, .write(.leaseGrant(let grant))):
+            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].start)
+            sessionLease = grant.id
+        case (.leaseKeepAlive(let id), .leaseKeepAlive(_, let ttl)):
+            if ttl > 0, var record = leaseRecords[id] {
+                record.lastAcknowledged = max(record.lastAcknowledged, operations[operation].start)
+                leaseRecords[id] = record
+            } else if sessionLease == id {
+                sessionLease = nil
+            }
+        case (.leaseRevoke(let id), .write(.leaseRevoke)):
+            leaseRecords[id] = nil
+            if sessionLease == id { sessionLease = nil }
+        case (.leasePut, .write(.put)):
+            break
         case (_, .failure(let error)):
             if case .notLeader(let leader) = error { leaderHint = leader }
+            if case .mvcc(.leaseNotFound) = error { sessionLease = nil }
             finish(operation, .failed)
             return
         default:
@@ -979,6 +1060,25 @@ public final class Simulation {
             }
         } else {
             entryRecord[key] = fingerprint
+        }
+    }
+
+    /// A lease revoked for expiry must be gone with all its keys, and must not have expired
+    /// before its TTL had passed since the client's last acknowledged grant or keep-alive
+    /// (allowing for the expiring leader's clock running fast and one tick of granularity).
+    private func checkExpiry(of lease: Int64, member: Int) {
+        let store = members[member].core!.store
+        if store.lease(lease) != nil || !store.keys(attachedTo: lease).isEmpty {
+            fail("lease safety", "member \(members[member].id) still holds lease \(lease) or its keys after applying its expiry")
+        }
+        guard expiredLeasesSeen.insert(lease).inserted, let record = leaseRecords[lease] else { return }
+        let ttl = UInt64(record.ttl) * 1_000_000
+        let earliest = UInt64(Double(ttl - options.tickInterval) * (1 - options.clockSkew))
+        if now - record.lastAcknowledged < earliest {
+            fail(
+                "lease safety",
+                "lease \(lease) (TTL \(record.ttl) s) expired \(formatTime(now - record.lastAcknowledged)) after its last acknowledged keep-alive"
+            )
         }
     }
 

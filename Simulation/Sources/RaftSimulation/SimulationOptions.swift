@@ -1,3 +1,4 @@
+@_spi(Testing) import Node
 @_spi(Testing) import RaftCore
 
 /// Everything that shapes one simulated run. ``init(seed:nodeCount:)`` draws the fault mix from the
@@ -24,6 +25,8 @@ public struct SimulationOptions: Sendable, Hashable {
     public var forwardProposals = false
     /// A deliberately broken rule, to prove the checker catches it.
     @_spi(Testing) public var mutation: RaftMutation?
+    /// A deliberately broken member rule, to prove the checker catches it.
+    @_spi(Testing) public var memberMutation: MemberMutation?
 
     // Network.
     /// Smallest one-way message delay.
