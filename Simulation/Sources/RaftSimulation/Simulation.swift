@@ -88,6 +88,10 @@ public final class Simulation {
         public var messagesDropped = 0
         /// Client operations in the key/value history given to the linearizability checker.
         public var historyLength = 0
+        /// MVCC compactions applied for clients.
+        public var compactions = 0
+        /// Leases that expired (were revoked by a leader's lease clock).
+        public var leasesExpired = 0
     }
 
     enum Event {
@@ -150,6 +154,7 @@ public final class Simulation {
             case leaseKeepAlive(id: Int64)
             case leaseRevoke(id: Int64)
             case leasePut(key: String, lease: Int64)
+            case compact(revision: Int64)
         }
         var kind: Kind
         var member: Int
@@ -192,6 +197,8 @@ public final class Simulation {
     }
     var leaseRecords: [Int64: LeaseRecord] = [:]
     var sessionLease: Int64?
+    /// The highest store revision any client has seen in an answer (clients compact behind it).
+    var highestRevisionSeen: Int64 = 0
     var expiredLeasesSeen: Set<Int64> = []
 
     // Checker state.
@@ -359,7 +366,7 @@ public final class Simulation {
             case .get(let key): input = .get(key: key)
             case .delete(let key): input = .delete(key: key)
             case .compareAndSwap(let key, let expected, let new): input = .compareAndSwap(key: key, expected: expected, new: new)
-            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut: continue
+            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut, .compact: continue
             }
             switch operation.outcome {
             case .succeeded:
@@ -775,10 +782,12 @@ public final class Simulation {
         let key = "k\(rng.next(below: UInt64(keyCount)))"
         let value = "v\(operations.count)"
         let kind: Operation.Kind
-        switch rng.next(below: 20) {
-        case 0..<8: kind = .put(key: key, value: value)
-        case 8..<14: kind = .get(key: key)
-        case 14..<16: kind = .delete(key: key)
+        switch rng.next(below: 100) {
+        case 0..<2 where highestRevisionSeen > 30:
+            kind = .compact(revision: highestRevisionSeen - 20)
+        case 0..<40: kind = .put(key: key, value: value)
+        case 40..<70: kind = .get(key: key)
+        case 70..<80: kind = .delete(key: key)
         default:
             let recent = operations.last { if case .put(key, _) = $0.kind { true } else { false } }
             var expected: String?
@@ -844,6 +853,8 @@ public final class Simulation {
             return .write(.leaseRevoke(LeaseRevokeRequest(id: id)))
         case .leasePut(let key, let lease):
             return .write(.put(PutRequest(key: bytes(key), value: bytes("v"), lease: lease)))
+        case .compact(let revision):
+            return .write(.compaction(CompactionRequest(revision: revision)))
         case .confChange:
             preconditionFailure("membership changes are not client requests")
         }
@@ -853,8 +864,11 @@ public final class Simulation {
     private func complete(_ operation: Int, with response: ClientResponse, at index: LogIndex?) {
         let appliedAt = index ?? members[operations[operation].member].core?.appliedIndex ?? 0
         switch (operations[operation].kind, response) {
-        case (.put, .write(.put)):
+        case (.put, .write(.put(let put))):
             operations[operation].output = .ok
+            highestRevisionSeen = max(highestRevisionSeen, put.revision)
+        case (.compact, .write(.compaction)):
+            statistics.compactions += 1
         case (.delete, .write(.deleteRange(let deleted))):
             operations[operation].output = .deleted(Int(deleted.deleted))
         case (.compareAndSwap, .write(.txn(let txn))):
@@ -1071,7 +1085,9 @@ public final class Simulation {
         if store.lease(lease) != nil || !store.keys(attachedTo: lease).isEmpty {
             fail("lease safety", "member \(members[member].id) still holds lease \(lease) or its keys after applying its expiry")
         }
-        guard expiredLeasesSeen.insert(lease).inserted, let record = leaseRecords[lease] else { return }
+        guard expiredLeasesSeen.insert(lease).inserted else { return }
+        statistics.leasesExpired += 1
+        guard let record = leaseRecords[lease] else { return }
         let ttl = UInt64(record.ttl) * 1_000_000
         let earliest = UInt64(Double(ttl - options.tickInterval) * (1 - options.clockSkew))
         if now - record.lastAcknowledged < earliest {
