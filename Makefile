@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim run lint format clean
+.PHONY: all deps build test sim bench run lint format clean
 
 all: build
 
@@ -22,6 +22,11 @@ test: deps lint
 sim: deps
 	$(SWIFT) build -c release --product simulate
 	.build/release/simulate --seeds $(SEEDS)
+
+# The state machine alone applying puts to RocksDB, one synced batch per Raft batch.
+bench: deps
+	$(SWIFT) build -c release --product statehouse-bench-apply
+	.build/release/statehouse-bench-apply
 
 # Until the server exists, `make run` runs the simulator's default campaign.
 run: deps

@@ -30,6 +30,14 @@ let package = Package(
         .target(name: "RocksDB", dependencies: ["CRocksDB"]),
         .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"]),
         .target(name: "StorageRocksDB", dependencies: ["Storage", "RocksDB"]),
+        .executableTarget(
+            name: "statehouse-crash-node",
+            dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
+        ),
+        .executableTarget(
+            name: "statehouse-bench-apply",
+            dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
+        ),
 
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
@@ -51,7 +59,8 @@ let package = Package(
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC"]),
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage"]),
+        .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),

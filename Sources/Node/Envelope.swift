@@ -6,6 +6,9 @@ struct Envelope: Hashable, Sendable {
     /// The member that proposed it and will answer the client (``noNode`` for the leader's own
     /// lease expiries and checkpoints, which nobody waits for).
     var origin: NodeID
+    /// Which start of `origin` proposed it: request identifiers restart with the process, so an
+    /// entry from an earlier start must never answer a request of this one.
+    var incarnation: UInt64
     /// The request's identifier on `origin`.
     var request: RequestID
     /// The request itself.
@@ -17,22 +20,24 @@ struct Envelope: Hashable, Sendable {
         var writer = ByteWriter()
         writer.write(Self.version)
         writer.write(origin)
+        writer.write(incarnation)
         writer.write(request)
         return writer.bytes + body.encoded()
     }
 
     /// Decodes an envelope, or returns nil if the bytes are not one.
     init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= 17, bytes[0] == Self.version else { return nil }
-        var reader = ByteReader(Array(bytes[1..<17]))
-        guard let origin = reader.readUInt64(), let request = reader.readUInt64(),
-            let body = try? MVCCRequest(decoding: Array(bytes[17...]))
+        guard bytes.count >= 25, bytes[0] == Self.version else { return nil }
+        var reader = ByteReader(Array(bytes[1..<25]))
+        guard let origin = reader.readUInt64(), let incarnation = reader.readUInt64(), let request = reader.readUInt64(),
+            let body = try? MVCCRequest(decoding: Array(bytes[25...]))
         else { return nil }
-        self.init(origin: origin, request: request, body: body)
+        self.init(origin: origin, incarnation: incarnation, request: request, body: body)
     }
 
-    init(origin: NodeID, request: RequestID, body: MVCCRequest) {
+    init(origin: NodeID, incarnation: UInt64, request: RequestID, body: MVCCRequest) {
         self.origin = origin
+        self.incarnation = incarnation
         self.request = request
         self.body = body
     }

@@ -45,12 +45,15 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
     case notLeader(leader: NodeID)
     /// Leadership changed before the request was committed; it was not applied.
     case leaderChanged
+    /// The request may or may not have been applied: this member caught up from a snapshot that
+    /// covers the request's place in the log, so it cannot tell.
+    case timedOutDueToLeaderFailure
 
     /// etcd's gRPC status code for this error.
     public var code: StatusCode {
         switch self {
         case .mvcc(let error): error.code
-        case .noLeader, .notLeader, .leaderChanged: .unavailable
+        case .noLeader, .notLeader, .leaderChanged, .timedOutDueToLeaderFailure: .unavailable
         }
     }
 
@@ -61,6 +64,7 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
         case .noLeader: "etcdserver: no leader"
         case .notLeader: "etcdserver: not leader"
         case .leaderChanged: "etcdserver: leader changed"
+        case .timedOutDueToLeaderFailure: "etcdserver: request timed out, possibly due to previous leader failure"
         }
     }
 
@@ -81,6 +85,10 @@ public struct MemberConfiguration: Sendable {
     public var store = MVCCStore.Configuration()
     /// How often the leader checkpoints remaining lease TTLs, in milliseconds.
     public var leaseCheckpointMilliseconds: Int64 = 300_000
+    /// Distinguishes this start of the member from its earlier ones (request identifiers
+    /// restart with the process). The shell must give every start a different value, for
+    /// example a random number.
+    public var incarnation: UInt64 = 0
     /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
     @_spi(Testing) public var mutation: MemberMutation?
 
@@ -221,7 +229,8 @@ public struct Member: Sendable {
                 return .failure(.mvcc(error))
             }
             do {
-                let position = try raft.propose(Envelope(origin: id, request: requestID, body: write).encoded())
+                let position = try raft.propose(
+                    Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, body: write).encoded())
                 proposals[requestID] = .some(position)
                 return nil
             } catch {
@@ -282,7 +291,8 @@ public struct Member: Sendable {
         // value and expire it before `ttl` has passed since this answer.
         let clear = MVCCRequest.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: leases.checkpointsDue(now: now)))
         do {
-            proposals[requestID] = .some(try raft.propose(Envelope(origin: id, request: requestID, body: clear).encoded()))
+            proposals[requestID] = .some(
+                try raft.propose(Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, body: clear).encoded()))
             keepAlives[requestID] = (lease, ttl)
         } catch {
             output.responses.append((requestID, .failure(.leaderChanged)))
@@ -310,7 +320,7 @@ public struct Member: Sendable {
     }
 
     private mutating func proposeInternal(_ request: MVCCRequest) {
-        _ = try? raft.propose(Envelope(origin: noNode, request: 0, body: request).encoded())
+        _ = try? raft.propose(Envelope(origin: noNode, incarnation: 0, request: 0, body: request).encoded())
     }
 
     /// Proposes a membership change (leader only); see ``RaftNode/proposeConfChange(_:)``.
@@ -375,6 +385,14 @@ public struct Member: Sendable {
             output.stateWrite.replacesState = true
             output.stateWrite.mutations = pairs.map { .put(key: $0.0, value: $0.1) }
             lastSnapshotIndex = snapshot.metadata.index
+            // Proposals the snapshot may contain will never be applied here one by one: whether
+            // they took effect is unknown (forwarded ones have no known position at all).
+            for requestID in proposals.keys.sorted() {
+                guard proposals[requestID]!.map({ $0.index <= snapshot.metadata.index }) ?? true else { continue }
+                proposals[requestID] = nil
+                keepAlives[requestID] = nil
+                output.responses.append((requestID, .failure(.timedOutDueToLeaderFailure)))
+            }
             if raft.role == .leader { leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds) }
         } catch {
             preconditionFailure("snapshot at \(snapshot.metadata.index) is corrupt: \(error)")
@@ -397,7 +415,14 @@ public struct Member: Sendable {
         } catch {
             response = .failure(.mvcc(error))
         }
-        guard envelope.origin == id, proposals.removeValue(forKey: envelope.request) != nil else { return }
+        // Answer only our own proposal of this start, and only from the entry at the position it
+        // was proposed at (when known): an entry from an earlier start, or one that took the
+        // slot, carries someone else's result.
+        guard envelope.origin == id, envelope.incarnation == configuration.incarnation,
+            let proposed = proposals[envelope.request],
+            proposed.map({ $0.term == entry.term && $0.index == entry.index }) ?? true
+        else { return }
+        proposals[envelope.request] = nil
         if let keepAlive = keepAlives.removeValue(forKey: envelope.request) {
             response = .leaseKeepAlive(id: keepAlive.lease, ttl: keepAlive.ttl)
         }

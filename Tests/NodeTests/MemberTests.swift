@@ -1,5 +1,6 @@
 import MVCC
 import RaftCore
+import Storage
 import Testing
 
 @testable import Node
@@ -211,9 +212,53 @@ struct MemberTests {
         #expect(leaderHash != nil && (try? harness.members[3]!.store.hashKV()) == leaderHash)
     }
 
+    @Test("after a restart, an old entry with the same request ID does not answer a new request")
+    func restartDoesNotMixUpRequests() throws {
+        let engine = MemoryEngine()
+        let storage = try MemberStorage(engine: engine)
+        try storage.bootstrap(voters: [1])
+        func start(_ incarnation: UInt64) throws -> Member {
+            var configuration = MemberConfiguration(id: 1)
+            configuration.incarnation = incarnation
+            var member = Member(configuration: configuration, recovered: try storage.recover())
+            while member.hasBatch {
+                let ready = member.startBatch()
+                try storage.persist(ready)
+                try storage.write(member.finishBatch())
+            }
+            member.campaign()
+            return member
+        }
+        var first = try start(1)
+        #expect(first.submit(.write(.put(PutRequest(key: bytes("a"), value: bytes("old")))), id: 1) == nil)
+        try storage.persist(first.startBatch())  // durable, then the process dies before applying it
+        engine.crash()
+
+        var second = try start(2)
+        #expect(second.submit(.write(.put(PutRequest(key: bytes("a"), value: bytes("new")))), id: 1) == nil)
+        var answers: [(RequestID, ClientResponse)] = []
+        for _ in 0..<10 where second.hasBatch {
+            let ready = second.startBatch()
+            try storage.persist(ready)
+            let output = second.finishBatch()
+            try storage.write(output)
+            answers += output.responses
+        }
+        #expect(answers.count == 1)
+        guard case .write(.put(let put))? = answers.first?.1 else {
+            Issue.record("no answer: \(answers)")
+            return
+        }
+        let stored = try second.store.range(RangeRequest(key: bytes("a")))
+        #expect(
+            stored.kvs.first?.value == bytes("new") && put.revision == stored.kvs.first?.modRevision, "answered with another entry's result"
+        )
+    }
+
     @Test("entries and snapshots round-trip through their encodings")
     func envelopeAndSnapshotCodec() throws {
-        let envelope = Envelope(origin: 3, request: 99, body: .put(PutRequest(key: bytes("a"), value: bytes("b"), lease: 7)))
+        let envelope = Envelope(
+            origin: 3, incarnation: 5, request: 99, body: .put(PutRequest(key: bytes("a"), value: bytes("b"), lease: 7)))
         #expect(Envelope(decoding: envelope.encoded()) == envelope)
         #expect(Envelope(decoding: Array(envelope.encoded().dropLast())) == nil)
         let pairs: [([UInt8], [UInt8])] = [(bytes("k/1"), bytes("x")), (bytes("m/revision"), [0, 1])]

@@ -33,6 +33,14 @@ struct SweepTests {
         #expect(progressed * 10 >= chunk.seeds.count * 6, "only \(progressed) of \(chunk.seeds.count) seeds acknowledged 50 writes")
     }
 
+    /// Seeds (as `simulate --seed S` draws them) that found bugs, kept as regressions.
+    /// 376: a member caught up by snapshot answered "leader changed" for a write the snapshot held.
+    @Test("seeds that once found bugs stay fixed", arguments: [UInt64(376)])
+    func regression(seed: UInt64) {
+        let result = runSeed(seed)
+        #expect(result.violation == nil, "seed \(seed): \(result.violation!)")
+    }
+
     @Test("the same seed replays bit-for-bit: equal trace hashes, different seeds differ")
     func determinism() {
         var hashes: Set<UInt64> = []

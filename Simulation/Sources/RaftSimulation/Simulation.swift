@@ -681,6 +681,7 @@ public final class Simulation {
         configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
         configuration.raft.mutation = options.mutation
         configuration.mutation = options.memberMutation
+        configuration.incarnation = member.incarnation
         return configuration
     }
 
@@ -898,6 +899,9 @@ public final class Simulation {
             if sessionLease == id { sessionLease = nil }
         case (.leasePut, .write(.put)):
             break
+        case (_, .failure(.timedOutDueToLeaderFailure)):
+            finish(operation, .unknown)
+            return
         case (_, .failure(let error)):
             if case .notLeader(let leader) = error { leaderHint = leader }
             if case .mvcc(.leaseNotFound) = error { sessionLease = nil }
