@@ -100,6 +100,18 @@ public struct MemberConfiguration: Sendable {
 
     /// The election timeout in milliseconds.
     public var electionMilliseconds: Int64 { Int64(raft.electionTicks) * tickMilliseconds }
+
+    /// The shortest lease TTL in seconds: 1.5 election timeouts, rounded up, as etcd derives it
+    /// (2 s with the default 100 ms ticks and 10-tick elections). Shorter grants are raised to it.
+    public var minimumLeaseTTL: Int64 { (3 * electionMilliseconds / 2 + 999) / 1_000 }
+
+    /// The state machine's configuration, with the lease TTL minimum derived from the election
+    /// timeout. Every member of a cluster must use the same one (it decides granted TTLs).
+    public var storeConfiguration: MVCCStore.Configuration {
+        var configuration = store
+        configuration.minLeaseTTL = minimumLeaseTTL
+        return configuration
+    }
 }
 
 /// A deliberately broken member rule. These exist only so tests can show that the simulator's
@@ -202,7 +214,9 @@ public struct Member: Sendable {
         raft = RaftNode(settings: configuration.raft, state: recovered.raft)
         store = recovered.store
         lastSnapshotIndex = recovered.raft.snapshot?.metadata.index ?? 0
-        leases = LeaseClock(configuration: LeaseClock.Configuration(checkpointInterval: configuration.leaseCheckpointMilliseconds))
+        leases = LeaseClock(
+            configuration: LeaseClock.Configuration(
+                minTTL: configuration.minimumLeaseTTL, checkpointInterval: configuration.leaseCheckpointMilliseconds))
     }
 
     /// This member's identifier.
@@ -224,7 +238,7 @@ public struct Member: Sendable {
             return confirmLeadership(for: .range(requestID, range))
         case .write(let write):
             do throws(MVCCError) {
-                try MVCCStore.validate(write, configuration: configuration.store)
+                try MVCCStore.validate(write, configuration: configuration.storeConfiguration)
             } catch {
                 return .failure(.mvcc(error))
             }
@@ -381,7 +395,7 @@ public struct Member: Sendable {
     private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {
         do {
             let pairs = try SnapshotCodec.decode(snapshot.data)
-            store = try MVCCStore(restoringFrom: pairs, configuration: configuration.store)
+            store = try MVCCStore(restoringFrom: pairs, configuration: configuration.storeConfiguration)
             output.stateWrite.replacesState = true
             output.stateWrite.mutations = pairs.map { .put(key: $0.0, value: $0.1) }
             lastSnapshotIndex = snapshot.metadata.index

@@ -63,7 +63,7 @@ func run(groupSize: Int, puts: Int, directory: String) throws -> Result {
     let rocks = try RocksDBEngine(path: directory)
     defer { try? rocks.close() }
     let engine = CountingEngine(rocks)
-    let storage = try MemberStorage(engine: engine)
+    let storage = try MemberStorage(engine: engine, store: MemberConfiguration(id: 1).storeConfiguration)
     try storage.bootstrap(voters: [1])
     var configuration = MemberConfiguration(id: 1)
     configuration.incarnation = UInt64.random(in: 1...UInt64.max)

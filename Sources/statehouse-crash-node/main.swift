@@ -35,7 +35,7 @@ struct Shell {
     /// Opens the member stored in `directory`, bootstrapping a single-voter group if it is empty.
     init(directory: String) throws {
         let engine = try RocksDBEngine(path: directory)
-        storage = try MemberStorage(engine: engine)
+        storage = try MemberStorage(engine: engine, store: MemberConfiguration(id: 1).storeConfiguration)
         if storage.isEmpty { try storage.bootstrap(voters: [1]) }
         member = Member(configuration: Self.configuration(), recovered: try storage.recover())
     }

@@ -19,7 +19,9 @@ struct MemberHarness {
             var configuration = MemberConfiguration(id: id)
             configure(&configuration)
             members[id] = Member(
-                configuration: configuration, recovered: RecoveredState(raft: .bootstrap(voters: voters), store: MVCCStore()))
+                configuration: configuration,
+                recovered: RecoveredState(
+                    raft: .bootstrap(voters: voters), store: MVCCStore(configuration: configuration.storeConfiguration)))
         }
         settle()
     }
@@ -185,6 +187,20 @@ struct MemberTests {
             return
         }
         #expect(remaining >= 10, "the new leader must count the full TTL from the keep-alive, got \(remaining)")
+    }
+
+    @Test("short lease TTLs are raised to 1.5 election timeouts, rounded up")
+    func minimumLeaseTTLFollowsElectionTimeout() {
+        #expect(MemberConfiguration(id: 1).minimumLeaseTTL == 2)
+        var harness = MemberHarness(voters: [1]) { $0.raft.electionTicks = 30 }
+        harness.elect(1)
+        #expect(harness.members[1]!.configuration.minimumLeaseTTL == 5)
+        let grant = harness.call(.write(.leaseGrant(LeaseGrantRequest(ttl: 1))), at: 1)
+        guard case .write(.leaseGrant(let granted))? = grant else {
+            Issue.record("grant failed: \(String(describing: grant))")
+            return
+        }
+        #expect(granted.ttl == 5)
     }
 
     @Test("keep-alives and time-to-live are answered only by the leader")

@@ -230,7 +230,7 @@ public final class Simulation {
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
             var member = SimulatedMember(id: id)
-            member.storage = try! MemberStorage(engine: member.engine)
+            member.storage = makeStorage(on: member.engine)
             try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
             members.append(member)
@@ -491,7 +491,7 @@ public final class Simulation {
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
         var member = SimulatedMember(id: id)
-        member.storage = try! MemberStorage(engine: member.engine)
+        member.storage = makeStorage(on: member.engine)
         members.append(member)
         start(members.count - 1)
         return id
@@ -685,6 +685,10 @@ public final class Simulation {
         return configuration
     }
 
+    private func makeStorage(on engine: MemoryEngine) -> MemberStorage {
+        try! MemberStorage(engine: engine, store: configuration(for: SimulatedMember(id: 1)).storeConfiguration)
+    }
+
     private func start(_ index: Int) {
         guard members[index].core == nil, !members[index].isRetired else { return }
         members[index].incarnation += 1
@@ -711,7 +715,7 @@ public final class Simulation {
         // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part).
         let engine = members[index].engine
         engine.crash(keepingUnsyncedBatches: Int(rng.next(below: UInt64(engine.unsyncedBatchCount + 1))))
-        members[index].storage = try! MemberStorage(engine: engine)
+        members[index].storage = makeStorage(on: engine)
         members[index].core = nil
         members[index].incarnation += 1
         members[index].inbox = []
