@@ -45,6 +45,8 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
     case notLeader(leader: NodeID)
     /// Leadership changed before the request was committed; it was not applied.
     case leaderChanged
+    /// The leader holds too many uncommitted proposals (it may have lost its quorum).
+    case tooManyRequests
     /// The request may or may not have been applied: this member caught up from a snapshot that
     /// covers the request's place in the log, so it cannot tell.
     case timedOutDueToLeaderFailure
@@ -54,6 +56,7 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .mvcc(let error): error.code
         case .noLeader, .notLeader, .leaderChanged, .timedOutDueToLeaderFailure: .unavailable
+        case .tooManyRequests: .resourceExhausted
         }
     }
 
@@ -64,6 +67,7 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
         case .noLeader: "etcdserver: no leader"
         case .notLeader: "etcdserver: not leader"
         case .leaderChanged: "etcdserver: leader changed"
+        case .tooManyRequests: "etcdserver: too many requests"
         case .timedOutDueToLeaderFailure: "etcdserver: request timed out, possibly due to previous leader failure"
         }
     }
@@ -226,9 +230,9 @@ public struct Member: Sendable {
 
     // MARK: - Inputs
 
-    /// Accepts a client request. Returns the answer at once when it needs no replication
-    /// (a serializable read, a lease keep-alive on the leader, an error), or nil when the answer
-    /// will come in a later ``BatchOutput``.
+    /// Accepts a client request. Returns the answer at once when it needs neither the log nor a
+    /// leadership confirmation (a serializable read, time-to-live, the lease list, an error), or
+    /// nil when the answer will come in a later ``BatchOutput``.
     public mutating func submit(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
         precondition(pendingReady == nil, "submit() during a batch")
         switch request {
@@ -248,8 +252,11 @@ public struct Member: Sendable {
                 proposals[requestID] = .some(position)
                 return nil
             } catch {
-                if case .notLeader(let leader) = error { return .failure(leader == noNode ? .noLeader : .notLeader(leader: leader)) }
-                return .failure(.leaderChanged)
+                switch error {
+                case .notLeader(let leader): return .failure(leader == noNode ? .noLeader : .notLeader(leader: leader))
+                case .tooManyUncommittedBytes: return .failure(.tooManyRequests)
+                case .transferInProgress, .confChangePending, .invalidConfChange: return .failure(.leaderChanged)
+                }
             }
         case .leaseKeepAlive(let lease):
             guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
