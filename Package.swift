@@ -57,13 +57,13 @@ let package = Package(
 
         // ==== Tests.
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
-        .testTarget(name: "MVCCTests", dependencies: ["MVCC"]),
-        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC"]),
+        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "RaftCore"]),
+        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage"]),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
-        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
         .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore", "Node", "MVCC"]),
     ]
 )

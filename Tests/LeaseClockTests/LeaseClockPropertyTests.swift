@@ -1,5 +1,6 @@
 import LeaseClock
 import MVCC
+import RaftCore
 import Testing
 
 /// Randomized runs against a model of the replicated lease table, with lost revokes, delayed
@@ -8,7 +9,7 @@ import Testing
 struct LeaseClockPropertyTests {
     @Test("No lease is reported expired before its last grant or renewal + TTL", arguments: 1...24 as ClosedRange<UInt64>)
     func neverExpiresEarly(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let configuration = LeaseClock.Configuration(
             minTTL: 2,
             checkpointInterval: Int64(random.next(below: 20_000)) + 500,
@@ -75,7 +76,7 @@ struct LeaseClockPropertyTests {
                 reports += 1
                 #expect(table[id] != nil)
                 #expect(now >= deadline[id] ?? Int64.max, "lease \(id) expired early at \(now)")
-                if random.chance(70) {
+                if random.chance(0.7) {
                     table[id] = nil
                     deadline[id] = nil
                     clock.revoked(id: id)
@@ -88,7 +89,7 @@ struct LeaseClockPropertyTests {
             }
             if !batch.isEmpty {
                 // Raft applies one leader's proposals in the order they were made.
-                if inFlight.isEmpty && random.chance(50) { apply(batch) } else { inFlight.append(batch) }
+                if inFlight.isEmpty && random.chance(0.5) { apply(batch) } else { inFlight.append(batch) }
             }
             for (id, due) in deadline.sorted(by: { $0.key < $1.key }) {
                 let remaining = clock.remainingTTL(id: id, now: now) ?? -1

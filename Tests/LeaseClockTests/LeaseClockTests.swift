@@ -1,5 +1,6 @@
 import LeaseClock
 import MVCC
+import RaftCore
 import Testing
 
 /// A clock that is already the primary, with no leases.
@@ -274,7 +275,7 @@ struct RemainingTTLTests {
 struct ScaleTests {
     @Test("100k leases drain in bounded, ordered batches")
     func hundredThousandLeases() {
-        var generator = SplitMix64(seed: 1)
+        var generator = SeededGenerator(seed: 1)
         let leases = (1...100_000).map { Lease(id: Int64($0), ttl: Int64(generator.next(below: 3600)) + 2) }
         var clock = LeaseClock(configuration: .init(maxRevokesPerBatch: 1000))
         clock.promote(leases: leases, now: 0, extend: 0)
@@ -298,7 +299,7 @@ struct ScaleTests {
 
     @Test("Outputs do not depend on the order of the promoted leases")
     func promotionOrderIrrelevant() {
-        var generator = SplitMix64(seed: 99)
+        var generator = SeededGenerator(seed: 99)
         let leases = (1...2000).map {
             Lease(id: Int64($0) * 7919 % 100_003, ttl: Int64(generator.next(below: 50)) + 2)
         }

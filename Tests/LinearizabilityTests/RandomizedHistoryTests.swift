@@ -1,18 +1,6 @@
 import Linearizability
+import RaftCore
 import Testing
-
-/// A small deterministic generator (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Simulates clients against an atomic key/value store: each operation takes
 /// effect at a random instant inside its interval, so the history is
@@ -22,7 +10,7 @@ func generateHistory(
     seed: UInt64, clients: Int, operationsPerClient: Int, keys: Int,
     unknownPercent: Int = 3
 ) -> KVHistory {
-    var random = SeededGenerator(state: seed)
+    var random = SeededGenerator(seed: seed)
     struct Planned { var operation: Int; var effect: Int64 }
     var operations: [(client: Int, input: KeyValueModel.Input, call: Int64, ret: Int64?, withVersion: Bool)] = []
     var planned: [Planned] = []

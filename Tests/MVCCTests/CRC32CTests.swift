@@ -1,3 +1,4 @@
+import RaftCore
 import Testing
 
 @testable import MVCC
@@ -21,7 +22,7 @@ import Testing
 @Suite struct KeyIndexTests {
     @Test func staysSortedAcrossSplitsAndRemovals() {
         var index = KeyIndex()
-        var rng = SplitMix(state: 7)
+        var rng = SeededGenerator(seed: 7)
         var reference = Set<[UInt8]>()
         for _ in 0..<5000 {
             let key = Array("k\(Int.random(in: 0..<3000, using: &rng))".utf8)

@@ -1,13 +1,14 @@
 import MVCC
+import RaftCore
 import Testing
 
 /// Generates a deterministic random workload covering every request kind.
 struct Workload {
-    var rng: SplitMix
+    var rng: SeededGenerator
     var grantedLeases: [Int64] = []
 
     init(seed: UInt64) {
-        rng = SplitMix(state: seed)
+        rng = SeededGenerator(seed: seed)
     }
 
     mutating func randomKey() -> [UInt8] {

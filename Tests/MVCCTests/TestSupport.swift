@@ -52,18 +52,6 @@ struct FakeBackend {
     }
 }
 
-/// A small deterministic generator for randomized tests (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Compares two pair lists.
 func samePairs(_ a: [([UInt8], [UInt8])], _ c: [([UInt8], [UInt8])]) -> Bool {
     a.count == c.count && zip(a, c).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }

@@ -1,3 +1,4 @@
+import RaftCore
 import Testing
 
 @testable import MVCC
@@ -370,7 +371,7 @@ struct WireCodecTests {
 
     @Test("random bytes never crash, and accepted inputs re-encode to themselves")
     func fuzzRandomBytes() {
-        var rng = SplitMix(state: 0x5EED_C0DE)
+        var rng = SeededGenerator(seed: 0x5EED_C0DE)
         var accepted = 0
         for _ in 0..<4000 {
             let count = Int.random(in: 0...48, using: &rng)
@@ -385,7 +386,7 @@ struct WireCodecTests {
 
     @Test("mutated valid encodings never crash, and accepted inputs re-encode to themselves")
     func fuzzMutations() {
-        var rng = SplitMix(state: 42)
+        var rng = SeededGenerator(seed: 42)
         let samples = WireSamples.encodings.map(\.bytes)
         var accepted = 0
         for _ in 0..<4000 {
