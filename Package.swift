@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "simulate",
             dependencies: [
-                "RaftSimulation",
+                "RaftSimulation", "Node", "RaftCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Simulation/Sources/simulate"

@@ -33,13 +33,6 @@ public func runSeed(_ seed: UInt64, nodeCount: Int? = nil) -> RunResult {
     run(SimulationOptions(seed: seed, nodeCount: nodeCount))
 }
 
-/// Runs one seed with a deliberately broken Raft rule, to show the checker finds it.
-@_spi(Testing) public func runSeed(_ seed: UInt64, nodeCount: Int? = nil, mutation: RaftMutation?) -> RunResult {
-    var options = SimulationOptions(seed: seed, nodeCount: nodeCount)
-    options.mutation = mutation
-    return run(options)
-}
-
 /// Runs the randomized scenario with explicit options.
 public func run(_ options: SimulationOptions) -> RunResult {
     let simulation = Simulation(options: options)

@@ -1,17 +1,21 @@
 import ArgumentParser
+@_spi(Testing) import Node
 @_spi(Testing) import RaftCore
 @_spi(Testing) import RaftSimulation
 
 @main
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Runs Statehouse's Raft core in the deterministic simulator.",
+        abstract: "Runs Statehouse members in the deterministic simulator.",
         discussion: """
-            Each seed runs a 3- or 5-member group (drawn from the seed unless --nodes is given) under \
-            seeded message loss, duplication, delay and reordering, symmetric and asymmetric partitions, \
-            crashes that lose unsynced writes, process pauses and clock skew, with a client workload of \
-            writes and linearizable reads. After the fault phase everything heals and the group must \
-            converge. The same seed always prints the same trace hash.
+            Each seed runs a 3- or 5-member Statehouse group (drawn from the seed unless --nodes is \
+            given): every member is the real Raft core, MVCC state machine and lease clock over storage \
+            that loses unsynced writes when it crashes. Faults drawn from the seed: message loss, \
+            duplication, delay and reordering, symmetric and asymmetric partitions, crashes and quick \
+            restarts, process pauses and clock skew. Clients issue puts, linearizable gets, deletes, \
+            compare-and-swaps and compactions, and keep a lease alive. Safety is checked after every \
+            event; at the end everything heals, the group must converge, and the client history must be \
+            linearizable. The same seed always prints the same trace hash.
             """)
 
     @Option(help: "Run one seed and print its trace hash.")
@@ -23,10 +27,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Number of members (3 or 5); drawn from each seed when omitted.")
     var nodes: Int?
 
-    @Option(
-        help:
-            "Break one Raft rule on purpose to show the checker catches it: \(RaftMutation.allCases.map(\.rawValue).joined(separator: ", "))."
-    )
+    @Option(help: "Break one rule on purpose to show the checker catches it: \(mutationNames.joined(separator: ", ")).")
     var mutation: String?
 
     @Flag(help: "Print every run, not only failures.")
@@ -36,21 +37,22 @@ struct Simulate: ParsableCommand {
         if seed == nil && seeds == nil { throw ValidationError("give --seed S or --seeds A..B") }
         if let nodes, nodes != 3 && nodes != 5 { throw ValidationError("--nodes must be 3 or 5, got \(nodes)") }
         if let seeds, parseRange(seeds) == nil { throw ValidationError("--seeds must look like A..B with A <= B, got '\(seeds)'") }
-        if let mutation, RaftMutation(rawValue: mutation) == nil {
-            throw ValidationError(
-                "--mutation must be one of \(RaftMutation.allCases.map(\.rawValue).joined(separator: ", ")), got '\(mutation)'")
+        if let mutation, !mutationNames.contains(mutation) {
+            throw ValidationError("--mutation must be one of \(mutationNames.joined(separator: ", ")), got '\(mutation)'")
         }
     }
 
     func run() throws {
-        let broken = mutation.flatMap(RaftMutation.init(rawValue:))
         let range = seed.map { $0...$0 } ?? parseRange(seeds!)!
         let clock = ContinuousClock()
         let started = clock.now
         var failures = 0
         var simulated: UInt64 = 0
         for value in range {
-            let result = runSeed(value, nodeCount: nodes, mutation: broken)
+            var options = SimulationOptions(seed: value, nodeCount: nodes)
+            options.mutation = mutation.flatMap(RaftMutation.init(rawValue:))
+            options.memberMutation = mutation.flatMap(MemberMutation.init(rawValue:))
+            let result = RaftSimulation.run(options)
             simulated += result.simulatedTime
             if result.violation != nil { failures += 1 }
             if verbose || seed != nil || result.violation != nil { print(result.summary) }
@@ -76,6 +78,9 @@ struct Simulate: ParsableCommand {
         return "\(scaled)"
     }
 }
+
+/// The names `--mutation` accepts: the Raft core's and the member's deliberate breakages.
+let mutationNames = RaftMutation.allCases.map(\.rawValue) + MemberMutation.allCases.map(\.rawValue)
 
 func parseRange(_ text: String) -> ClosedRange<UInt64>? {
     let parts = text.split(separator: ".", omittingEmptySubsequences: true)
