@@ -262,6 +262,10 @@ public struct Member: Sendable {
             guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
             // Renew only once a quorum confirms this member still leads: a deposed leader that
             // does not know it yet must not promise a TTL that the new leader will not honour.
+            // This also fences expiry revokes left in the log by a previous leader (etcd
+            // #16822): a new leader confirms nothing before an entry of its own term commits, and
+            // committed entries are applied before renewals, so such a revoke lands first and the
+            // renewal answers TTL 0.
             if configuration.mutation == .renewLeaseWithoutConfirmingLeadership {
                 var output = BatchOutput()
                 renew(lease, for: requestID, into: &output)
