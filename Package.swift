@@ -41,15 +41,15 @@ let package = Package(
 
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
-            name: "RaftSimulation",
+            name: "ClusterSimulation",
             dependencies: ["RaftCore", "Node", "MVCC", "Storage", "Linearizability"],
-            path: "Simulation/Sources/RaftSimulation"
+            path: "Simulation/Sources/ClusterSimulation"
         ),
         .target(name: "Linearizability", path: "Simulation/Sources/Linearizability"),
         .executableTarget(
             name: "simulate",
             dependencies: [
-                "RaftSimulation", "Node", "RaftCore",
+                "ClusterSimulation", "Node", "RaftCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Simulation/Sources/simulate"
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
-        .testTarget(name: "SimulationTests", dependencies: ["RaftSimulation", "RaftCore", "Node", "MVCC"]),
+        .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC"]),
     ]
 )
 

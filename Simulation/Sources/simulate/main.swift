@@ -1,7 +1,7 @@
 import ArgumentParser
 @_spi(Testing) import Node
 @_spi(Testing) import RaftCore
-@_spi(Testing) import RaftSimulation
+@_spi(Testing) import ClusterSimulation
 
 @main
 struct Simulate: ParsableCommand {
@@ -52,7 +52,7 @@ struct Simulate: ParsableCommand {
             var options = SimulationOptions(seed: value, nodeCount: nodes)
             options.mutation = mutation.flatMap(RaftMutation.init(rawValue:))
             options.memberMutation = mutation.flatMap(MemberMutation.init(rawValue:))
-            let result = RaftSimulation.run(options)
+            let result = ClusterSimulation.run(options)
             simulated += result.simulatedTime
             if result.violation != nil { failures += 1 }
             if verbose || seed != nil || result.violation != nil { print(result.summary) }
