@@ -1,5 +1,5 @@
-import Foundation
 import ClusterSimulation
+import Foundation
 import Testing
 
 /// Swift seeds its hashing per process, so a run that (wrongly) depended on dictionary order

@@ -1,5 +1,5 @@
-@_spi(Testing) import RaftCore
 @_spi(Testing) import ClusterSimulation
+@_spi(Testing) import RaftCore
 import Testing
 
 /// The seed sweep `make test` runs: 520 seeds, half with 3 members and half with 5, each under a
