@@ -2,7 +2,10 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim bench run lint format clean
+.PHONY: all deps build test sim bench run lint format protos clean
+
+# Hand-written Swift sources (generated protobuf code is left as protoc-gen-swift writes it).
+SWIFT_SOURCES = Package.swift $(shell find Sources Tests Simulation -name '*.swift' ! -name '*.pb.swift')
 
 all: build
 
@@ -34,10 +37,15 @@ run: deps
 	.build/release/simulate --seeds 1..200 --verbose
 
 lint:
-	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests Simulation
+	@echo "swift format lint --strict (hand-written sources)"
+	@$(SWIFT) format lint --strict $(SWIFT_SOURCES)
 
 format:
-	$(SWIFT) format --in-place --recursive Package.swift Sources Tests Simulation
+	@$(SWIFT) format --in-place $(SWIFT_SOURCES)
+
+# Regenerates Sources/EtcdWire from Protos/ (needs protoc: apt-get install protobuf-compiler).
+protos:
+	bash scripts/generate-protos.sh
 
 clean:
 	rm -rf .build

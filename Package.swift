@@ -11,7 +11,8 @@ let package = Package(
         .executable(name: "simulate", targets: ["simulate"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // ==== The deterministic core: standard library only.
@@ -30,6 +31,9 @@ let package = Package(
         .target(name: "RocksDB", dependencies: ["CRocksDB"]),
         .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"]),
         .target(name: "StorageRocksDB", dependencies: ["Storage", "RocksDB"]),
+
+        // ==== etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
+        .target(name: "EtcdWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "statehouse-crash-node",
             dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
@@ -61,6 +65,10 @@ let package = Package(
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage"]),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node"]),
+        .testTarget(
+            name: "EtcdWireTests",
+            dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
