@@ -649,7 +649,8 @@ public final class Simulation {
             checkRevision(core.store.currentRevision, at: applied, member: index)
         }
         for entry in ready.committedEntries where entry.kind == .confChange {
-            for (operation, position) in members[index].confChanges where position.index == entry.index {
+            for operation in members[index].confChanges.keys.sorted() {
+                guard let position = members[index].confChanges[operation], position.index == entry.index else { continue }
                 members[index].confChanges[operation] = nil
                 finish(operation, entry.term == position.term ? .succeeded(index: entry.index) : .failed)
             }
