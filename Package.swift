@@ -32,6 +32,9 @@ let package = Package(
         .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"]),
         .target(name: "StorageRocksDB", dependencies: ["Storage", "RocksDB"]),
 
+        // ==== gRPC's framing rules, for the server's own HTTP/2 gRPC layer (standard library only).
+        .target(name: "GRPCFraming"),
+
         // ==== etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
         .target(name: "EtcdWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage"]),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node"]),
+        .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming"]),
         .testTarget(
             name: "EtcdWireTests",
             dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
