@@ -17,10 +17,11 @@ let package = Package(
     targets: [
         // ==== The deterministic core: standard library only.
         .target(name: "RaftCore"),
-        .target(name: "MVCC"),
+        .target(name: "GRPCStatus"),
+        .target(name: "MVCC", dependencies: ["GRPCStatus"]),
         .target(name: "LeaseClock", dependencies: ["MVCC"]),
         .target(name: "Storage", dependencies: ["RaftCore"]),
-        .target(name: "Node", dependencies: ["RaftCore", "MVCC", "LeaseClock", "Storage"]),
+        .target(name: "Node", dependencies: ["RaftCore", "MVCC", "LeaseClock", "Storage", "GRPCStatus"]),
 
         // ==== RocksDB (Debian's librocksdb-dev) through its C API.
         .systemLibrary(
@@ -33,7 +34,7 @@ let package = Package(
         .target(name: "StorageRocksDB", dependencies: ["Storage", "RocksDB"]),
 
         // ==== gRPC's framing rules, for the server's own HTTP/2 gRPC layer (standard library only).
-        .target(name: "GRPCFraming"),
+        .target(name: "GRPCFraming", dependencies: ["GRPCStatus"]),
 
         // ==== etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
         .target(name: "EtcdWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -64,11 +65,11 @@ let package = Package(
 
         // ==== Tests.
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
-        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "RaftCore"]),
+        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "RaftCore", "GRPCStatus"]),
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage", "GRPCStatus"]),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node"]),
-        .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming"]),
+        .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming", "GRPCStatus"]),
         .testTarget(
             name: "EtcdWireTests",
             dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]

@@ -1,33 +1,14 @@
-/// gRPC's status codes (the `grpc-status` trailer).
-public enum GRPCStatusCode: Int, Sendable, Hashable, CaseIterable {
-    case ok = 0
-    case cancelled = 1
-    case unknown = 2
-    case invalidArgument = 3
-    case deadlineExceeded = 4
-    case notFound = 5
-    case alreadyExists = 6
-    case permissionDenied = 7
-    case resourceExhausted = 8
-    case failedPrecondition = 9
-    case aborted = 10
-    case outOfRange = 11
-    case unimplemented = 12
-    case `internal` = 13
-    case unavailable = 14
-    case dataLoss = 15
-    case unauthenticated = 16
-}
+public import GRPCStatus
 
 /// Why a gRPC request's framing was refused, as the status to answer with.
 public struct GRPCFramingError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The status code to send.
-    public var code: GRPCStatusCode
+    public var code: StatusCode
     /// The `grpc-message` to send.
     public var message: String
 
     /// Creates an error answered with `code` and `message`.
-    public init(code: GRPCStatusCode, message: String) {
+    public init(code: StatusCode, message: String) {
         self.code = code
         self.message = message
     }

@@ -1,3 +1,4 @@
+import GRPCStatus
 import LeaseClock
 import MVCC
 import RaftCore

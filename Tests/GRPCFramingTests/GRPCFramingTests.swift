@@ -1,4 +1,5 @@
 import GRPCFraming
+import GRPCStatus
 import Testing
 
 @Suite("gRPC framing")

@@ -1,3 +1,4 @@
+import GRPCStatus
 import MVCC
 import RaftCore
 import Storage
