@@ -68,16 +68,17 @@ let package = Package(
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "RaftCore", "GRPCStatus"]),
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage", "GRPCStatus"]),
-        .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node", "TestSupport"]),
         .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming", "GRPCStatus"]),
         .testTarget(
             name: "EtcdWireTests",
             dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
-        .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer"]),
+        .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
-        .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC"]),
+        .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
     ]
 )
 

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// Kills a single-member node (`statehouse-crash-node`) with SIGKILL while it writes, restarts
@@ -7,15 +8,7 @@ import Testing
 @Suite("Crash recovery of a member on RocksDB", .serialized)
 struct CrashRecoveryTests {
     /// The `statehouse-crash-node` executable built next to the test bundle.
-    static var nodeExecutable: URL? {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent("statehouse-crash-node")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
-    }
+    static var nodeExecutable: URL? { builtExecutable(named: "statehouse-crash-node") }
 
     /// What one `write` run printed before it was killed.
     struct WriteRun {

@@ -1,22 +1,18 @@
 import Foundation
 import Glibc
 import RocksDB
+import TestSupport
 import Testing
 
 @Suite("Crash recovery")
 struct CrashTests {
-    /// The `rocksdb-crash-writer` helper, built next to the test binary.
-    static func writerURL() throws -> URL {
-        let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        return URL(fileURLWithPath: testBinary).deletingLastPathComponent()
-            .appendingPathComponent("rocksdb-crash-writer")
-    }
 
     @Test func syncedWritesSurviveSIGKILL() throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/db"
             let process = Process()
-            process.executableURL = try Self.writerURL()
+            let writer: URL = try #require(builtExecutable(named: "rocksdb-crash-writer"), "build rocksdb-crash-writer first")
+            process.executableURL = writer
             process.arguments = [path, "1000000"]
             let output = Pipe()
             process.standardOutput = output

@@ -1,5 +1,6 @@
 import ClusterSimulation
 import Foundation
+import TestSupport
 import Testing
 
 /// Swift seeds its hashing per process, so a run that (wrongly) depended on dictionary order
@@ -7,15 +8,7 @@ import Testing
 @Suite("Replay across processes")
 struct ReplayTests {
     /// The `simulate` executable built next to the test bundle.
-    static var simulateExecutable: URL? {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent("simulate")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
-    }
+    static var simulateExecutable: URL? { builtExecutable(named: "simulate") }
 
     static func traceHash(ofSeed seed: UInt64, executable: URL) throws -> String? {
         let process = Process()
