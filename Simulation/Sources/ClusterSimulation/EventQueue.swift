@@ -15,7 +15,6 @@ struct EventQueue<Event> {
     private var nextSequence: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
-    var count: Int { heap.count }
     var nextTime: UInt64? { heap.first?.time }
 
     mutating func schedule(_ event: Event, at time: UInt64) {
@@ -49,7 +48,7 @@ struct EventQueue<Event> {
     }
 }
 
-/// FNV-1a over 64-bit words: the simulator's trace hash and the test state machine's digest.
+/// FNV-1a over 64-bit words: the simulator's trace hash and its fingerprints of log entries.
 public struct StableHasher: Sendable, Hashable {
     /// The hash so far.
     public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
