@@ -8,8 +8,10 @@
 /// |---|---|
 /// | `k/` main(8) sub(8) | a version record (below) |
 /// | `l/` (id XOR 2^63)(8) | a lease record (below) |
+/// | `m/alarm/` member(8) type(1) | `0x01` (an alarm raised on a member) |
 /// | `m/compacted` | compaction revision, 8-byte big-endian (absent if never compacted) |
 /// | `m/leaseseq` | state of the automatic lease ID sequence, 8-byte big-endian (absent if unused) |
+/// | `m/member/` id(8) | learner flag (0 or 1), then the member's attributes (``ClusterMember/encodedAttributes()``) |
 /// | `m/revision` | current store revision, 8-byte big-endian (absent means 1) |
 ///
 /// Version record: `0x01` (format), flags (bit 0: tombstone), varint key length, key bytes,
@@ -157,11 +159,17 @@ extension MVCCStore {
         for lease in leases() {
             try body(BackendLayout.leaseKey(lease.id), BackendLayout.encode(lease: lease))
         }
+        for alarm in alarms() {
+            try body(BackendLayout.alarmKey(alarm), [1])
+        }
         if compactedRevision != -1 {
             try body(BackendLayout.compactedKey, BackendLayout.encodeInt(compactedRevision))
         }
         if leaseIDSequence != 0 {
             try body(BackendLayout.leaseSequenceKey, BackendLayout.encodeInt(Int64(bitPattern: leaseIDSequence)))
+        }
+        for member in members() {
+            try body(BackendLayout.memberKey(member.id), BackendLayout.encode(member: member))
         }
         if currentRevision != 1 {
             try body(BackendLayout.revisionKey, BackendLayout.encodeInt(currentRevision))
@@ -192,6 +200,11 @@ extension MVCCStore {
                 compactedRevision = try BackendLayout.decodeInt(value)
             } else if key == BackendLayout.leaseSequenceKey {
                 leaseIDSequence = UInt64(bitPattern: try BackendLayout.decodeInt(value))
+            } else if BackendLayout.hasPrefix(key, BackendLayout.memberPrefix) {
+                let member = try BackendLayout.decodeMember(key: key, value: value)
+                memberTable[member.id] = member
+            } else if BackendLayout.hasPrefix(key, BackendLayout.alarmPrefix) {
+                alarmTable.insert(try BackendLayout.decodeAlarm(key: key))
             }
         }
         var sorted = true

@@ -29,6 +29,8 @@ public enum MVCCError: Error, Hashable, Sendable, CustomStringConvertible {
     case leaseTTLTooLarge
     /// The request exceeds the maximum request size (`ErrGRPCRequestTooLarge`).
     case requestTooLarge
+    /// A NOSPACE alarm is raised: the backend exceeded its quota (`ErrGRPCNoSpace`).
+    case noSpace
 
     /// The gRPC status code etcd returns for this error.
     public var code: StatusCode {
@@ -42,6 +44,8 @@ public enum MVCCError: Error, Hashable, Sendable, CustomStringConvertible {
             return .notFound
         case .leaseExists:
             return .failedPrecondition
+        case .noSpace:
+            return .resourceExhausted
         }
     }
 
@@ -60,6 +64,7 @@ public enum MVCCError: Error, Hashable, Sendable, CustomStringConvertible {
         case .leaseExists: return "etcdserver: lease already exists"
         case .leaseTTLTooLarge: return "etcdserver: too large lease TTL"
         case .requestTooLarge: return "etcdserver: request is too large"
+        case .noSpace: return "etcdserver: mvcc: database space exceeded"
         }
     }
 

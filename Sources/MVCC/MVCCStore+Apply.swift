@@ -16,6 +16,12 @@ public enum MVCCRequest: Hashable, Sendable {
     case leaseRevoke(LeaseRevokeRequest)
     /// A lease remaining-TTL checkpoint.
     case leaseCheckpoint(LeaseCheckpointRequest)
+    /// Raises or clears an alarm.
+    case alarm(AlarmRequest)
+    /// A member publishes its name and client URLs.
+    case publishMember(MemberAttributesRequest)
+    /// A member's peer URLs change.
+    case updateMemberPeerURLs(MemberPeerURLsRequest)
 }
 
 /// The answer to an ``MVCCRequest``.
@@ -36,6 +42,8 @@ public enum MVCCResponse: Hashable, Sendable {
     case leaseRevoke(LeaseRevokeResponse)
     /// The answer to a checkpoint.
     case leaseCheckpoint(LeaseCheckpointResponse)
+    /// The answer to a cluster metadata change.
+    case cluster(ClusterResponse)
 }
 
 /// The changes of one write request in progress: every change takes the next sub-revision of
@@ -72,6 +80,7 @@ extension MVCCStore {
     ///
     /// - Throws: ``MVCCError``; the store is then unchanged.
     public mutating func apply(_ request: MVCCRequest) throws(MVCCError) -> Applied<MVCCResponse> {
+        if isOutOfSpace && Self.addsData(request) { throw .noSpace }
         switch request {
         case .range(let r):
             return Applied(response: .range(try range(r)))
@@ -96,6 +105,26 @@ extension MVCCStore {
         case .leaseCheckpoint(let r):
             let a = checkpointLeases(r)
             return Applied(response: .leaseCheckpoint(a.response), mutations: a.mutations, events: a.events)
+        case .alarm(let r):
+            let a = changeAlarms(r)
+            return Applied(response: .cluster(a.response), mutations: a.mutations)
+        case .publishMember(let r):
+            let a = publish(r)
+            return Applied(response: .cluster(a.response), mutations: a.mutations)
+        case .updateMemberPeerURLs(let r):
+            let a = updatePeerURLs(r)
+            return Applied(response: .cluster(a.response), mutations: a.mutations)
+        }
+    }
+
+    /// Whether `request` adds data, and so is refused while a NOSPACE alarm is raised (etcd's
+    /// capped applier refuses puts, transactions that write and lease grants; deletions,
+    /// compactions and revokes still free space).
+    public static func addsData(_ request: MVCCRequest) -> Bool {
+        switch request {
+        case .put, .leaseGrant: return true
+        case .txn(let txn): return !txn.isReadOnly
+        default: return false
         }
     }
 

@@ -64,6 +64,10 @@ public struct MVCCStore: Sendable {
     var leaseKeys: [Int64: Set<[UInt8]>] = [:]
     /// The state of the deterministic lease ID generator.
     var leaseIDSequence: UInt64 = 0
+    /// Member ID → member record.
+    var memberTable: [UInt64: ClusterMember] = [:]
+    /// The alarms raised.
+    var alarmTable: Set<AlarmMember> = []
 
     /// Creates an empty store at revision 1.
     public init(configuration: Configuration = Configuration()) {

@@ -272,6 +272,17 @@ public struct TxnRequest: Hashable, Sendable {
     public var failure: [RequestOp]
 
     /// Creates a transaction.
+    /// Whether neither branch writes (etcd's `isTxnReadonly`).
+    public var isReadOnly: Bool {
+        (success + failure).allSatisfy { op in
+            switch op {
+            case .range: true
+            case .txn(let nested): nested.isReadOnly
+            case .put, .deleteRange: false
+            }
+        }
+    }
+
     public init(compares: [Compare] = [], success: [RequestOp] = [], failure: [RequestOp] = []) {
         self.compares = compares
         self.success = success

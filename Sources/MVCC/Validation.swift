@@ -29,7 +29,7 @@ extension MVCCStore {
             _ = try checkIntervals(r.success)
             _ = try checkIntervals(r.failure)
             try checkSize(approximateSize(of: r), configuration)
-        case .compaction, .leaseGrant, .leaseRevoke, .leaseCheckpoint:
+        case .compaction, .leaseGrant, .leaseRevoke, .leaseCheckpoint, .alarm, .publishMember, .updateMemberPeerURLs:
             break
         }
     }

@@ -152,6 +152,19 @@ struct WireReader {
         return value
     }
 
+    /// Reads a UTF-8 string (invalid UTF-8 is rejected, so that every string has one encoding).
+    mutating func string(_ field: String) throws(WireFormatError) -> String {
+        let start = offset
+        guard let string = String(validating: try bytes(field), as: UTF8.self) else {
+            throw WireFormatError("invalid UTF-8 in \(field)", offset: start)
+        }
+        return string
+    }
+
+    mutating func strings(_ field: String) throws(WireFormatError) -> [String] {
+        try array(field) { (r: inout WireReader) throws(WireFormatError) in try r.string(field) }
+    }
+
     mutating func array<Element>(
         _ field: String, _ element: (inout WireReader) throws(WireFormatError) -> Element
     ) throws(WireFormatError) -> [Element] {
@@ -186,6 +199,11 @@ extension Array where Element == UInt8 {
     }
 
     fileprivate mutating func appendWireCount(_ count: Int) { appendVarint(UInt64(count)) }
+
+    fileprivate mutating func appendWireStrings(_ strings: [String]) {
+        appendWireCount(strings.count)
+        for string in strings { appendWire(Array(string.utf8)) }
+    }
 
     fileprivate mutating func appendWire(_ value: KeyValue?) {
         if let value {
@@ -352,11 +370,25 @@ extension MVCCRequest {
                 out.appendZigZag(c.id)
                 out.appendZigZag(c.remainingTTL)
             }
+        case .alarm(let r):
+            out.append(8)
+            out.appendVarint(UInt64(r.action.rawValue))
+            out.appendVarint(r.memberID)
+            out.appendVarint(UInt64(r.alarm.rawValue))
+        case .publishMember(let r):
+            out.append(9)
+            out.appendVarint(r.id)
+            out.appendWire(Array(r.name.utf8))
+            out.appendWireStrings(r.clientURLs)
+        case .updateMemberPeerURLs(let r):
+            out.append(10)
+            out.appendVarint(r.id)
+            out.appendWireStrings(r.peerURLs)
         }
     }
 
     init(wire r: inout WireReader) throws(WireFormatError) {
-        switch try r.tag("MVCCRequest", limit: 8) {
+        switch try r.tag("MVCCRequest", limit: 11) {
         case 0: self = .range(try RangeRequest(wire: &r))
         case 1: self = .put(try PutRequest(wire: &r))
         case 2: self = .deleteRange(try DeleteRangeRequest(wire: &r))
@@ -373,6 +405,27 @@ extension MVCCRequest {
                 LeaseGrantRequest(ttl: try r.int64("LeaseGrantRequest.ttl"), id: try r.int64("LeaseGrantRequest.id"))
             )
         case 6: self = .leaseRevoke(LeaseRevokeRequest(id: try r.int64("LeaseRevokeRequest.id")))
+        case 8:
+            let action = try r.varint("AlarmRequest.action")
+            let member = try r.varint("AlarmRequest.memberID")
+            let alarm = try r.varint("AlarmRequest.alarm")
+            guard let action = AlarmRequest.Action(rawValue: Int(clamping: action)),
+                let alarm = AlarmType(rawValue: Int(clamping: alarm))
+            else { throw WireFormatError("invalid AlarmRequest", offset: r.offset) }
+            self = .alarm(AlarmRequest(action: action, memberID: member, alarm: alarm))
+        case 9:
+            self = .publishMember(
+                MemberAttributesRequest(
+                    id: try r.varint("MemberAttributesRequest.id"),
+                    name: try r.string("MemberAttributesRequest.name"),
+                    clientURLs: try r.strings("MemberAttributesRequest.clientURLs")
+                )
+            )
+        case 10:
+            self = .updateMemberPeerURLs(
+                MemberPeerURLsRequest(
+                    id: try r.varint("MemberPeerURLsRequest.id"), peerURLs: try r.strings("MemberPeerURLsRequest.peerURLs"))
+            )
         default:
             let checkpoints = try r.array("LeaseCheckpointRequest.checkpoints") {
                 (r: inout WireReader) throws(WireFormatError) in
@@ -401,11 +454,19 @@ extension MVCCResponse {
             out.appendZigZag(r.ttl)
         case .leaseRevoke(let r): out.append(6); out.appendZigZag(r.revision)
         case .leaseCheckpoint(let r): out.append(7); out.appendZigZag(r.revision)
+        case .cluster(let r):
+            out.append(8)
+            out.appendZigZag(r.revision)
+            out.appendWireCount(r.alarms.count)
+            for alarm in r.alarms {
+                out.appendVarint(alarm.memberID)
+                out.appendVarint(UInt64(alarm.alarm.rawValue))
+            }
         }
     }
 
     init(wire r: inout WireReader) throws(WireFormatError) {
-        switch try r.tag("MVCCResponse", limit: 8) {
+        switch try r.tag("MVCCResponse", limit: 9) {
         case 0: self = .range(try RangeResponse(wire: &r))
         case 1: self = .put(try PutResponse(wire: &r))
         case 2: self = .deleteRange(try DeleteRangeResponse(wire: &r))
@@ -420,6 +481,16 @@ extension MVCCResponse {
                 )
             )
         case 6: self = .leaseRevoke(LeaseRevokeResponse(revision: try r.int64("LeaseRevokeResponse.revision")))
+        case 8:
+            let revision = try r.int64("ClusterResponse.revision")
+            let alarms = try r.array("ClusterResponse.alarms") { (r: inout WireReader) throws(WireFormatError) in
+                let member = try r.varint("AlarmMember.memberID")
+                guard let alarm = AlarmType(rawValue: Int(clamping: try r.varint("AlarmMember.alarm"))) else {
+                    throw WireFormatError("invalid AlarmMember.alarm", offset: r.offset)
+                }
+                return AlarmMember(memberID: member, alarm: alarm)
+            }
+            self = .cluster(ClusterResponse(revision: revision, alarms: alarms))
         default:
             self = .leaseCheckpoint(
                 LeaseCheckpointResponse(revision: try r.int64("LeaseCheckpointResponse.revision"))
@@ -444,13 +515,14 @@ extension MVCCError {
         case .leaseExists: 9
         case .leaseTTLTooLarge: 10
         case .requestTooLarge: 11
+        case .noSpace: 12
         }
     }
 
     func write(to out: inout [UInt8]) { out.append(wireTag) }
 
     init(wire r: inout WireReader) throws(WireFormatError) {
-        switch try r.tag("MVCCError", limit: 12) {
+        switch try r.tag("MVCCError", limit: 13) {
         case 0: self = .emptyKey
         case 1: self = .keyNotFound
         case 2: self = .valueProvided
@@ -462,7 +534,8 @@ extension MVCCError {
         case 8: self = .leaseNotFound
         case 9: self = .leaseExists
         case 10: self = .leaseTTLTooLarge
-        default: self = .requestTooLarge
+        case 11: self = .requestTooLarge
+        default: self = .noSpace
         }
     }
 }

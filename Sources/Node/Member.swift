@@ -427,6 +427,10 @@ public struct Member: Sendable {
 
     private mutating func apply(_ entry: LogEntry, into output: inout BatchOutput) {
         defer { failDisplacedProposals(at: LogPosition(term: entry.term, index: entry.index), into: &output) }
+        if entry.kind == .confChange, let change = ConfChange(decoding: entry.data) {
+            output.stateWrite.mutations.append(contentsOf: store.applyMembership(Self.membershipChange(change)))
+            return
+        }
         guard entry.kind == .normal, !entry.data.isEmpty, let envelope = Envelope(decoding: entry.data) else { return }
         var response: ClientResponse
         do throws(MVCCError) {
@@ -454,6 +458,22 @@ public struct Member: Sendable {
         }
         output.responses.append((envelope.request, response))
         output.appliedAt[envelope.request] = entry.index
+    }
+
+    /// The state machine's view of a Raft membership change; a context that does not decode
+    /// leaves the member without attributes (they are informational only).
+    static func membershipChange(_ change: ConfChange) -> MembershipChange {
+        switch change.kind {
+        case .addVoter:
+            return .addVoter(
+                (try? ClusterMember(id: change.node, attributes: change.context, isLearner: false)) ?? ClusterMember(id: change.node))
+        case .addLearner:
+            return .addLearner(
+                (try? ClusterMember(id: change.node, attributes: change.context, isLearner: true))
+                    ?? ClusterMember(id: change.node, isLearner: true))
+        case .removeNode:
+            return .remove(id: change.node)
+        }
     }
 
     /// A proposal whose index was taken by another entry can never commit.

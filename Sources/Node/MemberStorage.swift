@@ -25,8 +25,14 @@ public final class MemberStorage {
 
     /// Writes the founding log of a new group (one membership entry per voter) to an empty store.
     public func bootstrap(voters: [NodeID]) throws(StorageError) {
-        precondition(isEmpty, "bootstrap(voters:) on a member that already has a log")
-        let state = PersistentState.bootstrap(voters: voters)
+        try bootstrap(members: voters.map { ClusterMember(id: $0) })
+    }
+
+    /// Writes the founding log of a new group whose membership entries carry each member's
+    /// name and peer URLs, so that every member lists them once the entries are applied.
+    public func bootstrap(members: [ClusterMember]) throws(StorageError) {
+        precondition(isEmpty, "bootstrap on a member that already has a log")
+        let state = PersistentState.bootstrap(voters: members.map { ($0.id, $0.encodedAttributes()) })
         try log.append(entries: state.entries, hardState: state.hardState)
     }
 

@@ -55,8 +55,16 @@ public struct PersistentState: Sendable {
     /// The state of a member of a brand-new group: the same membership entries, one per voter
     /// (term 1, committed), on every founding member, as etcd bootstraps a cluster.
     public static func bootstrap(voters: [NodeID]) -> PersistentState {
-        let entries = voters.sorted().enumerated().map { offset, id in
-            LogEntry(term: 1, index: LogIndex(offset + 1), kind: .confChange, data: ConfChange(.addVoter, node: id).encoded())
+        bootstrap(voters: voters.map { ($0, []) })
+    }
+
+    /// The founding state of a new group whose membership entries carry application context
+    /// (for example each member's name and addresses), in ascending node order.
+    public static func bootstrap(voters: [(id: NodeID, context: [UInt8])]) -> PersistentState {
+        let entries = voters.sorted { $0.id < $1.id }.enumerated().map { offset, voter in
+            LogEntry(
+                term: 1, index: LogIndex(offset + 1), kind: .confChange,
+                data: ConfChange(.addVoter, node: voter.id, context: voter.context).encoded())
         }
         return PersistentState(hardState: HardState(term: 1, vote: noNode, commit: LogIndex(entries.count)), entries: entries)
     }

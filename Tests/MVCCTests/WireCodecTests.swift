@@ -67,6 +67,10 @@ enum WireSamples {
             ])
         ),
         .leaseCheckpoint(LeaseCheckpointRequest(checkpoints: [])),
+        .alarm(AlarmRequest(action: .activate, memberID: 0xDEAD_BEEF_0000_0001, alarm: .noSpace)),
+        .alarm(AlarmRequest(action: .deactivate, memberID: 0, alarm: .none)),
+        .publishMember(MemberAttributesRequest(id: 7, name: "n1", clientURLs: ["http://127.0.0.1:2379", "http://h:1"])),
+        .updateMemberPeerURLs(MemberPeerURLsRequest(id: 8, peerURLs: ["http://127.0.0.1:2380"])),
     ]
 
     static let rangeResponse = RangeResponse(revision: 9, kvs: [kv, emptyKV], more: true, count: 1_000_000)
@@ -101,6 +105,8 @@ enum WireSamples {
         .leaseGrant(LeaseGrantResponse(revision: 14, id: 15, ttl: 16)),
         .leaseRevoke(LeaseRevokeResponse(revision: 17)),
         .leaseCheckpoint(LeaseCheckpointResponse(revision: 18)),
+        .cluster(ClusterResponse(revision: 19, alarms: [AlarmMember(memberID: 3, alarm: .corrupt)])),
+        .cluster(ClusterResponse(revision: 20)),
     ]
 
     static let events: [Event] = [
@@ -111,7 +117,7 @@ enum WireSamples {
 
     static let errors: [MVCCError] = [
         .emptyKey, .keyNotFound, .valueProvided, .leaseProvided, .tooManyOperations, .duplicateKey,
-        .compacted, .futureRevision, .leaseNotFound, .leaseExists, .leaseTTLTooLarge, .requestTooLarge,
+        .compacted, .futureRevision, .leaseNotFound, .leaseExists, .leaseTTLTooLarge, .requestTooLarge, .noSpace,
     ]
 
     /// Every sample encoding, labelled, with a check that its own type's decoder accepts given bytes.
@@ -308,7 +314,8 @@ struct WireCodecTests {
         }
         #expect(error([]) == WireFormatError("truncated format version", offset: 0))
         #expect(error([2, 6, 0]) == WireFormatError("unsupported format version 2", offset: 0))
-        #expect(error([1, 8]) == WireFormatError("invalid MVCCRequest tag 8", offset: 1))
+        #expect(error([1, 11]) == WireFormatError("invalid MVCCRequest tag 11", offset: 1))
+        #expect(error([1, 8, 3, 1, 1]) == WireFormatError("invalid AlarmRequest", offset: 5))
         #expect(error([1, 6, 0x80, 0x00]) == WireFormatError("non-minimal varint in LeaseRevokeRequest.id", offset: 2))
         #expect(
             error([1, 6] + Array(repeating: 0xFF, count: 9) + [0x02])
