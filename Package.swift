@@ -9,10 +9,18 @@ let package = Package(
         .library(name: "MVCC", targets: ["MVCC"]),
         .library(name: "RocksDB", targets: ["RocksDB"]),
         .executable(name: "simulate", targets: ["simulate"]),
+        .executable(name: "statehouse", targets: ["statehouse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.36.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // ==== The deterministic core: standard library only.
@@ -45,6 +53,31 @@ let package = Package(
         .executableTarget(
             name: "statehouse-bench-apply",
             dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
+        ),
+
+        // ==== The server: the shell that runs a member over RocksDB, the peer transport and the
+        // client API (etcd's v3 gRPC services on our own HTTP/2 gRPC layer).
+        .target(
+            name: "StatehouseServer",
+            dependencies: [
+                "Node", "MVCC", "RaftCore", "Storage", "StorageRocksDB", "EtcdWire", "EtcdMapping", "GRPCServer", "GRPCStatus",
+                "PeerTransport", "ServerConfiguration", "Recipes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "statehouse",
+            dependencies: [
+                "StatehouseServer", "ServerConfiguration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         // ==== The deterministic simulator (top-level Simulation/).

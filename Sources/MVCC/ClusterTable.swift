@@ -136,7 +136,8 @@ public struct MemberPeerURLsRequest: Hashable, Sendable {
 public struct ClusterResponse: Hashable, Sendable {
     /// The store revision (`header.revision`).
     public var revision: Int64
-    /// The alarms raised after the request.
+    /// For a `get`, every alarm; for `activate` and `deactivate`, the alarms raised or cleared
+    /// (etcd's `AlarmResponse`).
     public var alarms: [AlarmMember]
 
     /// Creates the answer.
@@ -270,14 +271,18 @@ extension MVCCStore {
 
     mutating func changeAlarms(_ request: AlarmRequest) -> Applied<ClusterResponse> {
         var mutations: [BackendMutation] = []
+        var affected: [AlarmMember] = []
         switch request.action {
         case .get:
-            break
+            affected = alarms()
         case .activate:
             let alarm = AlarmMember(memberID: request.memberID, alarm: request.alarm)
             // etcd ignores alarms for members that are not in the cluster.
-            if request.alarm != .none, memberTable[request.memberID] != nil, alarmTable.insert(alarm).inserted {
-                mutations.append(.put(key: BackendLayout.alarmKey(alarm), value: [1]))
+            if request.alarm != .none, memberTable[request.memberID] != nil {
+                affected = [alarm]
+                if alarmTable.insert(alarm).inserted {
+                    mutations.append(.put(key: BackendLayout.alarmKey(alarm), value: [1]))
+                }
             }
         case .deactivate:
             for alarm in alarms()
@@ -285,10 +290,11 @@ extension MVCCStore {
                 && (request.alarm == .none || alarm.alarm == request.alarm)
             {
                 alarmTable.remove(alarm)
+                affected.append(alarm)
                 mutations.append(.delete(key: BackendLayout.alarmKey(alarm)))
             }
         }
-        return Applied(response: ClusterResponse(revision: currentRevision, alarms: alarms()), mutations: mutations)
+        return Applied(response: ClusterResponse(revision: currentRevision, alarms: affected), mutations: mutations)
     }
 }
 

@@ -43,11 +43,14 @@ struct Envelope: Hashable, Sendable {
     }
 }
 
-/// Encodes the state machine's backend pairs as snapshot data, and back.
-enum SnapshotCodec {
-    struct MalformedSnapshot: Error {}
+/// Encodes the state machine's backend pairs as snapshot data, and back. The same encoding is
+/// the body of a backup file (`Maintenance.Snapshot`).
+public enum SnapshotCodec {
+    /// The data is not a snapshot.
+    public struct MalformedSnapshot: Error {}
 
-    static func encode(_ pairs: [([UInt8], [UInt8])]) -> [UInt8] {
+    /// Encodes backend pairs.
+    public static func encode(_ pairs: [([UInt8], [UInt8])]) -> [UInt8] {
         var writer = ByteWriter()
         writer.write(UInt64(pairs.count))
         for (key, value) in pairs {
@@ -57,7 +60,8 @@ enum SnapshotCodec {
         return writer.bytes
     }
 
-    static func decode(_ data: [UInt8]) throws -> [([UInt8], [UInt8])] {
+    /// Decodes backend pairs.
+    public static func decode(_ data: [UInt8]) throws -> [([UInt8], [UInt8])] {
         var reader = ByteReader(data)
         guard let count = reader.readUInt64(), count <= UInt64(data.count) else { throw MalformedSnapshot() }
         var pairs: [([UInt8], [UInt8])] = []

@@ -1,0 +1,485 @@
+import Logging
+import MVCC
+import NIOCore
+import Node
+import PeerTransport
+import RaftCore
+import StorageRocksDB
+import Synchronization
+
+/// What every response header carries besides the revision.
+public struct HeaderContext: Sendable, Hashable {
+    /// The cluster's ID.
+    public var clusterID: UInt64
+    /// The answering member's ID.
+    public var memberID: UInt64
+    /// The Raft term when the answer was produced.
+    public var raftTerm: UInt64
+}
+
+/// A point-in-time view of the member, for Status, health checks and metrics.
+public struct MemberStatus: Sendable {
+    public var id: UInt64
+    public var leader: UInt64
+    public var term: UInt64
+    public var commitIndex: UInt64
+    public var appliedIndex: UInt64
+    public var revision: Int64
+    public var compactRevision: Int64
+    public var isLearner: Bool
+    public var alarms: [AlarmMember]
+    public var members: [ClusterMember]
+    public var leaseCount: Int
+    public var keyCount: Int
+}
+
+/// Runs one ``Member`` on its own event loop: the imperative shell around the deterministic
+/// core. Every input (client request, peer message, tick) is an event on that loop; after a
+/// burst of events one batch runs: the Raft log is synced, committed entries are applied,
+/// messages go out, the state write lands in RocksDB, and waiting clients are answered.
+///
+/// Requests that arrive while a batch is syncing queue on the loop and share the next batch's
+/// fsync (group commit). All stored properties are confined to `loop`.
+final class MemberHost: @unchecked Sendable {
+    typealias Completion = @Sendable (ClientResponse, HeaderContext) -> Void
+
+    struct Waiter {
+        var deadlineTick: UInt64
+        var completion: Completion
+    }
+
+    let loop: any EventLoop
+    let engine: RocksDBEngine
+    let storage: MemberStorage
+    let clusterID: UInt64
+    let logger: Logger
+    let metrics: ServerMetrics
+    let requestTimeoutTicks: UInt64
+    private(set) var member: Member
+    let watches: WatchHub
+    var transport: PeerTransport?
+
+    private let revisionHint = Atomic<Int64>(1)
+    private let leaderHint = Atomic<UInt64>(0)
+    /// The store revision after the last batch (readable from any thread).
+    var lastKnownRevision: Int64 { revisionHint.load(ordering: .relaxed) }
+    /// Whether a leader was known after the last batch or tick (readable from any thread).
+    var hasLeaderHint: Bool { leaderHint.load(ordering: .relaxed) != noNode }
+
+    private var nextRequestID: RequestID = 1
+    private var waiters: [RequestID: Waiter] = [:]
+    private var flushScheduled = false
+    private(set) var ticks: UInt64 = 0
+    private var tickTask: RepeatedTask?
+    private var stopped = false
+    private var knownPeers: [NodeID: String] = [:]
+    private var lastLeader: NodeID = noNode
+
+    /// Forwarded requests waiting for the leader's reply, by forward handle.
+    private var forwardWaiters: [UInt64: (deadlineTick: UInt64, reply: @Sendable (ForwardedReply) -> Void)] = [:]
+    private var nextForwardID: UInt64 = 1
+    /// Requests this member serves for followers: our request ID → (follower, its handle).
+    private var servedForwards: [RequestID: (from: NodeID, id: UInt64)] = [:]
+    /// Membership changes proposed here, waiting to be applied.
+    private var confChangeWaiters: [(index: LogIndex, deadlineTick: UInt64, done: @Sendable (ServiceError?) -> Void)] = []
+    /// Callbacks run after every batch on the member loop (leader transfer waits, etc.).
+    private var batchObservers: [UInt64: () -> Bool] = [:]
+    private var nextObserverID: UInt64 = 1
+
+    init(
+        loop: any EventLoop, engine: RocksDBEngine, storage: MemberStorage, member: Member, clusterID: UInt64,
+        logger: Logger, metrics: ServerMetrics
+    ) {
+        self.loop = loop
+        self.engine = engine
+        self.storage = storage
+        self.member = member
+        self.clusterID = clusterID
+        self.logger = logger
+        self.metrics = metrics
+        let tickMilliseconds = max(member.configuration.tickMilliseconds, 1)
+        // etcd's request timeout: 5 s plus two election timeouts.
+        requestTimeoutTicks = UInt64((5_000 + 2 * member.configuration.electionMilliseconds) / tickMilliseconds)
+        watches = WatchHub()
+        watches.host = self
+    }
+
+    var id: NodeID { member.id }
+
+    var header: HeaderContext { HeaderContext(clusterID: clusterID, memberID: member.id, raftTerm: member.raft.term) }
+
+    // MARK: - Lifecycle
+
+    /// Starts ticking and sets the peer addresses. Call on any thread.
+    func start(transport: PeerTransport, initialPeers: [NodeID: String]) {
+        loop.execute {
+            self.transport = transport
+            for (id, url) in initialPeers where id != self.member.id { self.setPeer(id, url: url) }
+            self.refreshPeers()
+            let tick = TimeAmount.milliseconds(self.member.configuration.tickMilliseconds)
+            self.tickTask = self.loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
+            self.scheduleFlush()
+        }
+    }
+
+    /// Stops ticking, answers every waiting request with "server stopped", and syncs storage.
+    func stop() -> EventLoopFuture<Void> {
+        loop.submit {
+            guard !self.stopped else { return }
+            self.flush()
+            self.stopped = true
+            self.tickTask?.cancel()
+            for (_, waiter) in self.waiters { waiter.completion(.failure(.leaderChanged), self.header) }
+            self.waiters.removeAll()
+            for (_, waiter) in self.forwardWaiters { waiter.reply(.failure(.stopped)) }
+            self.forwardWaiters.removeAll()
+            for waiter in self.confChangeWaiters { waiter.done(.stopped) }
+            self.confChangeWaiters.removeAll()
+            self.watches.closeAll()
+            try? self.engine.write(.init(), sync: true)
+        }
+    }
+
+    // MARK: - Inputs (any thread)
+
+    /// Submits a client request; `completion` runs on the member loop with the answer.
+    func submit(_ request: ClientRequest, completion: @escaping Completion) {
+        loop.execute { self.submitOnLoop(request, completion: completion) }
+    }
+
+    /// Runs `body` on the member loop and returns its result.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+        loop.submit(body)
+    }
+
+    /// Delivers a frame from a peer.
+    func receive(from peer: NodeID, frame: [UInt8]) {
+        loop.execute { self.receiveOnLoop(from: peer, frame: frame) }
+    }
+
+    // MARK: - On the loop
+
+    func submitOnLoop(_ request: ClientRequest, completion: @escaping Completion) {
+        guard !stopped else {
+            completion(.failure(.leaderChanged), header)
+            return
+        }
+        switch request {
+        case .leaseKeepAlive(let lease) where member.raft.role != .leader:
+            forwardLease(.leaseKeepAlive(id: lease), completion: completion)
+            return
+        case .leaseTimeToLive(let lease, let keys) where member.raft.role != .leader:
+            forwardLease(.leaseTimeToLive(id: lease, keys: keys), completion: completion)
+            return
+        case .write(let write) where MVCCStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes):
+            completion(.failure(.mvcc(.noSpace)), header)
+            return
+        default:
+            break
+        }
+        let requestID = nextRequestID
+        nextRequestID += 1
+        if let answer = member.submit(request, id: requestID) {
+            if case .failure = answer { metrics.proposalsFailed.increment() }
+            completion(answer, header)
+        } else {
+            waiters[requestID] = Waiter(deadlineTick: ticks + requestTimeoutTicks, completion: completion)
+            if case .write = request { metrics.proposalsPending.increment() }
+            scheduleFlush()
+        }
+    }
+
+    private func forwardLease(_ request: ForwardedRequest, completion: @escaping Completion) {
+        let leader = member.raft.leader
+        guard leader != noNode else {
+            completion(.failure(.noLeader), header)
+            return
+        }
+        forward(request, to: leader) { reply in
+            let header = self.header
+            switch reply {
+            case .leaseKeepAlive(let id, let ttl): completion(.leaseKeepAlive(id: id, ttl: ttl), header)
+            case .leaseTimeToLive(let id, let remaining, let granted, let keys):
+                completion(.leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys), header)
+            case .failure(let error): completion(.failure(Self.memberError(error)), header)
+            case .confChangeApplied: completion(.failure(.leaderChanged), header)
+            }
+        }
+    }
+
+    /// Maps a forwarded failure back to the member error with the same message.
+    static func memberError(_ error: ServiceError) -> MemberError {
+        let candidates: [MemberError] = [.noLeader, .leaderChanged, .tooManyRequests, .timedOutDueToLeaderFailure]
+        if let match = candidates.first(where: { $0.message == error.message }) { return match }
+        if let mvcc = [MVCCError.leaseNotFound, .noSpace].first(where: { $0.message == error.message }) { return .mvcc(mvcc) }
+        return .leaderChanged
+    }
+
+    func forward(_ request: ForwardedRequest, to leader: NodeID, reply: @escaping @Sendable (ForwardedReply) -> Void) {
+        let handle = nextForwardID
+        nextForwardID += 1
+        forwardWaiters[handle] = (ticks + requestTimeoutTicks, reply)
+        transport?.send(PeerFrame.forward(id: handle, request).encoded(), to: leader)
+    }
+
+    private func receiveOnLoop(from peer: NodeID, frame: [UInt8]) {
+        guard !stopped, let decoded = PeerFrame(decoding: frame) else {
+            if !stopped { logger.warning("dropping a malformed peer frame", metadata: ["peer": "\(String(peer, radix: 16))"]) }
+            return
+        }
+        switch decoded {
+        case .raft(let message):
+            guard message.to == member.id else { return }
+            member.step(message)
+            scheduleFlush()
+        case .forward(let handle, let request):
+            serveForwarded(request, from: peer, handle: handle)
+        case .reply(let handle, let reply):
+            forwardWaiters.removeValue(forKey: handle)?.reply(reply)
+        }
+    }
+
+    private func serveForwarded(_ request: ForwardedRequest, from peer: NodeID, handle: UInt64) {
+        let send: @Sendable (ForwardedReply) -> Void = { [transport] reply in
+            transport?.send(PeerFrame.reply(id: handle, reply).encoded(), to: peer)
+        }
+        switch request {
+        case .leaseKeepAlive(let lease):
+            guard member.raft.role == .leader else { return send(.failure(.notLeader)) }
+            submitOnLoop(.leaseKeepAlive(id: lease)) { response, _ in send(Self.reply(for: response)) }
+        case .leaseTimeToLive(let lease, let keys):
+            guard member.raft.role == .leader else { return send(.failure(.notLeader)) }
+            submitOnLoop(.leaseTimeToLive(id: lease, keys: keys)) { response, _ in send(Self.reply(for: response)) }
+        case .confChange(let change):
+            proposeConfChangeOnLoop(change) { error in send(error.map(ForwardedReply.failure) ?? .confChangeApplied) }
+        }
+    }
+
+    private static func reply(for response: ClientResponse) -> ForwardedReply {
+        switch response {
+        case .leaseKeepAlive(let id, let ttl): .leaseKeepAlive(id: id, ttl: ttl)
+        case .leaseTimeToLive(let id, let remaining, let granted, let keys):
+            .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
+        case .failure(let error): .failure(ServiceError(error))
+        default: .failure(.leaderChanged)
+        }
+    }
+
+    /// Proposes a membership change on the leader (forwarding it there from a follower) and
+    /// calls `done` once it is applied here, or with the error.
+    func proposeConfChangeOnLoop(_ change: ConfChange, done: @escaping @Sendable (ServiceError?) -> Void) {
+        guard member.raft.role == .leader else {
+            let leader = member.raft.leader
+            guard leader != noNode else { return done(.noLeader) }
+            forward(.confChange(change), to: leader) { reply in
+                switch reply {
+                case .confChangeApplied: done(nil)
+                case .failure(let error): done(error)
+                default: done(.leaderChanged)
+                }
+            }
+            return
+        }
+        do {
+            let position = try member.proposeConfChange(change)
+            confChangeWaiters.append((position.index, ticks + requestTimeoutTicks, done))
+            scheduleFlush()
+        } catch {
+            switch error {
+            case .notLeader: done(.notLeader)
+            case .confChangePending, .transferInProgress: done(ServiceError(.failedPrecondition, "etcdserver: \(error)"))
+            case .invalidConfChange(let reason): done(ServiceError(.failedPrecondition, "etcdserver: \(reason)"))
+            case .tooManyUncommittedBytes: done(ServiceError(MemberError.tooManyRequests))
+            }
+        }
+    }
+
+    /// Hands leadership to `target` and calls `done` once it leads, or with a timeout error.
+    func transferLeadershipOnLoop(to target: NodeID, done: @escaping @Sendable (ServiceError?) -> Void) {
+        guard member.raft.role == .leader else { return done(.notLeader) }
+        guard member.raft.confState.voters.contains(target), target != member.id else { return done(.badLeaderTransferee) }
+        member.transferLeadership(to: target)
+        scheduleFlush()
+        let deadline = ticks + UInt64(member.configuration.raft.electionTicks) * 2
+        observeBatches {
+            if self.member.raft.leader == target {
+                done(nil)
+                return true
+            }
+            if self.ticks > deadline {
+                done(.leaderTransferTimeout)
+                return true
+            }
+            return false
+        }
+    }
+
+    /// Calls `body` after every batch and tick until it returns true.
+    func observeBatches(_ body: @escaping () -> Bool) {
+        let id = nextObserverID
+        nextObserverID += 1
+        batchObservers[id] = body
+    }
+
+    /// Proposes a request that no client waits for (published attributes, alarms).
+    func proposeInternal(_ request: MVCCRequest) {
+        submitOnLoop(.write(request)) { _, _ in }
+    }
+
+    private func tick() {
+        guard !stopped else { return }
+        ticks += 1
+        member.tick()
+        leaderHint.store(member.raft.leader, ordering: .relaxed)
+        expireWaiters()
+        watches.tick(
+            ticks, hasLeader: member.raft.leader != noNode, electionTicks: UInt64(member.configuration.raft.electionTicks))
+        checkQuota()
+        runObservers()
+        scheduleFlush()
+    }
+
+    /// The backend quota in bytes (`--quota-backend-bytes`).
+    var quotaBytes: Int64 = 2 << 30
+    private(set) var lastDatabaseSize: Int64 = 0
+
+    /// Measures the database every ten ticks; past the quota, raises the NOSPACE alarm (once).
+    private func checkQuota() {
+        guard ticks % 10 == 0 else { return }
+        lastDatabaseSize = databaseSize()
+        metrics.databaseSize.record(lastDatabaseSize)
+        guard lastDatabaseSize > quotaBytes, !member.store.isOutOfSpace, member.raft.leader != noNode else { return }
+        logger.warning("database size \(lastDatabaseSize) exceeds the quota \(quotaBytes); raising the NOSPACE alarm")
+        proposeInternal(.alarm(AlarmRequest(action: .activate, memberID: member.id, alarm: .noSpace)))
+    }
+
+    private func expireWaiters() {
+        let now = ticks
+        for (id, waiter) in waiters where waiter.deadlineTick < now {
+            waiters[id] = nil
+            metrics.proposalsFailed.increment()
+            waiter.completion(.failure(.timedOutDueToLeaderFailure), header)
+        }
+        for (id, waiter) in forwardWaiters where waiter.deadlineTick < now {
+            forwardWaiters[id] = nil
+            waiter.reply(.failure(.timeout))
+        }
+        let expired = confChangeWaiters.filter { $0.deadlineTick < now }
+        confChangeWaiters.removeAll { $0.deadlineTick < now }
+        for waiter in expired { waiter.done(.timeout) }
+    }
+
+    private func runObservers() {
+        for (id, observer) in batchObservers where observer() { batchObservers[id] = nil }
+    }
+
+    func scheduleFlush() {
+        guard !flushScheduled, !stopped else { return }
+        flushScheduled = true
+        loop.execute { self.flush() }
+    }
+
+    /// Runs batches until the member has nothing left to do.
+    private func flush() {
+        flushScheduled = false
+        while member.hasBatch && !stopped {
+            do {
+                try runBatch()
+            } catch {
+                // Storage failing under us: nothing can be acknowledged safely any more.
+                logger.critical("storage failed; stopping the member", metadata: ["error": "\(error)"])
+                fatalError("storage failed: \(error)")
+            }
+        }
+    }
+
+    private func runBatch() throws {
+        let ready = member.startBatch()
+        let persistStart = ContinuousClock.now
+        try storage.persist(ready)
+        if !ready.entries.isEmpty || ready.hardState != nil { metrics.fsyncDuration.recordInterval(since: persistStart) }
+        let applyStart = ContinuousClock.now
+        let output = member.finishBatch()
+        if let transport {
+            var byPeer: [NodeID: [[UInt8]]] = [:]
+            for message in output.messages { byPeer[message.to, default: []].append(PeerFrame.raft(message).encoded()) }
+            for (peer, frames) in byPeer { transport.send(frames, to: peer) }
+        }
+        try storage.write(output)
+        if !ready.committedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
+        metrics.proposalsCommitted.increment(by: ready.committedEntries.filter { $0.kind == .normal }.count)
+
+        let header = self.header
+        for (requestID, response) in output.responses {
+            if let waiter = waiters.removeValue(forKey: requestID) {
+                if case .failure = response { metrics.proposalsFailed.increment() }
+                waiter.completion(response, header)
+            }
+        }
+        if !output.events.isEmpty { watches.publish(output.events, revision: member.store.currentRevision) }
+        if ready.snapshot != nil || ready.committedEntries.contains(where: { $0.kind == .confChange }) {
+            refreshPeers()
+            watches.storeReplaced(snapshot: ready.snapshot != nil)
+        }
+        let applied = member.appliedIndex
+        let finished = confChangeWaiters.filter { $0.index <= applied }
+        confChangeWaiters.removeAll { $0.index <= applied }
+        for waiter in finished { waiter.done(nil) }
+        revisionHint.store(member.store.currentRevision, ordering: .relaxed)
+        leaderHint.store(member.raft.leader, ordering: .relaxed)
+        if member.raft.leader != lastLeader {
+            if lastLeader != noNode || member.raft.leader != noNode { metrics.leaderChanges.increment() }
+            lastLeader = member.raft.leader
+            logger.info("leader is now \(String(lastLeader, radix: 16))", metadata: ["term": "\(member.raft.term)"])
+        }
+        runObservers()
+    }
+
+    // MARK: - Peers
+
+    private func refreshPeers() {
+        for record in member.store.members() where record.id != member.id {
+            if let url = record.peerURLs.first { setPeer(record.id, url: url) }
+        }
+        let current = Set(member.raft.confState.members)
+        for peer in knownPeers.keys where !current.contains(peer) && member.store.member(peer) == nil {
+            knownPeers[peer] = nil
+            transport?.removePeer(peer)
+        }
+    }
+
+    private func setPeer(_ id: NodeID, url: String) {
+        guard knownPeers[id] != url, let (host, port) = Self.hostAndPort(url) else { return }
+        knownPeers[id] = url
+        transport?.setPeer(id, host: host, port: port)
+    }
+
+    static func hostAndPort(_ url: String) -> (String, Int)? {
+        var rest = Substring(url)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else { return nil }
+        var host = String(rest[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    // MARK: - Status
+
+    /// The member's status (on the loop).
+    func statusOnLoop() -> MemberStatus {
+        let store = member.store
+        return MemberStatus(
+            id: member.id, leader: member.raft.leader, term: member.raft.term, commitIndex: member.raft.commitIndex,
+            appliedIndex: member.appliedIndex, revision: store.currentRevision, compactRevision: store.compactedRevision,
+            isLearner: member.raft.confState.learners.contains(member.id), alarms: store.alarms(), members: store.members(),
+            leaseCount: store.leases().count, keyCount: 0)
+    }
+
+    /// The RocksDB size estimate in bytes (live SST files plus memtables).
+    func databaseSize() -> Int64 {
+        let sst = (try? engine.database.property("rocksdb.total-sst-files-size")).flatMap { $0.flatMap { Int64($0) } } ?? 0
+        let memtables = (try? engine.database.property("rocksdb.cur-size-all-mem-tables")).flatMap { $0.flatMap { Int64($0) } } ?? 0
+        return sst + memtables
+    }
+}

@@ -1,0 +1,143 @@
+import EtcdWire
+import Foundation
+import GRPCServer
+import Logging
+import MVCC
+import NIOCore
+import NIOPosix
+import Node
+import PeerTransport
+import RaftCore
+import ServerConfiguration
+import StorageRocksDB
+
+/// A Statehouse member process: storage, the member loop, the peer transport, and the client
+/// API (etcd's v3 gRPC services plus HTTP health, version and metrics) on every client URL.
+public final class StatehouseServer: Sendable {
+    /// This build's version.
+    public static let version = "0.1.0"
+    /// The etcd API version served (reported by Status and `/version`).
+    public static let apiVersion = ClusterServices.apiVersion
+
+    /// The configuration it was started with.
+    public let configuration: ServerConfiguration
+    let logger: Logger
+    let metrics = ServerMetrics()
+    let memberGroup: MultiThreadedEventLoopGroup
+    let ioGroup: MultiThreadedEventLoopGroup
+    let host: MemberHost
+    let transport: PeerTransport
+    let clientServers: [GRPCServer]
+
+    /// Opens (or creates) the member's data and prepares every listener; ``start()`` binds them.
+    public init(configuration: ServerConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let memberDirectory = configuration.dataDir + "/member"
+        try FileManager.default.createDirectory(atPath: memberDirectory, withIntermediateDirectories: true)
+        let engine = try RocksDBEngine(path: memberDirectory + "/db")
+
+        var memberConfiguration = MemberConfiguration(id: configuration.localID)
+        memberConfiguration.tickMilliseconds = configuration.heartbeatMilliseconds
+        memberConfiguration.raft.heartbeatTicks = 1
+        memberConfiguration.raft.electionTicks = Int(max(configuration.electionMilliseconds / configuration.heartbeatMilliseconds, 2))
+        memberConfiguration.raft.randomSeed = UInt64.random(in: 1...UInt64.max)
+        memberConfiguration.snapshotCount = configuration.snapshotCount
+        memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
+        memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
+
+        let storage = try MemberStorage(engine: engine, store: memberConfiguration.storeConfiguration)
+        if storage.isEmpty {
+            switch configuration.clusterState {
+            case .new:
+                try storage.bootstrap(
+                    members: configuration.initialCluster.map { ClusterMember(id: $0.id, name: $0.name, peerURLs: $0.peerURLs) })
+                logger.info("bootstrapped a new cluster", metadata: ["members": "\(configuration.initialCluster.count)"])
+            case .existing:
+                logger.info("joining an existing cluster; waiting for its leader to send the log")
+            }
+        }
+        let member = Member(configuration: memberConfiguration, recovered: try storage.recover())
+
+        memberGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        ioGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(System.coreCount, 2))
+        let host = MemberHost(
+            loop: memberGroup.next(), engine: engine, storage: storage, member: member, clusterID: configuration.clusterID,
+            logger: logger, metrics: metrics)
+        host.quotaBytes = configuration.quotaBackendBytes
+        self.host = host
+        transport = PeerTransport(
+            configuration: PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID),
+            group: ioGroup, logger: logger
+        ) { peer, frame in
+            host.receive(from: peer, frame: frame)
+        }
+        let services = Services(host: host, token: configuration.token, metrics: metrics)
+        clientServers = configuration.listenClient.map { endpoint in
+            var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
+            serverConfiguration.maxReceiveMessageBytes = configuration.maxRequestBytes + 512 * 1024
+            return GRPCServer(
+                configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
+        }
+    }
+
+    /// The ports the client listeners are bound to (after ``start()``).
+    public private(set) var clientPorts: [Int] {
+        get { portsBox.withLockedValue { $0 } }
+        set { portsBox.withLockedValue { $0 = newValue } }
+    }
+    private let portsBox = NIOLockedValueBox<[Int]>([])
+
+    /// Binds the peer and client listeners and starts the member.
+    public func start() async throws {
+        for endpoint in configuration.listenPeer {
+            let port = try await transport.listen(host: endpoint.host, port: endpoint.port)
+            logger.info("listening for peers", metadata: ["address": "\(endpoint.host):\(port)"])
+        }
+        var initialPeers: [NodeID: String] = [:]
+        for member in configuration.initialCluster { initialPeers[member.id] = member.peerURLs.first }
+        host.start(transport: transport, initialPeers: initialPeers)
+        publishAttributes()
+        var ports: [Int] = []
+        for server in clientServers {
+            let port = try await server.start()
+            ports.append(port)
+        }
+        clientPorts = ports
+        for (endpoint, port) in zip(configuration.listenClient, ports) {
+            logger.info("serving clients", metadata: ["address": "\(endpoint.host):\(port)"])
+        }
+    }
+
+    /// Publishes this member's name and client URLs through the log until they are applied
+    /// (etcd's `publish`), retrying every election timeout.
+    private func publishAttributes() {
+        let host = self.host
+        let name = configuration.name
+        let clientURLs = configuration.advertiseClientURLs
+        let retryTicks = UInt64(max(configuration.electionMilliseconds / configuration.heartbeatMilliseconds, 1))
+        var lastAttempt: UInt64? = nil
+        host.loop.execute {
+            host.observeBatches {
+                let record = host.member.store.member(host.id)
+                if let record, record.name == name, record.clientURLs == clientURLs { return true }
+                guard record != nil, host.member.raft.leader != noNode else { return false }
+                if let last = lastAttempt, host.ticks < last + retryTicks { return false }
+                lastAttempt = host.ticks
+                host.proposeInternal(.publishMember(MemberAttributesRequest(id: host.id, name: name, clientURLs: clientURLs)))
+                return false
+            }
+        }
+    }
+
+    /// Stops gracefully: stops accepting calls and lets in-flight ones finish, stops the member
+    /// (syncing storage), then closes the peer transport and the event loops.
+    public func stop() async {
+        for server in clientServers { await server.shutdown() }
+        try? await host.stop().get()
+        await transport.shutdown()
+        try? await memberGroup.shutdownGracefully()
+        try? await ioGroup.shutdownGracefully()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,48 @@
+import CoreMetrics
+import Prometheus
+
+/// The server's metrics, exported in Prometheus text format on `/metrics`. Names follow etcd's
+/// where etcd has the same metric.
+public final class ServerMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    let proposalsCommitted: Counter
+    let proposalsFailed: Counter
+    let proposalsPending: Counter
+    let leaderChanges: Counter
+    let hasLeader: Gauge
+    let isLeader: Gauge
+    let databaseSize: Gauge
+    let watchers: Gauge
+    let leases: Gauge
+    let applyDuration: CoreMetrics.Timer
+    let fsyncDuration: CoreMetrics.Timer
+
+    /// Creates the metrics in a registry of their own (so several servers can share a process).
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: registry)
+        proposalsCommitted = Counter(label: "etcd_server_proposals_committed_total", factory: factory)
+        proposalsFailed = Counter(label: "etcd_server_proposals_failed_total", factory: factory)
+        proposalsPending = Counter(label: "statehouse_server_proposals_submitted_total", factory: factory)
+        leaderChanges = Counter(label: "etcd_server_leader_changes_seen_total", factory: factory)
+        hasLeader = Gauge(label: "etcd_server_has_leader", factory: factory)
+        isLeader = Gauge(label: "etcd_server_is_leader", factory: factory)
+        databaseSize = Gauge(label: "etcd_mvcc_db_total_size_in_bytes", factory: factory)
+        watchers = Gauge(label: "etcd_debugging_mvcc_watcher_total", factory: factory)
+        leases = Gauge(label: "statehouse_lease_total", factory: factory)
+        applyDuration = CoreMetrics.Timer(label: "statehouse_apply_duration_seconds", factory: factory)
+        fsyncDuration = CoreMetrics.Timer(label: "etcd_disk_wal_fsync_duration_seconds", factory: factory)
+    }
+
+    /// The metrics in Prometheus text format.
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+}
+
+extension CoreMetrics.Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let (seconds, attoseconds) = elapsed.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

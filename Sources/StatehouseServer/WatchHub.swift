@@ -1,0 +1,286 @@
+import EtcdMapping
+import EtcdWire
+import Foundation
+import GRPCServer
+import MVCC
+
+/// One open `Watch` stream and its watchers. Confined to the member loop.
+final class WatchStream {
+    struct Watcher {
+        var id: Int64
+        var key: [UInt8]
+        var rangeEnd: [UInt8]
+        var prevKV: Bool
+        var noPut: Bool
+        var noDelete: Bool
+        var progressNotify: Bool
+        /// The first revision not yet delivered.
+        var nextRevision: Int64
+        /// Whether every event before `nextRevision` was delivered and later ones come from
+        /// new batches; false while the watcher catches up from history.
+        var synced: Bool
+    }
+
+    let call: ServerCall
+    let requiresLeader: Bool
+    var watchers: [Int64: Watcher] = [:]
+    var nextWatchID: Int64 = 0
+    var writable = true
+    var closed = false
+    var ticksWithoutLeader: UInt64 = 0
+
+    init(call: ServerCall, requiresLeader: Bool) {
+        self.call = call
+        self.requiresLeader = requiresLeader
+    }
+}
+
+/// The watch registry: matches applied events against every watcher, replays history from the
+/// MVCC store, and keeps slow streams from buffering without bound. Runs on the member loop.
+///
+/// A stream whose HTTP/2 window is exhausted stops receiving events; its watchers fall out of
+/// sync and, once the stream drains, catch up from the store's history (etcd's "victim" and
+/// "unsynced" watchers). A watcher whose next revision was compacted meanwhile is cancelled
+/// with `compact_revision`, as etcd does.
+final class WatchHub {
+    weak var host: MemberHost?
+    private var streams: [ObjectIdentifier: WatchStream] = [:]
+    /// Events per catch-up response.
+    let catchUpBatch = 1_000
+    /// Ticks between progress notifications (etcd: 10 minutes).
+    var progressIntervalTicks: UInt64 = 6_000
+
+    var watcherCount: Int { streams.values.reduce(0) { $0 + $1.watchers.count } }
+
+    func open(_ stream: WatchStream) {
+        streams[ObjectIdentifier(stream)] = stream
+    }
+
+    func close(_ stream: WatchStream) {
+        stream.closed = true
+        streams[ObjectIdentifier(stream)] = nil
+    }
+
+    func closeAll() {
+        for stream in streams.values {
+            stream.closed = true
+            stream.call.finish(.unavailable, message: "etcdserver: server stopped")
+        }
+        streams.removeAll()
+    }
+
+    private func responseHeader(revision: Int64? = nil) -> Etcdserverpb_ResponseHeader {
+        guard let host else { return Etcdserverpb_ResponseHeader() }
+        let context = host.header
+        return EtcdMapping.header(
+            clusterID: context.clusterID, memberID: context.memberID,
+            revision: revision ?? host.member.store.currentRevision, raftTerm: context.raftTerm)
+    }
+
+    private func send(_ response: Etcdserverpb_WatchResponse, on stream: WatchStream) {
+        guard !stream.closed, let bytes: [UInt8] = try? response.serializedBytes() else { return }
+        stream.call.send(bytes)
+    }
+
+    // MARK: - Requests
+
+    func handle(_ request: Etcdserverpb_WatchRequest, on stream: WatchStream) {
+        switch request.requestUnion {
+        case .createRequest(let create)?: self.create(create, on: stream)
+        case .cancelRequest(let cancel)?: self.cancel(cancel.watchID, on: stream)
+        case .progressRequest?: progress(on: stream)
+        case nil: break
+        }
+    }
+
+    private func create(_ request: Etcdserverpb_WatchCreateRequest, on stream: WatchStream) {
+        guard let store = host?.member.store else { return }
+        var response = Etcdserverpb_WatchResponse()
+        response.header = responseHeader()
+        response.created = true
+        var id = request.watchID
+        if id == 0 {
+            while stream.watchers[stream.nextWatchID] != nil { stream.nextWatchID += 1 }
+            id = stream.nextWatchID
+            stream.nextWatchID += 1
+        } else if stream.watchers[id] != nil || id < 0 {
+            // etcd: a watch ID already in use on this stream is refused.
+            response.watchID = id
+            response.canceled = true
+            response.cancelReason = "etcdserver: duplicate watch ID"
+            send(response, on: stream)
+            return
+        }
+        var key = [UInt8](request.key)
+        var rangeEnd = [UInt8](request.rangeEnd)
+        if key.isEmpty && rangeEnd == [0] { key = [0] }
+        if rangeEnd.isEmpty == false && rangeEnd != [0] && !key.lexicographicallyPrecedes(rangeEnd) {
+            rangeEnd = []  // an empty range watches nothing in etcd; a single key is the closest valid reading
+        }
+        let current = store.currentRevision
+        let start = request.startRevision
+        var watcher = WatchStream.Watcher(
+            id: id, key: key, rangeEnd: rangeEnd, prevKV: request.prevKv,
+            noPut: request.filters.contains(.noput), noDelete: request.filters.contains(.nodelete),
+            progressNotify: request.progressNotify,
+            nextRevision: start <= 0 ? current + 1 : start, synced: start <= 0 || start > current)
+        response.watchID = id
+        send(response, on: stream)
+        stream.watchers[id] = watcher
+        if !watcher.synced {
+            catchUp(&watcher, on: stream)
+            if stream.watchers[id] != nil { stream.watchers[id] = watcher }
+        }
+    }
+
+    private func cancel(_ id: Int64, on stream: WatchStream) {
+        guard stream.watchers.removeValue(forKey: id) != nil else { return }
+        var response = Etcdserverpb_WatchResponse()
+        response.header = responseHeader()
+        response.watchID = id
+        response.canceled = true
+        send(response, on: stream)
+    }
+
+    private func progress(on stream: WatchStream) {
+        // etcd 3.4 answers only when every watcher of the stream is in sync.
+        guard stream.watchers.values.allSatisfy(\.synced) else { return }
+        var response = Etcdserverpb_WatchResponse()
+        response.header = responseHeader()
+        response.watchID = -1
+        send(response, on: stream)
+    }
+
+    // MARK: - Delivery
+
+    private func matches(_ event: Event, _ watcher: WatchStream.Watcher) -> Bool {
+        if event.kv.modRevision < watcher.nextRevision { return false }
+        switch event.kind {
+        case .put where watcher.noPut: return false
+        case .delete where watcher.noDelete: return false
+        default: break
+        }
+        let key = event.kv.key
+        if watcher.rangeEnd.isEmpty { return key == watcher.key }
+        if watcher.rangeEnd == [0] { return !key.lexicographicallyPrecedes(watcher.key) }
+        return !key.lexicographicallyPrecedes(watcher.key) && key.lexicographicallyPrecedes(watcher.rangeEnd)
+    }
+
+    private func wireEvents(_ events: [Event], for watcher: WatchStream.Watcher) -> [Mvccpb_Event] {
+        events.map { event in
+            var wire = Mvccpb_Event(event)
+            if !watcher.prevKV { wire.clearPrevKv() }
+            return wire
+        }
+    }
+
+    /// Delivers a batch's events (all applied, in revision order) to synced watchers.
+    func publish(_ events: [Event], revision: Int64) {
+        for stream in streams.values {
+            for id in stream.watchers.keys.sorted() {
+                guard var watcher = stream.watchers[id], watcher.synced else { continue }
+                guard stream.writable else {
+                    // The consumer is slow: stop sending, catch up from history later.
+                    watcher.synced = false
+                    stream.watchers[id] = watcher
+                    continue
+                }
+                let matching = events.filter { matches($0, watcher) }
+                if !matching.isEmpty {
+                    var response = Etcdserverpb_WatchResponse()
+                    response.header = responseHeader(revision: revision)
+                    response.watchID = id
+                    response.events = wireEvents(matching, for: watcher)
+                    send(response, on: stream)
+                }
+                watcher.nextRevision = revision + 1
+                stream.watchers[id] = watcher
+            }
+        }
+    }
+
+    /// Replays history to an unsynced watcher until it is in sync or the stream stops being
+    /// writable. Cancels it (with the compaction revision) if its next revision was compacted.
+    private func catchUp(_ watcher: inout WatchStream.Watcher, on stream: WatchStream) {
+        guard let store = host?.member.store else { return }
+        while stream.writable && !stream.closed {
+            let events: [Event]
+            do {
+                events = try store.events(
+                    from: watcher.nextRevision, key: watcher.key, rangeEnd: watcher.rangeEnd, limit: catchUpBatch)
+            } catch {
+                var response = Etcdserverpb_WatchResponse()
+                response.header = responseHeader()
+                response.watchID = watcher.id
+                response.canceled = true
+                response.compactRevision = store.compactedRevision
+                response.cancelReason = MVCCError.compacted.message
+                send(response, on: stream)
+                stream.watchers[watcher.id] = nil
+                return
+            }
+            let deliverable = events.filter { matches($0, watcher) }
+            let last = events.last?.kv.modRevision
+            if !deliverable.isEmpty {
+                var response = Etcdserverpb_WatchResponse()
+                response.header = responseHeader()
+                response.watchID = watcher.id
+                response.events = wireEvents(deliverable, for: watcher)
+                send(response, on: stream)
+            }
+            guard let last, events.count >= catchUpBatch else {
+                watcher.nextRevision = store.currentRevision + 1
+                watcher.synced = true
+                return
+            }
+            watcher.nextRevision = last + 1
+        }
+    }
+
+    /// A stream's writability changed (HTTP/2 flow control).
+    func setWritable(_ writable: Bool, stream: WatchStream) {
+        stream.writable = writable
+        guard writable, !stream.closed else { return }
+        for id in stream.watchers.keys.sorted() {
+            guard var watcher = stream.watchers[id], !watcher.synced else { continue }
+            catchUp(&watcher, on: stream)
+            if stream.watchers[id] != nil { stream.watchers[id] = watcher }
+        }
+    }
+
+    /// The store was replaced by a snapshot (or membership changed): watchers resynchronise
+    /// from the new store's history.
+    func storeReplaced(snapshot: Bool) {
+        guard snapshot else { return }
+        for stream in streams.values {
+            for id in stream.watchers.keys.sorted() {
+                guard var watcher = stream.watchers[id] else { continue }
+                watcher.synced = false
+                catchUp(&watcher, on: stream)
+                if stream.watchers[id] != nil { stream.watchers[id] = watcher }
+            }
+        }
+    }
+
+    /// Called every tick: progress notifications, and ending `hasleader` streams that have had
+    /// no leader for three election timeouts (etcd's `monitorLeader`).
+    func tick(_ ticks: UInt64, hasLeader: Bool, electionTicks: UInt64) {
+        for stream in Array(streams.values) {
+            if stream.requiresLeader {
+                stream.ticksWithoutLeader = hasLeader ? 0 : stream.ticksWithoutLeader + 1
+                if stream.ticksWithoutLeader > 3 * electionTicks {
+                    stream.call.finish(.unavailable, message: "etcdserver: no leader")
+                    close(stream)
+                    continue
+                }
+            }
+            guard ticks % progressIntervalTicks == 0 else { continue }
+            for watcher in stream.watchers.values where watcher.progressNotify && watcher.synced {
+                var response = Etcdserverpb_WatchResponse()
+                response.header = responseHeader()
+                response.watchID = watcher.id
+                send(response, on: stream)
+            }
+        }
+    }
+}
