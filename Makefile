@@ -31,10 +31,11 @@ bench: deps
 	$(SWIFT) build -c release --product statehouse-bench-apply
 	.build/release/statehouse-bench-apply
 
-# Until the server exists, `make run` runs the simulator's default campaign.
+# Builds the server and starts a three-member cluster on loopback (client ports 2379, 22379,
+# 32379); Ctrl-C stops all three.
 run: deps
-	$(SWIFT) build -c release --product simulate
-	.build/release/simulate --seeds 1..200 --verbose
+	$(SWIFT) build -c release --product statehouse
+	bash deploy/local/cluster.sh .build/release/statehouse ./local-cluster
 
 lint:
 	@echo "swift format lint --strict (hand-written sources)"

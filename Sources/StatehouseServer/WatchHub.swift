@@ -50,7 +50,58 @@ final class WatchHub {
     /// Ticks between progress notifications (etcd: 10 minutes).
     var progressIntervalTicks: UInt64 = 6_000
 
-    var watcherCount: Int { streams.values.reduce(0) { $0 + $1.watchers.count } }
+    var watcherCount: Int { streams.values.reduce(0) { $0 + $1.watchers.count } + subscribers.count }
+
+    /// A server-internal watcher (the Lock and Election services): gets matching events of every
+    /// batch from `nextRevision` on, in order, on the member loop.
+    struct Subscriber {
+        var key: [UInt8]
+        var rangeEnd: [UInt8]
+        var nextRevision: Int64
+        var deliver: ([Event]) -> Void
+        var cancel: (MVCCError) -> Void
+    }
+    private var subscribers: [UInt64: Subscriber] = [:]
+    private var nextSubscriberID: UInt64 = 1
+
+    /// Subscribes to events on a key range from `revision` on (history first). Returns a handle
+    /// for ``unsubscribe(_:)``; `cancel` runs if the revision is compacted.
+    func subscribe(
+        key: [UInt8], rangeEnd: [UInt8], from revision: Int64, deliver: @escaping ([Event]) -> Void,
+        cancel: @escaping (MVCCError) -> Void
+    ) -> UInt64 {
+        let id = nextSubscriberID
+        nextSubscriberID += 1
+        guard let store = host?.member.store else { return id }
+        let start = max(revision, 1)
+        if start <= store.currentRevision {
+            do {
+                let history = try store.events(from: start, key: key, rangeEnd: rangeEnd)
+                if !history.isEmpty { deliver(history) }
+            } catch {
+                cancel(error)
+                return id
+            }
+        }
+        subscribers[id] = Subscriber(
+            key: key, rangeEnd: rangeEnd, nextRevision: max(start, store.currentRevision + 1), deliver: deliver, cancel: cancel)
+        return id
+    }
+
+    func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
+
+    private func publishToSubscribers(_ events: [Event], revision: Int64) {
+        for id in subscribers.keys.sorted() {
+            guard var subscriber = subscribers[id] else { continue }
+            let probe = WatchStream.Watcher(
+                id: 0, key: subscriber.key, rangeEnd: subscriber.rangeEnd, prevKV: true, noPut: false, noDelete: false,
+                progressNotify: false, nextRevision: subscriber.nextRevision, synced: true)
+            let matching = events.filter { matches($0, probe) }
+            subscriber.nextRevision = revision + 1
+            subscribers[id] = subscriber
+            if !matching.isEmpty { subscriber.deliver(matching) }
+        }
+    }
 
     func open(_ stream: WatchStream) {
         streams[ObjectIdentifier(stream)] = stream
@@ -176,6 +227,7 @@ final class WatchHub {
 
     /// Delivers a batch's events (all applied, in revision order) to synced watchers.
     func publish(_ events: [Event], revision: Int64) {
+        publishToSubscribers(events, revision: revision)
         for stream in streams.values {
             for id in stream.watchers.keys.sorted() {
                 guard var watcher = stream.watchers[id], watcher.synced else { continue }
@@ -251,7 +303,19 @@ final class WatchHub {
     /// The store was replaced by a snapshot (or membership changed): watchers resynchronise
     /// from the new store's history.
     func storeReplaced(snapshot: Bool) {
-        guard snapshot else { return }
+        guard snapshot, let store = host?.member.store else { return }
+        for id in subscribers.keys.sorted() {
+            guard var subscriber = subscribers[id] else { continue }
+            do {
+                let missed = try store.events(from: subscriber.nextRevision, key: subscriber.key, rangeEnd: subscriber.rangeEnd)
+                subscriber.nextRevision = store.currentRevision + 1
+                subscribers[id] = subscriber
+                if !missed.isEmpty { subscriber.deliver(missed) }
+            } catch {
+                subscribers[id] = nil
+                subscriber.cancel(error)
+            }
+        }
         for stream in streams.values {
             for id in stream.watchers.keys.sorted() {
                 guard var watcher = stream.watchers[id] else { continue }
