@@ -74,6 +74,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node", "TestSupport"]),
         .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming", "GRPCStatus"]),
+        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration"]),
         .testTarget(
             name: "EtcdWireTests",
             dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
