@@ -1,12 +1,16 @@
 import ServerConfiguration
 import XCTest
 
-/// A file system of named texts for ``ServerConfiguration/parse(arguments:environment:readFile:)``.
+/// What the tests' file reader throws for a path it holds no text for.
 private struct MissingFile: Error, CustomStringConvertible {
     var path: String
     var description: String { "no such file: \(path)" }
 }
 
+/// What ``configuration(_:environment:files:file:line:)`` throws when asked for help or the version.
+private struct NotRun: Error {}
+
+/// Parses with `files` as the only readable files.
 private func parse(
     _ arguments: [String] = [], environment: [String: String] = [:], files: [String: String] = [:]
 ) throws(ConfigurationError) -> ServerConfiguration.ParseResult {
@@ -24,7 +28,7 @@ private func configuration(
     do {
         guard case .run(let configuration) = try parse(arguments, environment: environment, files: files) else {
             XCTFail("expected a configuration to run", file: file, line: line)
-            throw MissingFile(path: "")
+            throw NotRun()
         }
         return configuration
     } catch let error as ConfigurationError {
