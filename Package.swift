@@ -44,6 +44,9 @@ let package = Package(
         // ==== gRPC's framing rules, for the server's own HTTP/2 gRPC layer (standard library only).
         .target(name: "GRPCFraming", dependencies: ["GRPCStatus"]),
 
+        // ==== The server's configuration: flags, environment and config file (standard library only).
+        .target(name: "ServerConfiguration"),
+
         // ==== etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
         .target(name: "EtcdWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
@@ -104,6 +107,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node", "TestSupport"]),
         .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming", "GRPCStatus"]),
+        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration"]),
         .testTarget(
             name: "EtcdWireTests",
             dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]

@@ -1,0 +1,156 @@
+/// One option of the server: a flag, an environment variable and a config-file key, all named
+/// after etcd's flag of the same meaning.
+///
+/// The order of the cases is the order of `--help` and the order in which values are checked.
+enum Option: String, CaseIterable, Sendable {
+    case name
+    case dataDir = "data-dir"
+    case snapshotCount = "snapshot-count"
+    case heartbeatInterval = "heartbeat-interval"
+    case electionTimeout = "election-timeout"
+    case listenPeerURLs = "listen-peer-urls"
+    case listenClientURLs = "listen-client-urls"
+    case quotaBackendBytes = "quota-backend-bytes"
+    case maxRequestBytes = "max-request-bytes"
+    case initialAdvertisePeerURLs = "initial-advertise-peer-urls"
+    case initialCluster = "initial-cluster"
+    case initialClusterState = "initial-cluster-state"
+    case initialClusterToken = "initial-cluster-token"
+    case advertiseClientURLs = "advertise-client-urls"
+    case logLevel = "log-level"
+    case configFile = "config-file"
+
+    /// The option's command-line flag, with two dashes.
+    var flag: String { "--" + rawValue }
+
+    /// The option's environment variable: `STATEHOUSE_` and the name in upper case, dashes as
+    /// underscores.
+    var environmentVariable: String {
+        "STATEHOUSE_" + String(rawValue.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// Whether the option may be a key of the config file (the config file cannot name another).
+    var isConfigFileKey: Bool { self != .configFile }
+
+    /// The option named by an environment variable, if any.
+    init?(environmentVariable: String) {
+        guard let option = Option.allCases.first(where: { $0.environmentVariable == environmentVariable }) else { return nil }
+        self = option
+    }
+
+    /// The default value, or nil where it depends on other options or there is none.
+    var defaultValue: String? {
+        switch self {
+        case .name: return "default"
+        case .dataDir, .initialCluster, .configFile: return nil
+        case .snapshotCount: return "100000"
+        case .heartbeatInterval: return "100"
+        case .electionTimeout: return "1000"
+        case .listenPeerURLs, .initialAdvertisePeerURLs: return "http://127.0.0.1:2380"
+        case .listenClientURLs, .advertiseClientURLs: return "http://127.0.0.1:2379"
+        case .quotaBackendBytes: return "0"
+        case .maxRequestBytes: return "1572864"
+        case .initialClusterState: return "new"
+        case .initialClusterToken: return "statehouse-cluster"
+        case .logLevel: return "info"
+        }
+    }
+
+    /// The placeholder for the option's value in `--help`.
+    private var valueName: String {
+        switch self {
+        case .name: return "name"
+        case .dataDir, .configFile: return "path"
+        case .snapshotCount: return "count"
+        case .heartbeatInterval, .electionTimeout: return "ms"
+        case .listenPeerURLs, .listenClientURLs, .initialAdvertisePeerURLs, .advertiseClientURLs: return "urls"
+        case .quotaBackendBytes, .maxRequestBytes: return "bytes"
+        case .initialCluster: return "name=url,..."
+        case .initialClusterState: return "new|existing"
+        case .initialClusterToken: return "token"
+        case .logLevel: return "debug|info|warn|error"
+        }
+    }
+
+    /// The default as `--help` shows it.
+    private var defaultDescription: String {
+        switch self {
+        case .dataDir: return "\"<name>.statehouse\", so \"default.statehouse\""
+        case .initialCluster: return "\"<name>=<initial-advertise-peer-urls>\""
+        case .configFile: return "none"
+        case .quotaBackendBytes: return "0, meaning 2147483648 (2 GiB)"
+        case .maxRequestBytes: return "1572864 (1.5 MiB)"
+        default: return quoted(defaultValue ?? "")
+        }
+    }
+
+    /// What the option means and what it accepts, one `--help` line per element.
+    private var summary: [String] {
+        switch self {
+        case .name:
+            return [
+                "Human-readable name of this member: its key in --initial-cluster.",
+                "Must not be empty or contain commas, equals signs or whitespace.",
+            ]
+        case .dataDir:
+            return ["Directory holding this member's Raft log, snapshots and key-value data."]
+        case .snapshotCount:
+            return ["Number of applied entries between snapshots of the state machine (at least 1)."]
+        case .heartbeatInterval:
+            return ["Time between the leader's heartbeats, in milliseconds (1 to 10000)."]
+        case .electionTimeout:
+            return [
+                "Time a follower waits without hearing from a leader before starting an election, in",
+                "milliseconds: at least 5 × --heartbeat-interval and at most 50000.",
+            ]
+        case .listenPeerURLs:
+            return [
+                "Comma-separated http://host:port URLs to listen on for traffic from the other",
+                "members. Each host must be an IP address or localhost.",
+            ]
+        case .listenClientURLs:
+            return [
+                "Comma-separated http://host:port URLs to listen on for clients (etcd's v3 gRPC API).",
+                "Each host must be an IP address or localhost. When this is set, so must",
+                "--advertise-client-urls be.",
+            ]
+        case .quotaBackendBytes:
+            return ["Space quota of the key-value backend in bytes, as etcd's: 0 means 2 GiB; at most 8 GiB."]
+        case .maxRequestBytes:
+            return ["Largest client request accepted, in bytes (1 to 67108864, 64 MiB)."]
+        case .initialAdvertisePeerURLs:
+            return [
+                "Comma-separated http://host:port URLs at which the other members reach this one.",
+                "They must equal this member's URLs in --initial-cluster.",
+            ]
+        case .initialCluster:
+            return [
+                "The members the cluster starts with, as name=http://host:port entries separated by",
+                "commas. A name given several times has several URLs; a URL belongs to one member only.",
+                "Must list --name with exactly the URLs of --initial-advertise-peer-urls; by default",
+                "it lists this member alone.",
+            ]
+        case .initialClusterState:
+            return ["\"new\" to start a new cluster, \"existing\" to join one that is already running."]
+        case .initialClusterToken:
+            return [
+                "Token distinguishing this cluster from others started with the same members; it is",
+                "hashed into the member and cluster IDs.",
+            ]
+        case .advertiseClientURLs:
+            return ["Comma-separated http://host:port URLs at which clients reach this member."]
+        case .logLevel:
+            return ["Least severe level of log messages written."]
+        case .configFile:
+            return ["Config file to read, described below. Cannot be set in the config file itself."]
+        }
+    }
+
+    /// The option's entry in `--help`.
+    var helpEntry: String {
+        var lines = ["  --\(rawValue) <\(valueName)>"]
+        lines += summary.map { "        " + $0 }
+        lines.append("        env \(environmentVariable), default \(defaultDescription)")
+        return lines.joined(separator: "\n")
+    }
+}
