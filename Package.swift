@@ -116,6 +116,18 @@ let package = Package(
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
         .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "statehouse", "TestSupport", "EtcdWire", "GRPCStatus",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
     ]
 )
 

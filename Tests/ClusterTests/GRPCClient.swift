@@ -1,0 +1,268 @@
+import Foundation
+import GRPCStatus
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import SwiftProtobuf
+import Synchronization
+
+/// A gRPC call that ended with a status other than OK, or could not complete.
+struct GRPCCallError: Error, CustomStringConvertible {
+    /// The call's status code.
+    var code: StatusCode
+    /// The status message (`grpc-message`, percent-decoded).
+    var message: String
+
+    var description: String { "gRPC \(code) (\(code.rawValue)): \(message)" }
+}
+
+/// One HTTP/2 connection to a gRPC server over plain TCP (h2c with prior knowledge), written for
+/// the tests: unary calls and streaming calls, messages encoded with swift-protobuf.
+///
+/// It shares nothing with the server's own gRPC layer, so a framing mistake there is not
+/// mirrored here.
+final class GRPCConnection: Sendable {
+    /// The `host:port` the connection goes to, sent as `:authority`.
+    let authority: String
+    private let channel: any Channel
+    private let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
+
+    private init(authority: String, channel: any Channel, multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>) {
+        self.authority = authority
+        self.channel = channel
+        self.multiplexer = multiplexer
+    }
+
+    /// Connects to `host:port` and sets up the HTTP/2 client pipeline.
+    static func connect(host: String, port: Int, connectTimeout: Duration = .seconds(2)) async throws -> GRPCConnection {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.nanoseconds(Int64(connectTimeout.nanoseconds)))
+        let (channel, multiplexer) = try await bootstrap.connect(host: host, port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client) { stream in
+                    stream.eventLoop.makeSucceededVoidFuture()
+                }
+                return (channel, multiplexer)
+            }
+        }
+        return GRPCConnection(authority: "\(host):\(port)", channel: channel, multiplexer: multiplexer)
+    }
+
+    /// Whether the TCP connection is still open.
+    var isActive: Bool { channel.isActive }
+
+    /// Closes the connection (and every call still open on it).
+    func close() async {
+        try? await channel.close()
+    }
+
+    /// Makes a unary call: sends `request` to `path` (`/package.Service/Method`) and returns the
+    /// one response message.
+    ///
+    /// - Throws: ``GRPCCallError`` for a status other than OK or a broken call
+    ///   (`deadlineExceeded` once `timeout` has passed).
+    func unary<Response: SwiftProtobuf.Message>(
+        _ path: String, _ request: some SwiftProtobuf.Message, as responseType: Response.Type = Response.self,
+        metadata: [(String, String)] = [], timeout: Duration = .seconds(10)
+    ) async throws -> Response {
+        try await call(path, metadata: metadata, timeout: timeout) { call in
+            try await call.send(request, isLast: true)
+            guard let response = try await call.receive(Response.self) else {
+                throw GRPCCallError(code: .internal, message: "the call ended OK without a response message")
+            }
+            if let extra = try await call.receive(Response.self) {
+                throw GRPCCallError(code: .internal, message: "a unary call answered a second message: \(extra)")
+            }
+            return response
+        }
+    }
+
+    /// Opens a call to `path` and runs `body` with it; the call's stream is closed (reset if it
+    /// is still open) when `body` returns. After `timeout` the stream is closed and what `body`
+    /// is waiting for fails with `deadlineExceeded`.
+    func call<Result: Sendable>(
+        _ path: String, metadata: [(String, String)] = [], timeout: Duration = .seconds(10),
+        _ body: (GRPCCall) async throws -> Result
+    ) async throws -> Result {
+        let stream = try await multiplexer.openStream { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(wrappingChannelSynchronously: channel)
+            }
+        }
+        let expired = Flag()
+        let streamChannel = stream.channel
+        let timer = streamChannel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) {
+            expired.set()
+            streamChannel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        var headers = HPACKHeaders()
+        headers.add(name: ":method", value: "POST")
+        headers.add(name: ":scheme", value: "http")
+        headers.add(name: ":path", value: path)
+        headers.add(name: ":authority", value: authority)
+        headers.add(name: "content-type", value: "application/grpc")
+        headers.add(name: "te", value: "trailers")
+        headers.add(name: "grpc-timeout", value: "\(max(timeout.nanoseconds / 1_000_000, 1))m")
+        for (name, value) in metadata { headers.add(name: name, value: value) }
+        do {
+            return try await stream.executeThenClose { inbound, outbound in
+                let call = GRPCCall(path: path, inbound: inbound.makeAsyncIterator(), outbound: outbound)
+                try await outbound.write(.headers(HTTP2Frame.FramePayload.Headers(headers: headers)))
+                return try await body(call)
+            }
+        } catch {
+            if expired.isSet {
+                throw GRPCCallError(code: .deadlineExceeded, message: "\(path) did not finish within \(timeout) (\(error))")
+            }
+            throw error
+        }
+    }
+}
+
+/// A flag set once, from any thread.
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    func set() { value.store(true, ordering: .sequentiallyConsistent) }
+
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// One open gRPC call, as ``GRPCConnection/call(_:metadata:timeout:_:)`` hands it to its body:
+/// messages go out with ``send(_:isLast:)`` and come in with ``receive(_:)``.
+final class GRPCCall {
+    /// The method called.
+    let path: String
+    private var inbound: NIOAsyncChannelInboundStream<HTTP2Frame.FramePayload>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<HTTP2Frame.FramePayload>
+    /// Received bytes not yet taken as messages.
+    private var buffer: [UInt8] = []
+    private var receivedHeaders = false
+    /// The status, once the trailers arrived.
+    private(set) var status: GRPCCallError?
+    /// The trailers (or the headers of a trailers-only response).
+    private(set) var trailers = HPACKHeaders()
+
+    fileprivate init(
+        path: String, inbound: NIOAsyncChannelInboundStream<HTTP2Frame.FramePayload>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<HTTP2Frame.FramePayload>
+    ) {
+        self.path = path
+        self.inbound = inbound
+        self.outbound = outbound
+    }
+
+    /// Sends one message; `isLast` half-closes the request stream with it.
+    func send(_ message: some SwiftProtobuf.Message, isLast: Bool = false) async throws {
+        let bytes: [UInt8] = try message.serializedBytes()
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count + 5)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(bytes.count))
+        buffer.writeBytes(bytes)
+        try await outbound.write(.data(HTTP2Frame.FramePayload.Data(data: .byteBuffer(buffer), endStream: isLast)))
+    }
+
+    /// Half-closes the request stream without a message.
+    func finishSending() async throws {
+        let empty = ByteBufferAllocator().buffer(capacity: 0)
+        try await outbound.write(.data(HTTP2Frame.FramePayload.Data(data: .byteBuffer(empty), endStream: true)))
+    }
+
+    /// The next response message, or nil once the call ended with status OK.
+    ///
+    /// - Throws: ``GRPCCallError`` with the call's status if it ended with another one, or if
+    ///   the stream broke off (`unavailable`) or answered something that is not gRPC (`internal`).
+    func receive<Message: SwiftProtobuf.Message>(_ type: Message.Type = Message.self) async throws -> Message? {
+        while true {
+            if let bytes = try nextMessageBytes() {
+                do {
+                    return try Message(serializedBytes: bytes)
+                } catch {
+                    throw GRPCCallError(code: .internal, message: "cannot decode a \(Message.protoMessageName) from \(path): \(error)")
+                }
+            }
+            if let status {
+                if status.code == .ok {
+                    guard buffer.isEmpty else {
+                        throw GRPCCallError(code: .internal, message: "\(path) ended inside a message (\(buffer.count) bytes left)")
+                    }
+                    return nil
+                }
+                throw status
+            }
+            guard let frame = try await inbound.next() else {
+                throw GRPCCallError(code: .unavailable, message: "the stream of \(path) closed without a gRPC status")
+            }
+            try handle(frame)
+        }
+    }
+
+    /// Takes one length-prefixed message off the front of the buffer, if it is complete.
+    private func nextMessageBytes() throws -> [UInt8]? {
+        guard buffer.count >= 5 else { return nil }
+        guard buffer[0] == 0 else {
+            throw GRPCCallError(code: .internal, message: "\(path) answered a compressed message (flag \(buffer[0])) unasked")
+        }
+        let length = buffer[1...4].reduce(0) { $0 << 8 | Int($1) }
+        guard buffer.count >= 5 + length else { return nil }
+        let message = Array(buffer[5..<5 + length])
+        buffer.removeFirst(5 + length)
+        return message
+    }
+
+    private func handle(_ frame: HTTP2Frame.FramePayload) throws {
+        switch frame {
+        case .headers(let headers):
+            if !receivedHeaders {
+                receivedHeaders = true
+                let status = headers.headers.first(name: ":status")
+                guard status == "200" else {
+                    throw GRPCCallError(code: .internal, message: "\(path) answered HTTP status \(status ?? "none")")
+                }
+                let contentType = headers.headers.first(name: "content-type") ?? ""
+                guard contentType.hasPrefix("application/grpc") else {
+                    throw GRPCCallError(code: .internal, message: "\(path) answered content-type \(contentType)")
+                }
+                if headers.endStream { try takeStatus(headers.headers) }
+            } else {
+                guard headers.endStream else {
+                    throw GRPCCallError(code: .internal, message: "\(path) sent a second header block that does not end the stream")
+                }
+                try takeStatus(headers.headers)
+            }
+        case .data(let data):
+            guard receivedHeaders else {
+                throw GRPCCallError(code: .internal, message: "\(path) sent data before its headers")
+            }
+            if case .byteBuffer(let bytes) = data.data {
+                buffer.append(contentsOf: bytes.readableBytesView)
+            }
+            if data.endStream {
+                throw GRPCCallError(code: .internal, message: "\(path) ended its stream with data, without trailers")
+            }
+        case .rstStream(let code):
+            throw GRPCCallError(code: .unavailable, message: "\(path) was reset by the server: \(code)")
+        default:
+            break
+        }
+    }
+
+    private func takeStatus(_ headers: HPACKHeaders) throws {
+        trailers = headers
+        guard let text = headers.first(name: "grpc-status"), let number = Int(text), let code = StatusCode(rawValue: number) else {
+            throw GRPCCallError(code: .internal, message: "\(path) ended without a valid grpc-status: \(headers)")
+        }
+        let message = headers.first(name: "grpc-message").map { $0.removingPercentEncoding ?? $0 } ?? ""
+        status = GRPCCallError(code: code, message: message)
+    }
+}
