@@ -1,0 +1,328 @@
+import EtcdWire
+import Foundation
+import FoundationNetworking
+import Glibc
+import TestSupport
+
+/// One `statehouse` process of a ``LocalCluster``, running or not.
+final class LocalMember {
+    /// The member's name (`--name`).
+    let name: String
+    /// The port it serves clients on, on 127.0.0.1.
+    let clientPort: Int
+    /// The port it serves the other members on, on 127.0.0.1.
+    let peerPort: Int
+    /// Its data directory, kept across restarts.
+    let dataDirectory: String
+    /// The file its standard output and error go to, appended to across restarts.
+    let logPath: String
+    /// Its `--initial-cluster`.
+    var initialCluster: String
+    /// Its `--initial-cluster-state`.
+    var clusterState: String
+    /// The member ID it reported in a Status header (0 until one was seen).
+    var id: UInt64 = 0
+    /// The running process, if any.
+    fileprivate(set) var process: ChildProcess?
+    fileprivate var cachedClient: EtcdClient?
+
+    fileprivate init(name: String, clientPort: Int, peerPort: Int, root: String, initialCluster: String, clusterState: String) {
+        self.name = name
+        self.clientPort = clientPort
+        self.peerPort = peerPort
+        dataDirectory = root + "/" + name
+        logPath = root + "/" + name + ".log"
+        self.initialCluster = initialCluster
+        self.clusterState = clusterState
+    }
+
+    /// `http://127.0.0.1:<client port>`.
+    var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+    /// `http://127.0.0.1:<peer port>`.
+    var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+    /// Whether its process runs.
+    var isRunning: Bool { process?.isRunning ?? false }
+    /// The member's ID in hexadecimal, as etcdctl prints it.
+    var hexID: String { String(id, radix: 16) }
+}
+
+/// A cluster of `statehouse` processes on 127.0.0.1 with free ports, data in a temporary
+/// directory, short Raft timings, and each member's log in a file.
+///
+/// Members can be killed, stopped, restarted on the same data, and added. ``shutdown()`` kills
+/// whatever still runs; call it in `tearDown`.
+final class LocalCluster {
+    /// The `statehouse` executable.
+    let executable: URL
+    /// The directory holding the members' data directories and logs.
+    let root: String
+    /// `--initial-cluster-token`.
+    let token: String
+    /// `--heartbeat-interval`, in milliseconds.
+    let heartbeatMilliseconds = 50
+    /// `--election-timeout`, in milliseconds.
+    let electionMilliseconds = 500
+    /// `--snapshot-count`, if set.
+    let snapshotCount: Int?
+    /// Every member ever created, in order of creation.
+    private(set) var members: [LocalMember] = []
+
+    /// Where the executable is missing, the reason.
+    struct MissingExecutable: Error, CustomStringConvertible {
+        var description: String { "the statehouse executable was not built next to the test bundle" }
+    }
+
+    /// Prepares a cluster of `size` members named n1, n2, … (nothing runs until ``start()``).
+    init(size: Int = 3, snapshotCount: Int? = nil) throws {
+        guard let executable = builtExecutable(named: "statehouse") else { throw MissingExecutable() }
+        self.executable = executable
+        self.snapshotCount = snapshotCount
+        let unique = UUID().uuidString.prefix(8).lowercased()
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("statehouse-cluster-\(unique)").path
+        token = "cluster-test-\(unique)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let ports = try freePorts(count: 2 * size)
+        let initialCluster = (0..<size).map { "n\($0 + 1)=http://127.0.0.1:\(ports[2 * $0 + 1])" }.joined(separator: ",")
+        for index in 0..<size {
+            members.append(
+                LocalMember(
+                    name: "n\(index + 1)", clientPort: ports[2 * index], peerPort: ports[2 * index + 1], root: root,
+                    initialCluster: initialCluster, clusterState: "new"))
+        }
+    }
+
+    /// The members whose process runs.
+    var running: [LocalMember] { members.filter(\.isRunning) }
+
+    /// The client URLs of `members` (all by default), as etcdctl's `--endpoints` takes them.
+    func endpoints(_ chosen: [LocalMember]? = nil) -> String {
+        (chosen ?? members).map(\.clientURL).joined(separator: ",")
+    }
+
+    /// Starts every member that is not running and waits until all of them report healthy and
+    /// agree on a leader.
+    func start(timeout: Duration = .seconds(30)) async throws {
+        for member in members where !member.isRunning { try launch(member) }
+        try await waitUntilHealthy(members, timeout: timeout)
+        _ = try await waitForLeader()
+    }
+
+    /// Starts `member`'s process with its data directory, its `--initial-cluster` and
+    /// `--initial-cluster-state`.
+    func launch(_ member: LocalMember) throws {
+        precondition(!member.isRunning, "\(member.name) already runs")
+        var arguments = [
+            "--name", member.name,
+            "--data-dir", member.dataDirectory,
+            "--listen-client-urls", member.clientURL,
+            "--advertise-client-urls", member.clientURL,
+            "--listen-peer-urls", member.peerURL,
+            "--initial-advertise-peer-urls", member.peerURL,
+            "--initial-cluster", member.initialCluster,
+            "--initial-cluster-state", member.clusterState,
+            "--initial-cluster-token", token,
+            "--heartbeat-interval", String(heartbeatMilliseconds),
+            "--election-timeout", String(electionMilliseconds),
+        ]
+        if let snapshotCount { arguments += ["--snapshot-count", String(snapshotCount)] }
+        let banner = "==== \(Date()) starting \(member.name): statehouse \(arguments.joined(separator: " "))\n"
+        try appendToLog(member, banner)
+        member.process = try ChildProcess(executable: executable.path, arguments: arguments, outputPath: member.logPath)
+    }
+
+    private func appendToLog(_ member: LocalMember, _ text: String) throws {
+        if !FileManager.default.fileExists(atPath: member.logPath) {
+            _ = FileManager.default.createFile(atPath: member.logPath, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: member.logPath))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    }
+
+    /// Creates (without starting) a member that will join the running cluster: fresh ports, and
+    /// `--initial-cluster-state existing`; set its ``LocalMember/initialCluster`` before
+    /// ``launch(_:)``.
+    func makeJoiningMember(name: String) throws -> LocalMember {
+        let ports = try freePorts(count: 2)
+        let member = LocalMember(
+            name: name, clientPort: ports[0], peerPort: ports[1], root: root, initialCluster: "", clusterState: "existing")
+        members.append(member)
+        return member
+    }
+
+    /// Sends `signal` to `member` and waits until its process exits; returns how it ended.
+    @discardableResult
+    func stop(_ member: LocalMember, signal: Int32 = SIGKILL, timeout: Duration = .seconds(15)) async throws -> ExitStatus {
+        guard let process = member.process else { throw TimeoutError(description: "\(member.name) was never started") }
+        await dropClient(of: member)
+        process.send(signal)
+        let status = try await process.waitForExit(timeout: timeout)
+        try? appendToLog(member, "==== \(Date()) \(member.name) \(status) after signal \(signal)\n")
+        return status
+    }
+
+    /// Restarts a stopped member on its data directory and waits until it reports healthy.
+    func restart(_ member: LocalMember, timeout: Duration = .seconds(30)) async throws {
+        if member.isRunning { try await stop(member) }
+        try launch(member)
+        try await waitUntilHealthy([member], timeout: timeout)
+    }
+
+    /// Kills every running member with SIGKILL and closes the test's connections.
+    func shutdown() async {
+        for member in members {
+            await dropClient(of: member)
+            await member.process?.killAndWait()
+        }
+    }
+
+    /// Deletes the data directories and logs.
+    func removeFiles() {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// The last lines of every member's log, for a failure report.
+    func logTails(lines: Int = 40) -> String {
+        members.map { member in
+            "---- \(member.name) (\(member.logPath)), last \(lines) lines:\n" + tail(of: member.logPath, lines: lines)
+        }.joined(separator: "\n")
+    }
+
+    // MARK: - Clients
+
+    /// A client connected to `member` (one connection per member, reopened after a restart or a
+    /// broken connection).
+    func client(_ member: LocalMember) async throws -> EtcdClient {
+        if let client = member.cachedClient, client.connection.isActive { return client }
+        let client = try await EtcdClient.connect(port: member.clientPort)
+        member.cachedClient = client
+        return client
+    }
+
+    private func dropClient(of member: LocalMember) async {
+        await member.cachedClient?.close()
+        member.cachedClient = nil
+    }
+
+    // MARK: - Waiting
+
+    /// Waits until every member of `chosen` answers `/health` with 200 and `{"health":"true"}`.
+    ///
+    /// - Throws: if one of them exits meanwhile (with its log tail) or `timeout` passes.
+    func waitUntilHealthy(_ chosen: [LocalMember], timeout: Duration = .seconds(30)) async throws {
+        for member in chosen {
+            try await eventually("\(member.name) to report healthy on /health", timeout: timeout, interval: .milliseconds(100)) {
+                () async throws -> Void? in
+                guard let process = member.process, process.isRunning else { throw MemberExited(member) }
+                guard let (status, body) = try await Self.health(port: member.clientPort) else { return nil }
+                if status == 200, body.contains(#""health":"true""#) { return () }
+                throw TimeoutError(description: "/health answered \(status) \(body)")
+            }
+        }
+    }
+
+    /// A member's process ended when it should have been running.
+    struct MemberExited: StopsWaiting, CustomStringConvertible {
+        let description: String
+
+        init(_ member: LocalMember) {
+            let status = member.isRunning ? nil : member.process?.exitStatus
+            description =
+                "\(member.name) \(status.map(\.description) ?? "is not running"); the end of its log:\n"
+                + tail(of: member.logPath, lines: 30)
+        }
+    }
+
+    /// `GET /health` on `port`: the HTTP status and body, or nil if nothing answered.
+    static func health(port: Int) async throws -> (Int, String)? {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/health")!)
+        request.timeoutInterval = 2
+        guard let (data, response) = try? await healthSession.data(for: request), let http = response as? HTTPURLResponse else {
+            return nil
+        }
+        return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    /// `GET path` on a member's client port: the HTTP status and body.
+    static func httpGet(port: Int, path: String) async throws -> (Int, String) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.timeoutInterval = 5
+        let (data, response) = try await healthSession.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    private static let healthSession: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.connectionProxyDictionary = [:]
+        configuration.timeoutIntervalForRequest = 5
+        return URLSession(configuration: configuration)
+    }()
+
+    /// Status of every running member (of `chosen`), keyed by name; members that do not answer
+    /// are left out. Records each member's ID.
+    func statuses(of chosen: [LocalMember]? = nil) async -> [String: Etcdserverpb_StatusResponse] {
+        var result: [String: Etcdserverpb_StatusResponse] = [:]
+        for member in chosen ?? running where member.isRunning {
+            guard let client = try? await client(member), let status = try? await client.status(timeout: .seconds(2)) else { continue }
+            member.id = status.header.memberID
+            result[member.name] = status
+        }
+        return result
+    }
+
+    /// Waits until every running member of `chosen` (all running by default) answers Status
+    /// naming the same leader, one of them and not `excluded`, and returns that leader.
+    @discardableResult
+    func waitForLeader(
+        among chosen: [LocalMember]? = nil, excluding excluded: UInt64? = nil, timeout: Duration = .seconds(20)
+    )
+        async throws -> LocalMember
+    {
+        try await eventually("the members to agree on a leader", timeout: timeout) {
+            let candidates = (chosen ?? self.running).filter(\.isRunning)
+            let statuses = await self.statuses(of: candidates)
+            guard statuses.count == candidates.count else { return nil }
+            let leaders = Set(statuses.values.map(\.leader))
+            guard leaders.count == 1, let leader = leaders.first, leader != 0, leader != excluded else {
+                if statuses.count == candidates.count, Set(statuses.values.map(\.leader)).count > 1 {
+                    throw TimeoutError(description: "members disagree: \(statuses.mapValues { String($0.leader, radix: 16) })")
+                }
+                return nil
+            }
+            return candidates.first { $0.id == leader }
+        }
+    }
+
+    /// The members of `chosen` (all running by default) other than `member`.
+    func others(than member: LocalMember, among chosen: [LocalMember]? = nil) -> [LocalMember] {
+        (chosen ?? running).filter { $0 !== member }
+    }
+}
+
+/// `count` distinct TCP ports on 127.0.0.1 that are free now, below Linux's ephemeral range
+/// (32768 and up) so that outgoing connections do not take them before the members bind them.
+func freePorts(count: Int) throws -> [Int] {
+    var sockets: [Int32] = []
+    defer { for socket in sockets { close(socket) } }
+    var ports: [Int] = []
+    var attempts = 0
+    while ports.count < count {
+        attempts += 1
+        guard attempts < 10_000 else { throw TimeoutError(description: "found no free ports") }
+        let port = Int.random(in: 20_000..<32_000)
+        if ports.contains(port) { continue }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { continue }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        sockets.append(descriptor)
+        if bound == 0 { ports.append(port) }
+    }
+    return ports
+}
