@@ -97,9 +97,11 @@ struct Queue<Backend: RecipeBackend>: Sendable {
                 }
             }
 
+            // The transaction read the first key after creating or finding the caller's, so the
+            // first key exists; should the read be missing, the caller waits (and re-checks).
             var owner: KeyValue? = nil
             if joined.responses.count > 1, case .range(let head) = joined.responses[1] { owner = head.kvs.first }
-            if let owner, owner.createRevision != place.createRevision {
+            if owner?.createRevision != place.createRevision {
                 try await waitForPredecessors(of: place)
                 place.revision = try await confirm(place, lease: lease)
             }
