@@ -49,6 +49,19 @@ let package = Package(
 
         // ==== etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
         .target(name: "EtcdWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+
+        // ==== etcd wire messages <-> state-machine types, for the server's gRPC services.
+        .target(
+            name: "EtcdMapping",
+            dependencies: [
+                "EtcdWire", "MVCC", "Node", "GRPCStatus",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+
+        // ==== etcd's Lock and Election services (v3lockpb, v3electionpb) over an abstract backend.
+        .target(name: "Recipes", dependencies: ["MVCC", "GRPCStatus"]),
+
         .executableTarget(
             name: "statehouse-crash-node",
             dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
@@ -112,6 +125,14 @@ let package = Package(
             name: "EtcdWireTests",
             dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        .testTarget(
+            name: "EtcdMappingTests",
+            dependencies: [
+                "EtcdMapping", "EtcdWire", "MVCC", "Node", "GRPCStatus",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "MVCC", "GRPCStatus"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),

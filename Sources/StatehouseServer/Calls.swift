@@ -1,10 +1,15 @@
 import GRPCServer
 import GRPCStatus
 import SwiftProtobuf
+import Synchronization
 
 /// Answers a unary call exactly once.
 struct UnaryResponder: Sendable {
     let call: ServerCall
+    let cancellation: CancellationHooks
+
+    /// Runs `body` if the client cancels the call (at once if it already did).
+    func onCancel(_ body: @escaping @Sendable () -> Void) { cancellation.add(body) }
 
     func succeed(_ response: some SwiftProtobuf.Message) {
         do {
@@ -29,6 +34,7 @@ final class UnaryCall<Request: SwiftProtobuf.Message>: ServerCallHandler {
     private let call: ServerCall
     private let handler: Handler
     private var request: Request?
+    private let cancellation = CancellationHooks()
 
     init(call: ServerCall, handler: @escaping Handler) {
         self.call = call
@@ -52,10 +58,35 @@ final class UnaryCall<Request: SwiftProtobuf.Message>: ServerCallHandler {
             if !call.isFinished { call.finish(.internal, message: "grpc: the client sent no request message") }
             return
         }
-        handler(request, UnaryResponder(call: call))
+        handler(request, UnaryResponder(call: call, cancellation: cancellation))
     }
 
-    func cancelled() {}
+    func cancelled() { cancellation.fire() }
+}
+
+/// Work to undo when a call is cancelled (tasks to cancel), callable from any thread.
+final class CancellationHooks: Sendable {
+    private let state = Mutex<(fired: Bool, hooks: [@Sendable () -> Void])>((false, []))
+
+    /// Adds a hook; runs it at once if the call was already cancelled.
+    func add(_ hook: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            if state.fired { return true }
+            state.hooks.append(hook)
+            return false
+        }
+        if runNow { hook() }
+    }
+
+    /// Runs every hook once.
+    func fire() {
+        let hooks = state.withLock { state in
+            state.fired = true
+            defer { state.hooks = [] }
+            return state.hooks
+        }
+        for hook in hooks { hook() }
+    }
 }
 
 /// A streaming call: every request message goes to `onMessage`; `onEnd` runs when the client
