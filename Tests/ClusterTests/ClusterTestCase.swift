@@ -27,7 +27,7 @@ class ClusterTestCase: XCTestCase {
         children = []
         if let cluster {
             await cluster.shutdown()
-            if testRun?.hasSucceeded == false {
+            if let testRun, testRun.totalFailureCount > 0 {
                 print("==== \(name) failed; the cluster's files are kept in \(cluster.root)")
                 print(cluster.logTails())
             } else {

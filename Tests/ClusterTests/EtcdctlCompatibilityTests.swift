@@ -250,7 +250,13 @@ final class EtcdctlCompatibilityTests: ClusterTestCase {
         }
 
         let joining = try cluster.makeJoiningMember(name: "n4")
-        let add = try await succeed(etcdctl, ["member", "add", "n4", "--peer-urls=\(joining.peerURL)", "--learner"])
+        // etcd refuses to add a member until every member has been connected for 5 seconds
+        // ("unhealthy cluster"); retry that refusal only.
+        let add = try await eventually("member add to be accepted", timeout: .seconds(20), interval: .milliseconds(500)) {
+            let result = try await etcdctl.run(["member", "add", "n4", "--peer-urls=\(joining.peerURL)", "--learner"])
+            return result.errorOutput.contains("etcdserver: unhealthy cluster") ? nil : result
+        }
+        XCTAssertEqual(add.status, .exited(0), "\(add)")
         let addLines = add.lines
         XCTAssertEqual(addLines.count, 6, "\(add)")
         let addedWords = addLines.first?.split(separator: " ") ?? []

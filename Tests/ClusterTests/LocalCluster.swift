@@ -72,9 +72,23 @@ final class LocalCluster {
         var description: String { "the statehouse executable was not built next to the test bundle" }
     }
 
+    /// The environment variable naming another server to run instead of `statehouse`: set it to
+    /// `/usr/bin/etcd` (etcd 3.4 takes the same flags) to check the tests themselves against etcd.
+    static let serverVariable = "CLUSTER_TESTS_SERVER"
+
+    /// The server the members run: ``serverVariable`` if set, else the `statehouse` built next
+    /// to the test bundle.
+    static var serverExecutable: URL? {
+        if let path = ProcessInfo.processInfo.environment[serverVariable], !path.isEmpty { return URL(fileURLWithPath: path) }
+        return builtExecutable(named: "statehouse")
+    }
+
+    /// Whether the members run etcd itself (see ``serverVariable``) rather than `statehouse`.
+    var isReferenceServer: Bool { executable.lastPathComponent != "statehouse" }
+
     /// Prepares a cluster of `size` members named n1, n2, … (nothing runs until ``start()``).
     init(size: Int = 3, snapshotCount: Int? = nil) throws {
-        guard let executable = builtExecutable(named: "statehouse") else { throw MissingExecutable() }
+        guard let executable = Self.serverExecutable else { throw MissingExecutable() }
         self.executable = executable
         self.snapshotCount = snapshotCount
         let unique = UUID().uuidString.prefix(8).lowercased()
@@ -127,7 +141,10 @@ final class LocalCluster {
         if let snapshotCount { arguments += ["--snapshot-count", String(snapshotCount)] }
         let banner = "==== \(Date()) starting \(member.name): statehouse \(arguments.joined(separator: " "))\n"
         try appendToLog(member, banner)
-        member.process = try ChildProcess(executable: executable.path, arguments: arguments, outputPath: member.logPath)
+        // The members get the tests' environment without STATEHOUSE_ variables, which would configure them.
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STATEHOUSE_") && !$0.key.hasPrefix("ETCD_") }
+        member.process = try ChildProcess(
+            executable: executable.path, arguments: arguments, environment: environment, outputPath: member.logPath)
     }
 
     private func appendToLog(_ member: LocalMember, _ text: String) throws {

@@ -18,7 +18,12 @@ final class ProcessLifecycleTests: ClusterTestCase {
             let start = ContinuousClock.now
             let status = try await cluster.stop(member, signal: SIGTERM, timeout: .seconds(10))
             let elapsed = ContinuousClock.now - start
-            XCTAssertEqual(status, .exited(0), "\(member.name) after SIGTERM")
+            if cluster.isReferenceServer {
+                // etcd 3.4 re-raises SIGTERM once it has shut down.
+                XCTAssertTrue([.exited(0), .signaled(SIGTERM)].contains(status), "\(member.name) after SIGTERM: \(status)")
+            } else {
+                XCTAssertEqual(status, .exited(0), "\(member.name) after SIGTERM")
+            }
             XCTAssertLessThan(elapsed, .seconds(5), "\(member.name) took \(elapsed) to stop after SIGTERM")
             print("\(member.name) stopped \(elapsed) after SIGTERM: \(status)")
         }
