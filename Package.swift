@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // ==== The deterministic core: standard library only.
@@ -47,6 +49,17 @@ let package = Package(
             dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
         ),
 
+        // ==== The transport Raft members use to talk to each other: length-prefixed frames over TCP.
+        .target(
+            name: "PeerTransport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "ClusterSimulation",
@@ -78,6 +91,17 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
+        .testTarget(
+            name: "PeerTransportTests",
+            dependencies: [
+                "PeerTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
     ]
 )
