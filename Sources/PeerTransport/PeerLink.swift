@@ -141,6 +141,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func scheduledDrain() {
+        loop.assertInEventLoop()
         outbox.withLockedValue { $0.isDrainScheduled = false }
         switch connection {
         case .idle: connect()
@@ -150,6 +151,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func connect() {
+        loop.assertInEventLoop()
         attempts += 1
         let attempt = attempts
         connection = .connecting(attempt: attempt)
@@ -170,6 +172,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func connectFinished(_ result: Result<any Channel, any Error>, attempt: Int) {
+        loop.assertInEventLoop()
         guard case .connecting(let current) = connection, current == attempt else {
             // Superseded by a new address, or the link was closed meanwhile.
             if case .success(let channel) = result { channel.close(promise: nil) }
@@ -184,7 +187,7 @@ final class PeerLink: @unchecked Sendable {
             PeerWire.writeFrame(hello, into: &buffer)
             channel.writeAndFlush(buffer, promise: nil)
             setReadiness(.ready, isConnected: true)
-            logger.debug("connected", metadata: ["address": "\(host):\(port)"])
+            logger.info("connected to peer", metadata: ["address": "\(host):\(port)"])
             drain()
         case .success(let channel):
             channel.close(promise: nil)
@@ -197,6 +200,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func scheduleReconnect() {
+        loop.assertInEventLoop()
         let (minimum, maximum) = configuration.reconnectDelay
         let exponent = min(consecutiveFailures, 32)
         let scaled = minimum.nanoseconds.multipliedReportingOverflow(by: Int64(1) << exponent)
@@ -208,6 +212,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func reconnectTimerFired() {
+        loop.assertInEventLoop()
         guard case .backingOff = connection else { return }
         outbox.withLockedValue { $0.reconnects += 1 }
         connect()
@@ -215,18 +220,20 @@ final class PeerLink: @unchecked Sendable {
 
     /// Called by the connection's handler when `channel` closed.
     func channelClosed(_ channel: any Channel) {
+        loop.assertInEventLoop()
         guard case .connected(let current) = connection, current === channel else { return }
         // A connection that lived through a whole maximum backoff restarts the backoff; one that
         // closes at once (a peer that rejects us, say) keeps backing off further.
         if NIODeadline.now() - connectedAt >= configuration.reconnectDelay.max {
             consecutiveFailures = 0
         }
-        logger.debug("connection closed; reconnecting", metadata: ["address": "\(host):\(port)"])
+        logger.info("connection to peer closed; reconnecting", metadata: ["address": "\(host):\(port)"])
         scheduleReconnect()
     }
 
     /// Called by the connection's handler when `channel`'s writability changed.
     func writabilityChanged(_ channel: any Channel) {
+        loop.assertInEventLoop()
         guard case .connected(let current) = connection, current === channel, channel.isWritable else { return }
         setReadiness(.ready)
         drain()
@@ -234,6 +241,7 @@ final class PeerLink: @unchecked Sendable {
 
     /// Writes queued frames while the channel is writable, then flushes once.
     private func drain() {
+        loop.assertInEventLoop()
         guard case .connected(let channel) = connection else { return }
         if isDraining {
             // Re-entered from a writability change during our own flush.
@@ -278,6 +286,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func addressChanged(host: String, port: Int) {
+        loop.assertInEventLoop()
         guard host != self.host || port != self.port else { return }
         logger.info("peer address changed", metadata: ["from": "\(self.host):\(self.port)", "to": "\(host):\(port)"])
         self.host = host
@@ -301,6 +310,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func closeOnLoop() -> EventLoopFuture<Void> {
+        loop.assertInEventLoop()
         outbox.withLockedValue { box in
             box.readiness = .closed
             box.isConnected = false

@@ -28,6 +28,9 @@ public final class PeerTransport: Sendable {
         /// The cluster's ID: connections whose hello names another cluster are closed.
         public var clusterID: UInt64
         /// The most bytes (length prefixes included) queued for one peer; frames beyond are dropped and counted.
+        ///
+        /// A frame only leaves the queue when the connection is writable, so this also bounds what
+        /// waits for a slow or unreachable peer. A single frame larger than this is always dropped.
         public var maxQueuedBytesPerPeer: Int = 64 << 20
         /// The longest inbound frame accepted; a connection announcing a longer one is closed as malformed.
         public var maxFrameBytes: Int = 256 << 20
