@@ -71,6 +71,27 @@ let package = Package(
             dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
         ),
 
+        // ==== The transport Raft members use to talk to each other: length-prefixed frames over TCP.
+        .target(
+            name: "PeerTransport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // ==== Our own gRPC server layer on swift-nio-http2 (HTTP/1.1 on the same port for health).
+        .target(
+            name: "GRPCServer",
+            dependencies: [
+                "GRPCFraming", "GRPCStatus",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ]
+        ),
         // ==== The server: the shell that runs a member over RocksDB, the peer transport and the
         // client API (etcd's v3 gRPC services on our own HTTP/2 gRPC layer).
         .target(
@@ -136,6 +157,17 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
+        .testTarget(
+            name: "PeerTransportTests",
+            dependencies: [
+                "PeerTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
         .testTarget(
             name: "ClusterTests",

@@ -1,0 +1,230 @@
+import GRPCStatus
+public import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOPosix
+
+/// A plain HTTP/1.1 request on the gRPC port (for example `GET /health`).
+public struct HTTPRequest: Sendable {
+    /// The method, e.g. `GET`.
+    public var method: String
+    /// The request target, e.g. `/health?x=1`.
+    public var path: String
+    /// The request headers.
+    public var headers: [(String, String)]
+}
+
+/// The answer to an ``HTTPRequest``.
+public struct HTTPResponse: Sendable {
+    /// The status code.
+    public var status: Int
+    /// The `content-type`.
+    public var contentType: String
+    /// The body.
+    public var body: [UInt8]
+
+    /// Creates a response.
+    public init(status: Int, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// Answers plain HTTP/1.1 requests; `respond` may be called from any thread, exactly once.
+public typealias HTTPRouter = @Sendable (HTTPRequest, _ respond: @escaping @Sendable (HTTPResponse) -> Void) -> Void
+
+/// How a ``GRPCServer`` listens.
+public struct GRPCServerConfiguration: Sendable {
+    /// The address to bind.
+    public var host: String
+    /// The port to bind (0 picks a free one).
+    public var port: Int
+    /// The largest request message accepted; larger ones end the call with RESOURCE_EXHAUSTED.
+    public var maxReceiveMessageBytes: Int = 1_572_864 + 512 * 1024
+    /// The most concurrent streams a client may open on one connection.
+    public var maxConcurrentStreams: Int = 1_000
+    /// How long ``GRPCServer/shutdown()`` lets in-flight calls run before closing connections.
+    public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
+
+    /// Creates a configuration.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// A small gRPC server on swift-nio-http2: unary, server-streaming and bidirectional calls,
+/// handled on the connection's event loop without a task per call. The same port answers
+/// plain HTTP/1.1 requests (health, metrics), told apart by the HTTP/2 connection preface.
+public final class GRPCServer: Sendable {
+    let configuration: GRPCServerConfiguration
+    let group: any EventLoopGroup
+    let router: CallRouter
+    let http: HTTPRouter?
+    private let state = NIOLockedValueBox<(listener: (any Channel)?, connections: [ObjectIdentifier: any Channel])>((nil, [:]))
+
+    /// Creates a server; ``start()`` binds it.
+    public init(configuration: GRPCServerConfiguration, group: any EventLoopGroup, router: @escaping CallRouter, http: HTTPRouter?) {
+        self.configuration = configuration
+        self.group = group
+        self.router = router
+        self.http = http
+    }
+
+    /// Binds the listener and returns the bound port.
+    public func start() async throws -> Int {
+        let router = self.router
+        let http = self.http
+        let configuration = self.configuration
+        let state = self.state
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let id = ObjectIdentifier(channel)
+                state.withLockedValue { $0.connections[id] = channel }
+                channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.connections.removeValue(forKey: id) } }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProtocolSniffer(configuration: configuration, router: router, http: http))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        state.withLockedValue { $0.listener = listener }
+        return listener.localAddress?.port ?? configuration.port
+    }
+
+    /// Stops accepting connections, sends GOAWAY on every HTTP/2 connection and lets in-flight
+    /// calls finish until the graceful-shutdown timeout; then closes what is left.
+    public func shutdown() async {
+        let (listener, connections) = state.withLockedValue { ($0.listener, Array($0.connections.values)) }
+        try? await listener?.close()
+        for connection in connections {
+            connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        let deadline = NIODeadline.now() + configuration.gracefulShutdownTimeout
+        while NIODeadline.now() < deadline {
+            if state.withLockedValue({ $0.connections.isEmpty }) { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for connection in state.withLockedValue({ Array($0.connections.values) }) {
+            try? await connection.close()
+        }
+    }
+}
+
+/// Looks at the first bytes of a connection: the HTTP/2 preface means gRPC, anything else is
+/// served as HTTP/1.1.
+final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    private let configuration: GRPCServerConfiguration
+    private let router: CallRouter
+    private let http: HTTPRouter?
+    private var buffered: ByteBuffer?
+
+    init(configuration: GRPCServerConfiguration, router: @escaping CallRouter, http: HTTPRouter?) {
+        self.configuration = configuration
+        self.router = router
+        self.http = http
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffered == nil {
+            buffered = incoming
+        } else {
+            buffered!.writeBuffer(&incoming)
+        }
+        let bytes = buffered!.readableBytesView
+        let count = min(bytes.count, Self.preface.count)
+        let isHTTP2 = bytes.prefix(count).elementsEqual(Self.preface.prefix(count))
+        if isHTTP2 && count < Self.preface.count { return }  // wait for the whole preface
+        do {
+            let pipeline = context.pipeline.syncOperations
+            if isHTTP2 {
+                let router = self.router
+                let maxBytes = configuration.maxReceiveMessageBytes
+                var connection = NIOHTTP2Handler.ConnectionConfiguration()
+                connection.initialSettings = [
+                    HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
+                    HTTP2Setting(parameter: .maxHeaderListSize, value: 16_384),
+                    HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+                ]
+                var stream = NIOHTTP2Handler.StreamConfiguration()
+                stream.targetWindowSize = 1 << 20
+                _ = try pipeline.configureHTTP2Pipeline(
+                    mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+                ) { streamChannel in
+                    streamChannel.eventLoop.makeCompletedFuture {
+                        try streamChannel.pipeline.syncOperations.addHandler(
+                            GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes))
+                    }
+                }
+            } else {
+                try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                try pipeline.addHandler(HTTP1Handler(router: http))
+            }
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        let pending = buffered!
+        buffered = nil
+        context.fireChannelRead(wrapInboundOut(pending))
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}
+
+/// Serves plain HTTP/1.1 requests through the ``HTTPRouter``.
+final class HTTP1Handler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let router: HTTPRouter?
+    private var head: HTTPRequestHead?
+
+    init(router: HTTPRouter?) {
+        self.router = router
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let request = HTTPRequest(method: head.method.rawValue, path: head.uri, headers: head.headers.map { ($0.name, $0.value) })
+            let keepAlive = head.isKeepAlive
+            let version = head.version
+            let channel = context.channel
+            let respond: @Sendable (HTTPResponse) -> Void = { response in
+                channel.eventLoop.execute {
+                    var headers = HTTPHeaders()
+                    headers.add(name: "content-type", value: response.contentType)
+                    headers.add(name: "content-length", value: String(response.body.count))
+                    if !keepAlive { headers.add(name: "connection", value: "close") }
+                    let responseHead = HTTPResponseHead(
+                        version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+                    channel.write(HTTPServerResponsePart.head(responseHead), promise: nil)
+                    channel.write(HTTPServerResponsePart.body(.byteBuffer(channel.allocator.buffer(bytes: response.body))), promise: nil)
+                    channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+                        if !keepAlive { channel.close(promise: nil) }
+                    }
+                }
+            }
+            if let router {
+                router(request, respond)
+            } else {
+                respond(HTTPResponse(status: 404, contentType: "text/plain", body: Array("404 page not found\n".utf8)))
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+public import GRPCStatus
+public import NIOCore
+import GRPCFraming
+import NIOHTTP2
+import Synchronization
+
+/// One gRPC call on an HTTP/2 stream.
+///
+/// Thread-safe: ``send(_:)`` and ``finish(_:message:trailers:)`` may be called from any thread;
+/// they run on the call's event loop, in the order they were called.
+public final class ServerCall: @unchecked Sendable {
+    /// The service, e.g. `etcdserverpb.KV`.
+    public let service: String
+    /// The method, e.g. `Range`.
+    public let method: String
+    /// The request's metadata: its headers without pseudo-headers, names lower-cased.
+    public let metadata: [(name: String, value: String)]
+    /// When the call must be finished, from `grpc-timeout`.
+    public let deadline: NIODeadline?
+    /// The event loop of the call's stream.
+    public let eventLoop: any EventLoop
+
+    let channel: any Channel
+    // Confined to `eventLoop`.
+    private var headersSent = false
+    private var writabilityHandlers: [@Sendable (Bool) -> Void] = []
+    private let finished = Atomic<Bool>(false)
+
+    init(service: String, method: String, metadata: [(name: String, value: String)], deadline: NIODeadline?, channel: any Channel) {
+        self.service = service
+        self.method = method
+        self.metadata = metadata
+        self.deadline = deadline
+        self.channel = channel
+        self.eventLoop = channel.eventLoop
+    }
+
+    /// Whether the call has finished (answered, cancelled or failed).
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    /// Whether the stream can take more data now (false while the client's HTTP/2 flow-control
+    /// window is exhausted: a slow reader).
+    public var isWritable: Bool { channel.isWritable }
+
+    /// Registers a handler for changes of ``isWritable``; it runs on the call's event loop.
+    public func onWritabilityChanged(_ handler: @escaping @Sendable (Bool) -> Void) {
+        onLoop { self.writabilityHandlers.append(handler) }
+    }
+
+    /// Sends one response message (response headers first, if not yet sent).
+    public func send(_ message: [UInt8]) {
+        send(message, flush: true)
+    }
+
+    /// Sends one response message, optionally without flushing (the next flush or
+    /// ``finish(_:message:trailers:)`` sends it).
+    public func send(_ message: [UInt8], flush: Bool) {
+        onLoop {
+            guard !self.isFinished else { return }
+            self.writeHeadersIfNeeded()
+            var buffer = self.channel.allocator.buffer(capacity: message.count + 5)
+            buffer.writeInteger(UInt8(0))
+            buffer.writeInteger(UInt32(message.count))
+            buffer.writeBytes(message)
+            let frame = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(buffer), endStream: false))
+            if flush {
+                self.channel.writeAndFlush(frame, promise: nil)
+            } else {
+                self.channel.write(frame, promise: nil)
+            }
+        }
+    }
+
+    /// Ends the call with a status; trailers carry `grpc-status` and the percent-encoded
+    /// `grpc-message`. A call that sent nothing gets a trailers-only response. Later calls
+    /// are ignored.
+    public func finish(_ status: StatusCode, message: String = "", trailers: [(String, String)] = []) {
+        onLoop { self.finishOnLoop(status, message: message, trailers: trailers) }
+    }
+
+    func finishOnLoop(_ status: StatusCode, message: String, trailers extra: [(String, String)] = []) {
+        guard finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        var headers = HPACKHeaders()
+        if !headersSent {
+            headers.add(name: ":status", value: "200")
+            headers.add(name: "content-type", value: "application/grpc")
+        }
+        headers.add(name: "grpc-status", value: String(status.rawValue))
+        if !message.isEmpty { headers.add(name: "grpc-message", value: GRPCWire.encodeMessage(message)) }
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        headersSent = true
+        channel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true)), promise: nil)
+    }
+
+    /// Marks the call finished without writing (the stream is gone). Returns whether it was open.
+    func markCancelled() -> Bool {
+        finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    func writabilityChanged(_ writable: Bool) {
+        for handler in writabilityHandlers { handler(writable) }
+    }
+
+    private func writeHeadersIfNeeded() {
+        guard !headersSent else { return }
+        headersSent = true
+        var headers = HPACKHeaders()
+        headers.add(name: ":status", value: "200")
+        headers.add(name: "content-type", value: "application/grpc")
+        channel.write(HTTP2Frame.FramePayload.headers(.init(headers: headers)), promise: nil)
+    }
+
+    private func onLoop(_ body: @escaping () -> Void) {
+        if eventLoop.inEventLoop {
+            body()
+        } else {
+            let unchecked = UncheckedBox(body)
+            eventLoop.execute { unchecked.value() }
+        }
+    }
+}
+
+/// Carries a closure confined to one event loop across the hop to it.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Receives a call's inbound events, on the call's event loop.
+public protocol ServerCallHandler: AnyObject {
+    /// One complete request message (it may have spanned several DATA frames).
+    func received(_ message: [UInt8])
+    /// The client half-closed the stream: no more messages will come.
+    func receivedEnd()
+    /// The call ended early: the client reset the stream, the connection closed, the deadline
+    /// passed, or the server shut down. Never called after the call finished normally.
+    func cancelled()
+}
+
+/// Chooses a handler for a new call; nil means the method is unknown (the layer answers
+/// UNIMPLEMENTED).
+public typealias CallRouter = @Sendable (ServerCall) -> (any ServerCallHandler)?

@@ -1,0 +1,133 @@
+import GRPCFraming
+import GRPCStatus
+import NIOCore
+import NIOHTTP2
+
+/// Serves one HTTP/2 stream as one gRPC call: parses the request headers, reassembles
+/// length-prefixed messages from DATA frames, enforces the deadline, and reports the stream's
+/// end to the call's handler.
+final class GRPCStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let router: CallRouter
+    private let maxReceiveMessageBytes: Int
+    private var call: ServerCall?
+    private var handler: (any ServerCallHandler)?
+    private var decoder: GRPCMessageDecoder
+    private var deadlineTask: Scheduled<Void>?
+    private var ended = false
+
+    init(router: @escaping CallRouter, maxReceiveMessageBytes: Int) {
+        self.router = router
+        self.maxReceiveMessageBytes = maxReceiveMessageBytes
+        decoder = GRPCMessageDecoder(maximumMessageBytes: maxReceiveMessageBytes)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let headers):
+            if call == nil {
+                start(context: context, headers: headers.headers)
+            }
+            if headers.endStream { end() }
+        case .data(let data):
+            guard let call, handler != nil, !call.isFinished else { return }
+            if case .byteBuffer(let buffer) = data.data {
+                do {
+                    let messages = try decoder.append(buffer.readableBytesView)
+                    for message in messages where !call.isFinished { handler?.received(message) }
+                } catch {
+                    fail(error.code, error.message)
+                    return
+                }
+            }
+            if data.endStream { end() }
+        default:
+            break
+        }
+    }
+
+    private func start(context: ChannelHandlerContext, headers: HPACKHeaders) {
+        let path = headers.first(name: ":path") ?? ""
+        let contentType = headers.first(name: "content-type") ?? ""
+        guard contentType.hasPrefix("application/grpc") else {
+            // Not gRPC: answer with HTTP 415 as the gRPC spec asks.
+            var response = HPACKHeaders()
+            response.add(name: ":status", value: "415")
+            response.add(name: "content-type", value: "text/plain")
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: response, endStream: true))), promise: nil)
+            return
+        }
+        var metadata: [(name: String, value: String)] = []
+        for (name, value, _) in headers where !name.hasPrefix(":") { metadata.append((name.lowercased(), value)) }
+        var deadline: NIODeadline? = nil
+        if let timeout = headers.first(name: "grpc-timeout"), let nanoseconds = GRPCWire.timeoutNanoseconds(timeout) {
+            deadline = .now() + .nanoseconds(nanoseconds)
+        }
+        let method = GRPCWire.method(fromPath: path)
+        let call = ServerCall(
+            service: method?.service ?? "", method: method?.method ?? "", metadata: metadata, deadline: deadline,
+            channel: context.channel)
+        self.call = call
+        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
+            call.finishOnLoop(.unimplemented, message: "grpc: Decompressor is not installed for grpc-encoding \"\(encoding)\"")
+            return
+        }
+        guard method != nil, let handler = router(call) else {
+            call.finishOnLoop(.unimplemented, message: "unknown method \(path)")
+            return
+        }
+        self.handler = handler
+        if let deadline {
+            deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+                self?.fail(.deadlineExceeded, "context deadline exceeded")
+            }
+        }
+    }
+
+    private func end() {
+        guard !ended, let call, !call.isFinished else { return }
+        ended = true
+        if decoder.hasPartialMessage {
+            fail(.internal, "grpc: the stream ended inside a message")
+            return
+        }
+        handler?.receivedEnd()
+    }
+
+    /// Finishes the call with an error and tells the handler it is cancelled.
+    private func fail(_ code: StatusCode, _ message: String) {
+        guard let call, !call.isFinished else { return }
+        call.finishOnLoop(code, message: message)
+        deadlineTask?.cancel()
+        handler?.cancelled()
+        handler = nil
+    }
+
+    private func streamGone() {
+        deadlineTask?.cancel()
+        if let call, call.markCancelled() { handler?.cancelled() }
+        handler = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        streamGone()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is StreamClosedEvent { streamGone() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        call?.writabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        streamGone()
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,392 @@
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+import NIOPosix
+
+/// The transport Raft members use to talk to each other: length-prefixed binary frames over TCP.
+///
+/// Each member listens for its peers' connections and opens one connection of its own to each peer
+/// it sends to, so two members talk over two connections, one in each direction. Frames are opaque
+/// payloads: the caller encodes its messages.
+///
+/// On the wire every frame is a 4-byte big-endian length followed by the payload. A connection
+/// starts with a hello frame (`SHPT`, a version byte, the cluster ID and the sender's ID); the
+/// accepting side closes connections from other clusters, other versions or anything else, and
+/// connections that announce a frame longer than ``Configuration/maxFrameBytes``.
+///
+/// Sending never blocks: ``send(_:to:)-([UInt8],_)`` queues the frame for the peer (bounded by
+/// ``Configuration/maxQueuedBytesPerPeer``) and the peer's event loop writes it. The connection is
+/// opened on the first send and reopened, with exponential backoff, whenever it fails or closes.
+/// Frames that cannot be queued are dropped and counted: Raft tolerates lost messages.
+///
+/// Call ``shutdown()`` before releasing a transport.
+public final class PeerTransport: Sendable {
+    /// How a transport identifies itself and bounds its queues and frames.
+    public struct Configuration: Sendable {
+        /// This member's ID, sent in the hello of every connection it opens.
+        public var localID: UInt64
+        /// The cluster's ID: connections whose hello names another cluster are closed.
+        public var clusterID: UInt64
+        /// The most bytes (length prefixes included) queued for one peer; frames beyond are dropped and counted.
+        ///
+        /// A frame only leaves the queue when the connection is writable, so this also bounds what
+        /// waits for a slow or unreachable peer. A single frame larger than this is always dropped.
+        public var maxQueuedBytesPerPeer: Int = 64 << 20
+        /// The longest inbound frame accepted; a connection announcing a longer one is closed as malformed.
+        public var maxFrameBytes: Int = 256 << 20
+        /// The delay before the first reconnect, doubled after each failure up to the maximum.
+        public var reconnectDelay: (min: TimeAmount, max: TimeAmount) = (.milliseconds(50), .seconds(2))
+        /// How long a connection attempt may take before it counts as failed.
+        public var connectTimeout: TimeAmount = .seconds(5)
+
+        /// Creates the configuration of member `localID` of cluster `clusterID`, with default limits.
+        public init(localID: UInt64, clusterID: UInt64) {
+            self.localID = localID
+            self.clusterID = clusterID
+        }
+    }
+
+    /// Counters of a transport, read with ``PeerTransport/statistics``.
+    public struct Statistics: Sendable, Equatable {
+        /// The counters of the connection to one peer.
+        public struct Peer: Sendable, Equatable {
+            /// Frames written to the connection (not necessarily received).
+            public var sentFrames: Int
+            /// Frames dropped because the queue was full or the peer was removed.
+            public var droppedFrames: Int
+            /// Frames waiting to be written.
+            public var queuedFrames: Int
+            /// Bytes waiting to be written, length prefixes included.
+            public var queuedBytes: Int
+            /// Whether the connection is open.
+            public var isConnected: Bool
+            /// Connection attempts after the first one.
+            public var reconnects: Int
+
+            /// Creates a peer's counters.
+            public init(sentFrames: Int, droppedFrames: Int, queuedFrames: Int, queuedBytes: Int, isConnected: Bool, reconnects: Int) {
+                self.sentFrames = sentFrames
+                self.droppedFrames = droppedFrames
+                self.queuedFrames = queuedFrames
+                self.queuedBytes = queuedBytes
+                self.isConnected = isConnected
+                self.reconnects = reconnects
+            }
+        }
+
+        /// The outbound counters of each known peer, by peer ID.
+        public var peers: [UInt64: Peer]
+        /// Frames received and delivered, by sender ID.
+        public var receivedFrames: [UInt64: Int]
+        /// Frames dropped because no peer had that ID, or the transport was shut down.
+        public var unroutableFrames: Int
+        /// Inbound connections currently open.
+        public var inboundConnections: Int
+        /// Inbound connections closed for a bad hello (wrong magic, version or cluster) or an oversized frame.
+        public var rejectedConnections: Int
+
+        /// Creates a transport's counters.
+        public init(
+            peers: [UInt64: Peer], receivedFrames: [UInt64: Int], unroutableFrames: Int, inboundConnections: Int,
+            rejectedConnections: Int
+        ) {
+            self.peers = peers
+            self.receivedFrames = receivedFrames
+            self.unroutableFrames = unroutableFrames
+            self.inboundConnections = inboundConnections
+            self.rejectedConnections = rejectedConnections
+        }
+
+        /// Frames received from all senders.
+        public var totalReceivedFrames: Int { receivedFrames.values.reduce(0, +) }
+    }
+
+    private struct State {
+        var peers: [UInt64: PeerLink] = [:]
+        var listeners: [any Channel] = []
+        var inbound: [ObjectIdentifier: any Channel] = [:]
+        var isShutDown = false
+        var unroutableFrames = 0
+    }
+
+    private struct InboundCounters {
+        var receivedFrames: [UInt64: Int] = [:]
+        var rejectedConnections = 0
+    }
+
+    /// The configuration the transport was created with.
+    public let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let receive: @Sendable (UInt64, [UInt8]) -> Void
+    private let state = NIOLockedValueBox(State())
+    private let inboundCounters = NIOLockedValueBox(InboundCounters())
+
+    /// Creates a transport; nothing is opened until ``listen(host:port:)`` or the first send.
+    /// - Parameters:
+    ///   - configuration: this member's identity and the limits.
+    ///   - group: the event loops connections run on; each peer is pinned to one of them.
+    ///   - logger: where connection events and rejected connections are logged.
+    ///   - receive: called with each inbound frame and its sender's ID, in order per connection,
+    ///     on the connection's event loop: it must not block.
+    public init(
+        configuration: Configuration, group: any EventLoopGroup, logger: Logger,
+        receive: @escaping @Sendable (_ from: UInt64, _ frame: [UInt8]) -> Void
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.receive = receive
+    }
+
+    // MARK: Listening
+
+    /// Starts accepting peers' connections on `host`:`port`.
+    /// - Parameters:
+    ///   - host: the address to bind, such as `127.0.0.1` or `0.0.0.0`.
+    ///   - port: the port to bind; 0 binds any free port.
+    /// - Returns: the bound port.
+    /// - Throws: the bind's error, or ``PeerTransportError/shutDown`` after ``shutdown()``.
+    public func listen(host: String, port: Int) async throws -> Int {
+        guard !state.withLockedValue({ $0.isShutDown }) else { throw PeerTransportError.shutDown }
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1 << 10, initial: 64 << 10, maximum: 1 << 20)
+            )
+            .childChannelInitializer { channel in self.initializeInbound(channel) }
+            .bind(host: host, port: port)
+            .get()
+        let isRegistered = state.withLockedValue { state -> Bool in
+            guard !state.isShutDown else { return false }
+            state.listeners.append(channel)
+            return true
+        }
+        guard isRegistered else {
+            try? await channel.close()
+            throw PeerTransportError.shutDown
+        }
+        guard let boundPort = channel.localAddress?.port else {
+            try? await channel.close()
+            throw PeerTransportError.noBoundPort
+        }
+        logger.info("listening for peers", metadata: ["address": "\(host):\(boundPort)"])
+        return boundPort
+    }
+
+    private func initializeInbound(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let key = ObjectIdentifier(channel)
+        let isRegistered = state.withLockedValue { state -> Bool in
+            guard !state.isShutDown else { return false }
+            state.inbound[key] = channel
+            return true
+        }
+        guard isRegistered else { return channel.eventLoop.makeFailedFuture(PeerTransportError.shutDown) }
+        channel.closeFuture.whenComplete { _ in
+            self.state.withLockedValue { _ = $0.inbound.removeValue(forKey: key) }
+        }
+        var logger = logger
+        logger[metadataKey: "remote"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+        let handler = InboundPeerHandler(clusterID: configuration.clusterID, logger: logger, transport: self)
+        let maxFrameBytes = configuration.maxFrameBytes
+        return channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
+            try pipeline.addHandler(handler)
+        }
+    }
+
+    /// Hands a received frame to the caller.
+    func deliver(_ frame: [UInt8], from sender: UInt64) {
+        receive(sender, frame)
+    }
+
+    /// Adds `count` to the frames received from `sender`.
+    func countReceived(_ count: Int, from sender: UInt64) {
+        inboundCounters.withLockedValue { $0.receivedFrames[sender, default: 0] += count }
+    }
+
+    /// Counts an inbound connection closed for a protocol violation.
+    func countRejectedConnection() {
+        inboundCounters.withLockedValue { $0.rejectedConnections += 1 }
+    }
+
+    // MARK: Peers
+
+    /// Adds peer `id` at `host`:`port`, or changes its address.
+    ///
+    /// Nothing is opened until the first frame is sent. Changing the address of a peer that is
+    /// connected, connecting or waiting to reconnect closes that and connects to the new address.
+    /// Ignored after ``shutdown()``.
+    public func setPeer(_ id: UInt64, host: String, port: Int) {
+        let existing = state.withLockedValue { state -> PeerLink? in
+            guard !state.isShutDown else { return nil }
+            if let link = state.peers[id] { return link }
+            state.peers[id] = PeerLink(id: id, host: host, port: port, loop: group.next(), configuration: configuration, logger: logger)
+            return nil
+        }
+        existing?.setAddress(host: host, port: port)
+    }
+
+    /// Forgets peer `id`: closes its connection, cancels its reconnects and drops its queued frames.
+    /// Later sends to it are dropped as unroutable.
+    public func removePeer(_ id: UInt64) {
+        let link = state.withLockedValue { $0.peers.removeValue(forKey: id) }
+        _ = link?.close()
+    }
+
+    // MARK: Sending
+
+    /// Queues `frame` for peer `id` and returns at once; callable from any thread.
+    ///
+    /// The frame is dropped (and counted) if `id` is not a known peer, if the peer's queue is full,
+    /// or after ``shutdown()``. Frames to one peer are written in the order they were sent.
+    public func send(_ frame: [UInt8], to id: UInt64) {
+        link(for: id, frameCount: 1)?.enqueue(CollectionOfOne(frame))
+    }
+
+    /// Queues `frames` for peer `id`, in order, and returns at once; they are written with one flush
+    /// when the connection is ready. Frames that do not fit are dropped and counted, as with
+    /// ``send(_:to:)-([UInt8],_)``.
+    public func send(_ frames: [[UInt8]], to id: UInt64) {
+        guard !frames.isEmpty else { return }
+        link(for: id, frameCount: frames.count)?.enqueue(frames)
+    }
+
+    private func link(for id: UInt64, frameCount: Int) -> PeerLink? {
+        state.withLockedValue { state in
+            guard !state.isShutDown, let link = state.peers[id] else {
+                state.unroutableFrames += frameCount
+                return nil
+            }
+            return link
+        }
+    }
+
+    // MARK: Statistics and shutdown
+
+    /// The transport's counters at this moment.
+    public var statistics: Statistics {
+        let (links, unroutable, inbound) = state.withLockedValue { ($0.peers, $0.unroutableFrames, $0.inbound.count) }
+        let counters = inboundCounters.withLockedValue { $0 }
+        return Statistics(
+            peers: links.mapValues(\.statistics), receivedFrames: counters.receivedFrames, unroutableFrames: unroutable,
+            inboundConnections: inbound, rejectedConnections: counters.rejectedConnections)
+    }
+
+    /// Closes the listeners and every connection, and cancels reconnects; later sends are dropped.
+    ///
+    /// Returns once the listeners and connections are closed. Calling it again does nothing.
+    public func shutdown() async {
+        let (listeners, links, inbound) = state.withLockedValue { state in
+            state.isShutDown = true
+            defer {
+                state.listeners = []
+                state.peers = [:]
+                state.inbound = [:]
+            }
+            return (state.listeners, Array(state.peers.values), Array(state.inbound.values))
+        }
+        for listener in listeners { try? await listener.close() }
+        for link in links { try? await link.close().get() }
+        for channel in inbound { try? await channel.close() }
+        if !listeners.isEmpty || !links.isEmpty {
+            logger.info("peer transport shut down")
+        }
+    }
+}
+
+/// Errors thrown by ``PeerTransport``.
+public enum PeerTransportError: Error, Sendable, Equatable {
+    /// The transport was shut down.
+    case shutDown
+    /// The listener's socket reported no port.
+    case noBoundPort
+}
+
+/// The handler of an inbound connection: checks the hello, then delivers every frame.
+final class InboundPeerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let clusterID: UInt64
+    private var logger: Logger
+    private let transport: PeerTransport
+    private var senderID: UInt64?
+    private var isClosing = false
+    private var uncountedFrames = 0
+
+    init(clusterID: UInt64, logger: Logger, transport: PeerTransport) {
+        self.clusterID = clusterID
+        self.logger = logger
+        self.transport = transport
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isClosing else { return }
+        var frame = Self.unwrapInboundIn(data)
+        guard let senderID else {
+            acceptHello(frame, context: context)
+            return
+        }
+        let bytes = frame.readBytes(length: frame.readableBytes)!
+        uncountedFrames += 1
+        transport.deliver(bytes, from: senderID)
+    }
+
+    private func acceptHello(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        let hello: PeerHello
+        do {
+            hello = try PeerHello(parsing: frame)
+        } catch {
+            reject("rejected peer connection: \(error)", context: context)
+            return
+        }
+        guard hello.clusterID == clusterID else {
+            logger[metadataKey: "sender"] = "\(hello.senderID)"
+            reject(
+                "rejected peer connection: it belongs to cluster \(hello.clusterID), this member to cluster \(clusterID)",
+                level: .error, context: context)
+            return
+        }
+        senderID = hello.senderID
+        logger[metadataKey: "sender"] = "\(hello.senderID)"
+        logger.debug("peer connected")
+    }
+
+    private func reject(_ message: Logger.Message, level: Logger.Level = .warning, context: ChannelHandlerContext) {
+        guard !isClosing else { return }
+        isClosing = true
+        logger.log(level: level, message)
+        transport.countRejectedConnection()
+        context.close(promise: nil)
+    }
+
+    private func countFrames() {
+        guard let senderID, uncountedFrames > 0 else { return }
+        transport.countReceived(uncountedFrames, from: senderID)
+        uncountedFrames = 0
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        countFrames()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        countFrames()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        countFrames()
+        if let error = error as? FrameTooLargeError {
+            reject("closing peer connection: \(error)", context: context)
+        } else if !isClosing {
+            logger.debug("peer connection failed", metadata: ["error": "\(error)"])
+            isClosing = true
+            context.close(promise: nil)
+        }
+    }
+}
