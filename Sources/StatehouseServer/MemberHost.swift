@@ -1,9 +1,14 @@
+import CoreMetrics
+import Foundation
+import GRPCStatus
 import Logging
 import MVCC
 import NIOCore
 import Node
 import PeerTransport
 import RaftCore
+import RocksDB
+import Storage
 import StorageRocksDB
 import Synchronization
 
