@@ -1,8 +1,8 @@
 import GRPCStatus
-public import NIOCore
 import NIOConcurrencyHelpers
-import NIOHTTP1
+public import NIOCore
 import NIOHPACK
+import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 

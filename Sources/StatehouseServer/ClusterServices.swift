@@ -334,7 +334,9 @@ public enum BackupFile {
         var body = magic
         let payload = SnapshotCodec.encode(pairs)
         var length: [UInt8] = []
-        for shift in stride(from: 56, through: 0, by: -8) { length.append(UInt8(truncatingIfNeeded: UInt64(payload.count) >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            length.append(UInt8(truncatingIfNeeded: UInt64(payload.count) >> UInt64(shift)))
+        }
         body += length + payload
         body += [UInt8](repeating: 0, count: (512 - body.count % 512) % 512)
         return body + Array(SHA256.hash(data: body))
