@@ -90,6 +90,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // ==== The server: the shell that runs a member over RocksDB, the peer transport and the
@@ -98,9 +100,10 @@ let package = Package(
             name: "StatehouseServer",
             dependencies: [
                 "Node", "MVCC", "RaftCore", "Storage", "StorageRocksDB", "EtcdWire", "EtcdMapping", "GRPCServer", "GRPCStatus",
-                "PeerTransport", "ServerConfiguration", "Recipes",
+                "PeerTransport", "ServerConfiguration", "Recipes", "RocksDB",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -114,6 +117,7 @@ let package = Package(
                 "StatehouseServer", "ServerConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 

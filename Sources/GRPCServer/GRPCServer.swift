@@ -1,5 +1,7 @@
 import GRPCStatus
+import NIOConcurrencyHelpers
 public import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
@@ -120,6 +122,7 @@ public final class GRPCServer: Sendable {
 /// served as HTTP/1.1.
 final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
 
     private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     private let configuration: GRPCServerConfiguration

@@ -1,6 +1,7 @@
+import GRPCFraming
 public import GRPCStatus
 public import NIOCore
-import GRPCFraming
+import NIOHPACK
 import NIOHTTP2
 import Synchronization
 

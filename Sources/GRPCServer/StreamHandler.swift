@@ -1,6 +1,7 @@
 import GRPCFraming
 import GRPCStatus
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 
 /// Serves one HTTP/2 stream as one gRPC call: parses the request headers, reassembles

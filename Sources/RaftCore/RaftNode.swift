@@ -113,9 +113,6 @@ public struct RaftNode: Sendable {
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     /// Whether a leadership transfer is under way.
     public var isTransferringLeadership: Bool { leadTransferee != noNode }
-    /// On the leader, the highest log index known to be replicated on `node` (nil elsewhere, or
-    /// for a node that is not a member).
-    public func matchIndex(of node: NodeID) -> LogIndex? { role == .leader ? progress[node]?.match : nil }
 
     /// The term of the entry at `index`, or nil if it was compacted away or does not exist.
     public func term(at index: LogIndex) -> Term? { log.term(at: index) }

@@ -117,7 +117,7 @@ extension ServerConfiguration {
             maxRequestBytes: maxRequest,
             logLevel: logLevel,
             localID: members.first { $0.name == name }?.id ?? 0,
-            clusterID: clusterID(memberIDs: members.map(\.id), token: token))
+            clusterID: clusterID(memberIDs: [], token: token))
     }
 
     /// The members `--initial-cluster` lists, in order of first appearance, each with its peer

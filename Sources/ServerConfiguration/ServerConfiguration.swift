@@ -101,7 +101,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel: LogLevel
     /// This member's ID: the ID of the entry of ``initialCluster`` named ``name``.
     public var localID: UInt64
-    /// The cluster's ID: ``clusterID(memberIDs:token:)`` of the initial members.
+    /// The cluster's ID, derived from the cluster token alone (``clusterID(memberIDs:token:)``
+    /// with no member IDs), so that a member joining later with `--initial-cluster-state
+    /// existing` and a different `--initial-cluster` computes the same one. Give every cluster
+    /// its own token.
     public var clusterID: UInt64
 
     /// The members the cluster starts with, sorted by ID; the same as ``initialCluster``.

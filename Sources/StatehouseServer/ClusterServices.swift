@@ -3,12 +3,16 @@ import EtcdMapping
 import EtcdWire
 import Foundation
 import GRPCServer
+import GRPCStatus
 import MVCC
 import NIOCore
 import NIOPosix
 import Node
 import RaftCore
+import RocksDB
 import ServerConfiguration
+import StorageRocksDB
+import SwiftProtobuf
 
 /// `etcdserverpb.Cluster` and `etcdserverpb.Maintenance`.
 struct ClusterServices {
@@ -174,7 +178,7 @@ struct ClusterServices {
     func alarm(_ request: Etcdserverpb_AlarmRequest, _ responder: UnaryResponder) {
         let host = self.host
         onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_AlarmResponse, ServiceError>) -> Void) in
-            func answer(_ alarms: [AlarmMember], _ context: HeaderContext) {
+            @Sendable func answer(_ alarms: [AlarmMember], _ context: HeaderContext) {
                 var response = Etcdserverpb_AlarmResponse()
                 response.header = header(context, revision: host.lastKnownRevision)
                 response.alarms = alarms.map { alarm in
@@ -227,8 +231,10 @@ struct ClusterServices {
                 response.hash = result.hash
                 response.compactRevision = result.compactRevision
                 done(.success(response))
-            } catch {
+            } catch let error as MVCCError {
                 done(.failure(ServiceError(error)))
+            } catch {
+                done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
             }
         }
     }
@@ -248,8 +254,8 @@ struct ClusterServices {
     func defragment(_ request: Etcdserverpb_DefragmentRequest, _ responder: UnaryResponder) {
         let host = self.host
         // RocksDB reclaims space by compaction; run a full manual compaction off the member loop.
-        NIOThreadPool.singleton.submit { _ in
-            try? host.engine.database.compactRange()
+        NIOThreadPool.singleton.runIfActive(eventLoop: host.loop) {
+            try host.engine.database.compactRange()
         }.whenComplete { _ in
             var response = Etcdserverpb_DefragmentResponse()
             response.header = header(host.header, revision: host.lastKnownRevision)
@@ -328,7 +334,9 @@ public enum BackupFile {
         var body = magic
         let payload = SnapshotCodec.encode(pairs)
         var length: [UInt8] = []
-        for shift in stride(from: 56, through: 0, by: -8) { length.append(UInt8(truncatingIfNeeded: UInt64(payload.count) >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            length.append(UInt8(truncatingIfNeeded: UInt64(payload.count) >> UInt64(shift)))
+        }
         body += length + payload
         body += [UInt8](repeating: 0, count: (512 - body.count % 512) % 512)
         return body + Array(SHA256.hash(data: body))

@@ -1,9 +1,14 @@
+import CoreMetrics
+import Foundation
+import GRPCStatus
 import Logging
 import MVCC
 import NIOCore
 import Node
 import PeerTransport
 import RaftCore
+import RocksDB
+import Storage
 import StorageRocksDB
 import Synchronization
 
@@ -280,6 +285,11 @@ final class MemberHost: @unchecked Sendable {
             }
             return
         }
+        if change.kind == .addVoter, member.store.member(change.node)?.isLearner == true {
+            // etcd promotes only a learner that has caught up to 90% of the leader's log.
+            let match = member.raft.matchIndex(of: change.node) ?? 0
+            guard match > 0, match * 10 >= member.raft.commitIndex * 9 else { return done(.learnerNotReady) }
+        }
         do {
             let position = try member.proposeConfChange(change)
             confChangeWaiters.append((position.index, ticks + requestTimeoutTicks, done))
@@ -441,6 +451,9 @@ final class MemberHost: @unchecked Sendable {
         for record in member.store.members() where record.id != member.id {
             if let url = record.peerURLs.first { setPeer(record.id, url: url) }
         }
+        // A member that has not yet received the cluster's membership (a new member joining
+        // with an empty log) keeps the peers it was configured with.
+        guard !member.store.members().isEmpty else { return }
         let current = Set(member.raft.confState.members)
         for peer in knownPeers.keys where !current.contains(peer) && member.store.member(peer) == nil {
             knownPeers[peer] = nil

@@ -2,7 +2,9 @@ import EtcdMapping
 import EtcdWire
 import Foundation
 import GRPCServer
+import GRPCStatus
 import MVCC
+import NIOCore
 import Node
 import Recipes
 

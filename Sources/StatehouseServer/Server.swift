@@ -1,8 +1,10 @@
 import EtcdWire
 import Foundation
 import GRPCServer
+import GRPCStatus
 import Logging
 import MVCC
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Node
@@ -73,9 +75,11 @@ public final class StatehouseServer: Sendable {
             host.receive(from: peer, frame: frame)
         }
         let services = Services(host: host, token: configuration.token, metrics: metrics)
+        let ioGroup = self.ioGroup
+        let maxReceive = configuration.maxRequestBytes + 512 * 1024
         clientServers = configuration.listenClient.map { endpoint in
             var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
-            serverConfiguration.maxReceiveMessageBytes = configuration.maxRequestBytes + 512 * 1024
+            serverConfiguration.maxReceiveMessageBytes = maxReceive
             return GRPCServer(
                 configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
         }
@@ -116,14 +120,17 @@ public final class StatehouseServer: Sendable {
         let name = configuration.name
         let clientURLs = configuration.advertiseClientURLs
         let retryTicks = UInt64(max(configuration.electionMilliseconds / configuration.heartbeatMilliseconds, 1))
-        var lastAttempt: UInt64? = nil
+        final class Attempts: @unchecked Sendable {  // confined to the member loop
+            var last: UInt64?
+        }
+        let attempts = Attempts()
         host.loop.execute {
             host.observeBatches {
                 let record = host.member.store.member(host.id)
                 if let record, record.name == name, record.clientURLs == clientURLs { return true }
                 guard record != nil, host.member.raft.leader != noNode else { return false }
-                if let last = lastAttempt, host.ticks < last + retryTicks { return false }
-                lastAttempt = host.ticks
+                if let last = attempts.last, host.ticks < last + retryTicks { return false }
+                attempts.last = host.ticks
                 host.proposeInternal(.publishMember(MemberAttributesRequest(id: host.id, name: name, clientURLs: clientURLs)))
                 return false
             }

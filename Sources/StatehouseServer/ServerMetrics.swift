@@ -1,4 +1,5 @@
 import CoreMetrics
+import GRPCStatus
 import Prometheus
 
 /// The server's metrics, exported in Prometheus text format on `/metrics`. Names follow etcd's
@@ -6,15 +7,15 @@ import Prometheus
 public final class ServerMetrics: Sendable {
     /// The registry `/metrics` renders.
     public let registry: PrometheusCollectorRegistry
-    let proposalsCommitted: Counter
-    let proposalsFailed: Counter
-    let proposalsPending: Counter
-    let leaderChanges: Counter
-    let hasLeader: Gauge
-    let isLeader: Gauge
-    let databaseSize: Gauge
-    let watchers: Gauge
-    let leases: Gauge
+    let proposalsCommitted: CoreMetrics.Counter
+    let proposalsFailed: CoreMetrics.Counter
+    let proposalsPending: CoreMetrics.Counter
+    let leaderChanges: CoreMetrics.Counter
+    let hasLeader: CoreMetrics.Gauge
+    let isLeader: CoreMetrics.Gauge
+    let databaseSize: CoreMetrics.Gauge
+    let watchers: CoreMetrics.Gauge
+    let leases: CoreMetrics.Gauge
     let applyDuration: CoreMetrics.Timer
     let fsyncDuration: CoreMetrics.Timer
 
@@ -22,15 +23,15 @@ public final class ServerMetrics: Sendable {
     public init() {
         registry = PrometheusCollectorRegistry()
         let factory = PrometheusMetricsFactory(registry: registry)
-        proposalsCommitted = Counter(label: "etcd_server_proposals_committed_total", factory: factory)
-        proposalsFailed = Counter(label: "etcd_server_proposals_failed_total", factory: factory)
-        proposalsPending = Counter(label: "statehouse_server_proposals_submitted_total", factory: factory)
-        leaderChanges = Counter(label: "etcd_server_leader_changes_seen_total", factory: factory)
-        hasLeader = Gauge(label: "etcd_server_has_leader", factory: factory)
-        isLeader = Gauge(label: "etcd_server_is_leader", factory: factory)
-        databaseSize = Gauge(label: "etcd_mvcc_db_total_size_in_bytes", factory: factory)
-        watchers = Gauge(label: "etcd_debugging_mvcc_watcher_total", factory: factory)
-        leases = Gauge(label: "statehouse_lease_total", factory: factory)
+        proposalsCommitted = CoreMetrics.Counter(label: "etcd_server_proposals_committed_total", factory: factory)
+        proposalsFailed = CoreMetrics.Counter(label: "etcd_server_proposals_failed_total", factory: factory)
+        proposalsPending = CoreMetrics.Counter(label: "statehouse_server_proposals_submitted_total", factory: factory)
+        leaderChanges = CoreMetrics.Counter(label: "etcd_server_leader_changes_seen_total", factory: factory)
+        hasLeader = CoreMetrics.Gauge(label: "etcd_server_has_leader", factory: factory)
+        isLeader = CoreMetrics.Gauge(label: "etcd_server_is_leader", factory: factory)
+        databaseSize = CoreMetrics.Gauge(label: "etcd_mvcc_db_total_size_in_bytes", factory: factory)
+        watchers = CoreMetrics.Gauge(label: "etcd_debugging_mvcc_watcher_total", factory: factory)
+        leases = CoreMetrics.Gauge(label: "statehouse_lease_total", factory: factory)
         applyDuration = CoreMetrics.Timer(label: "statehouse_apply_duration_seconds", factory: factory)
         fsyncDuration = CoreMetrics.Timer(label: "etcd_disk_wal_fsync_duration_seconds", factory: factory)
     }

@@ -1,6 +1,7 @@
 import EtcdWire
 import Foundation
 import GRPCServer
+import GRPCStatus
 import MVCC
 import Node
 import RaftCore
@@ -80,7 +81,7 @@ struct Services: Sendable {
         let host = self.host
         let metrics = self.metrics
         return { request, respond in
-            func json(_ status: Int, _ body: String) {
+            @Sendable func json(_ status: Int, _ body: String) {
                 respond(HTTPResponse(status: status, contentType: "application/json", body: Array(body.utf8)))
             }
             let path = request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.path

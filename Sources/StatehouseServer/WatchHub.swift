@@ -2,10 +2,13 @@ import EtcdMapping
 import EtcdWire
 import Foundation
 import GRPCServer
+import GRPCStatus
 import MVCC
+import Node
+import SwiftProtobuf
 
 /// One open `Watch` stream and its watchers. Confined to the member loop.
-final class WatchStream {
+final class WatchStream: @unchecked Sendable {
     struct Watcher {
         var id: Int64
         var key: [UInt8]
@@ -42,7 +45,7 @@ final class WatchStream {
 /// sync and, once the stream drains, catch up from the store's history (etcd's "victim" and
 /// "unsynced" watchers). A watcher whose next revision was compacted meanwhile is cancelled
 /// with `compact_revision`, as etcd does.
-final class WatchHub {
+final class WatchHub: @unchecked Sendable {
     weak var host: MemberHost?
     private var streams: [ObjectIdentifier: WatchStream] = [:]
     /// Events per catch-up response.

@@ -10,6 +10,7 @@ import Logging
 import ServerConfiguration
 import ServiceLifecycle
 import StatehouseServer
+import UnixSignals
 
 /// Runs the server until a shutdown signal arrives.
 struct StatehouseService: Service {

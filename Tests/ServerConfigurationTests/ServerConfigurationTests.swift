@@ -73,7 +73,7 @@ final class DefaultsTests: XCTestCase {
         XCTAssertEqual(configuration.initialMembers, configuration.initialCluster)
         XCTAssertEqual(configuration.localID, id)
         XCTAssertEqual(String(id, radix: 16), "a93c6faefab57874")
-        XCTAssertEqual(configuration.clusterID, ServerConfiguration.clusterID(memberIDs: [id], token: "statehouse-cluster"))
+        XCTAssertEqual(configuration.clusterID, ServerConfiguration.clusterID(memberIDs: [], token: "statehouse-cluster"))
         XCTAssertEqual(configuration.clusterState, .new)
         XCTAssertEqual(configuration.token, "statehouse-cluster")
         XCTAssertEqual(configuration.heartbeatMilliseconds, 100)
@@ -573,7 +573,7 @@ final class IdentityTests: XCTestCase {
         XCTAssertEqual(
             n1.initialCluster.map { "\($0.name)=\(String($0.id, radix: 16))" },
             ["n3=11ea35e029645235", "n2=4f14762685262704", "n1=f64eb88793da2af1"])
-        XCTAssertEqual(String(n1.clusterID, radix: 16), "54e5f74db3b94d01")
+        XCTAssertEqual(n1.clusterID, ServerConfiguration.clusterID(memberIDs: [], token: n1.token))
     }
 
     func testTokenChangesEveryID() throws {
