@@ -123,13 +123,21 @@ final class ReplicationTests: ClusterTestCase {
             XCTAssertTrue(version.contains(#""etcdserver":""#), "/version answered \(version)")
             let (metricsStatus, metrics) = try await LocalCluster.httpGet(port: member.clientPort, path: "/metrics")
             XCTAssertEqual(metricsStatus, 200)
-            XCTAssertTrue(metrics.contains("etcd_server_has_leader 1"), "/metrics of \(member.name) lacks etcd_server_has_leader 1")
-            let isLeader = member === leader ? "1" : "0"
-            XCTAssertTrue(
-                metrics.contains("etcd_server_is_leader \(isLeader)"), "/metrics of \(member.name) lacks etcd_server_is_leader \(isLeader)")
+            XCTAssertEqual(metricValue("etcd_server_has_leader", in: metrics), 1, "/metrics of \(member.name): etcd_server_has_leader")
+            XCTAssertEqual(
+                metricValue("etcd_server_is_leader", in: metrics), member === leader ? 1 : 0,
+                "/metrics of \(member.name) (\(member === leader ? "the leader" : "a follower")): etcd_server_is_leader")
             let (healthStatus, health) = try await LocalCluster.httpGet(port: member.clientPort, path: "/health")
             XCTAssertEqual(healthStatus, 200)
             XCTAssertTrue(health.contains(#""health":"true""#), "/health answered \(health)")
         }
     }
+}
+
+/// The value of the unlabelled sample `name` in Prometheus text, or nil if there is none.
+func metricValue(_ name: String, in text: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+        return Double(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces))
+    }
+    return nil
 }
