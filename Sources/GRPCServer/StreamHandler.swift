@@ -81,8 +81,9 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         }
         self.handler = handler
         if let deadline {
-            deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
-                self?.fail(.deadlineExceeded, "context deadline exceeded")
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) {
+                handler.value.fail(.deadlineExceeded, "context deadline exceeded")
             }
         }
     }

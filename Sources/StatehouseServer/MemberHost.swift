@@ -358,6 +358,10 @@ final class MemberHost: @unchecked Sendable {
         guard ticks % 10 == 0 else { return }
         lastDatabaseSize = databaseSize()
         metrics.databaseSize.record(lastDatabaseSize)
+        metrics.hasLeader.record(member.raft.leader == noNode ? 0 : 1)
+        metrics.isLeader.record(member.raft.role == .leader ? 1 : 0)
+        metrics.watchers.record(watches.watcherCount)
+        metrics.leases.record(member.store.leases().count)
         guard lastDatabaseSize > quotaBytes, !member.store.isOutOfSpace, member.raft.leader != noNode else { return }
         logger.warning("database size \(lastDatabaseSize) exceeds the quota \(quotaBytes); raising the NOSPACE alarm")
         proposeInternal(.alarm(AlarmRequest(action: .activate, memberID: member.id, alarm: .noSpace)))
