@@ -107,6 +107,28 @@ struct EtcdClient: Sendable {
         try await connection.unary("/etcdserverpb.Cluster/MemberList", Etcdserverpb_MemberListRequest())
     }
 
+    /// `Cluster/MemberAdd` of a member with `peerURLs`.
+    func memberAdd(peerURLs: [String], isLearner: Bool) async throws -> Etcdserverpb_MemberAddResponse {
+        var request = Etcdserverpb_MemberAddRequest()
+        request.peerUrls = peerURLs
+        request.isLearner = isLearner
+        return try await connection.unary("/etcdserverpb.Cluster/MemberAdd", request, timeout: .seconds(15))
+    }
+
+    /// `Cluster/MemberPromote` of learner `id`.
+    func memberPromote(id: UInt64) async throws -> Etcdserverpb_MemberPromoteResponse {
+        var request = Etcdserverpb_MemberPromoteRequest()
+        request.id = id
+        return try await connection.unary("/etcdserverpb.Cluster/MemberPromote", request, timeout: .seconds(15))
+    }
+
+    /// `Cluster/MemberRemove` of member `id`.
+    func memberRemove(id: UInt64) async throws -> Etcdserverpb_MemberRemoveResponse {
+        var request = Etcdserverpb_MemberRemoveRequest()
+        request.id = id
+        return try await connection.unary("/etcdserverpb.Cluster/MemberRemove", request, timeout: .seconds(15))
+    }
+
     // MARK: - Lease
 
     /// `Lease/LeaseGrant` of a lease with `ttl` seconds.
