@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim bench run lint format protos clean
+.PHONY: all deps build test sim bench bench-cluster run lint format protos clean
 
 # Hand-written Swift sources (generated protobuf code is left as protoc-gen-swift writes it).
 SWIFT_SOURCES = Package.swift $(shell find Sources Tests Simulation -name '*.swift' ! -name '*.pb.swift')
@@ -30,6 +30,12 @@ sim: deps
 bench: deps
 	$(SWIFT) build -c release --product statehouse-bench-apply
 	.build/release/statehouse-bench-apply
+
+# Statehouse against etcd 3.4, both three members on loopback, with the same load generators
+# (needs ../shared/bench, h2load and etcd; see scripts/bench-cluster.sh).
+bench-cluster: deps
+	$(SWIFT) build -c release --product statehouse
+	bash scripts/bench-cluster.sh
 
 # Builds the server and starts a three-member cluster on loopback (client ports 2379, 22379,
 # 32379); Ctrl-C stops all three.

@@ -121,6 +121,11 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "statehouse-restore",
+            dependencies: ["StatehouseServer", "ServerConfiguration", "Node", "MVCC", "Storage", "StorageRocksDB"]
+        ),
+
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "ClusterSimulation",

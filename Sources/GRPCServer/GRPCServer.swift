@@ -158,6 +158,11 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                     HTTP2Setting(parameter: .maxHeaderListSize, value: 16_384),
                     HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
                 ]
+                // grpc-go clients send a PING with their flow-control estimates (BDP pings), far
+                // more than NIO's default allowance of 200 control frames per 30 s under load;
+                // past it NIO answers GOAWAY and clients see "the connection is draining".
+                connection.controlFrameRateLimit.maximumCount = 100_000
+                connection.targetWindowSize = 8 << 20
                 var stream = NIOHTTP2Handler.StreamConfiguration()
                 stream.targetWindowSize = 1 << 20
                 _ = try pipeline.configureHTTP2Pipeline(
