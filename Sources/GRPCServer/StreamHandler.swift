@@ -81,7 +81,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         }
         self.handler = handler
         if let deadline {
-            deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            deadlineTask = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
                 self?.fail(.deadlineExceeded, "context deadline exceeded")
             }
         }
