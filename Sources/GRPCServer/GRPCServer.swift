@@ -1,8 +1,8 @@
 import GRPCStatus
-public import NIOCore
 import NIOConcurrencyHelpers
-import NIOHTTP1
+public import NIOCore
 import NIOHPACK
+import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 
@@ -160,14 +160,22 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 ]
                 var stream = NIOHTTP2Handler.StreamConfiguration()
                 stream.targetWindowSize = 1 << 20
+                // Turns ChannelShouldQuiesceEvent into GOAWAY, closes the connection once its
+                // streams are done, and closes it anyway after the graceful-shutdown timeout.
+                let management = NIOHTTP2ServerConnectionManagementHandler(
+                    eventLoop: context.eventLoop,
+                    configuration: .init(
+                        maxIdleTime: nil, maxAge: nil, maxGraceTime: configuration.gracefulShutdownTimeout, keepalive: nil))
                 _ = try pipeline.configureHTTP2Pipeline(
-                    mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+                    mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
+                    streamDelegate: management.http2StreamDelegate
                 ) { streamChannel in
                     streamChannel.eventLoop.makeCompletedFuture {
                         try streamChannel.pipeline.syncOperations.addHandler(
                             GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes))
                     }
                 }
+                try pipeline.addHandler(management)
             } else {
                 try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                 try pipeline.addHandler(HTTP1Handler(router: http))
@@ -180,6 +188,16 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         buffered = nil
         context.fireChannelRead(wrapInboundOut(pending))
         context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Still here: the client has not said which protocol it speaks, so no request is in
+        // flight and the connection can go at once.
+        if event is ChannelShouldQuiesceEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 
