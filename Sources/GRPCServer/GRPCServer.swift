@@ -64,7 +64,7 @@ public final class GRPCServer: Sendable {
     let group: any EventLoopGroup
     let router: CallRouter
     let http: HTTPRouter?
-    private let state = NIOLockedValueBox<(listener: (any Channel)?, connections: [ObjectIdentifier: any Channel])>((nil, [:]))
+    private let state = NIOLockedValueBox(ServerState())
 
     /// Creates a server; ``start()`` binds it.
     public init(configuration: GRPCServerConfiguration, group: any EventLoopGroup, router: @escaping CallRouter, http: HTTPRouter?) {
@@ -86,7 +86,13 @@ public final class GRPCServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let id = ObjectIdentifier(channel)
-                state.withLockedValue { $0.connections[id] = channel }
+                let accepted = state.withLockedValue { state in
+                    // Accepted just before the listener closed: too late to be told to quiesce.
+                    guard !state.isShuttingDown else { return false }
+                    state.connections[id] = channel
+                    return true
+                }
+                guard accepted else { return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
                 channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.connections.removeValue(forKey: id) } }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -102,7 +108,10 @@ public final class GRPCServer: Sendable {
     /// Stops accepting connections, sends GOAWAY on every HTTP/2 connection and lets in-flight
     /// calls finish until the graceful-shutdown timeout; then closes what is left.
     public func shutdown() async {
-        let (listener, connections) = state.withLockedValue { ($0.listener, Array($0.connections.values)) }
+        let (listener, connections) = state.withLockedValue {
+            $0.isShuttingDown = true
+            return ($0.listener, Array($0.connections.values))
+        }
         try? await listener?.close()
         for connection in connections {
             connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
@@ -116,6 +125,14 @@ public final class GRPCServer: Sendable {
             try? await connection.close()
         }
     }
+}
+
+/// The listener and the open connections of a ``GRPCServer``.
+struct ServerState {
+    var listener: (any Channel)?
+    var connections: [ObjectIdentifier: any Channel] = [:]
+    /// Set by ``GRPCServer/shutdown()``: connections accepted from then on are closed at once.
+    var isShuttingDown = false
 }
 
 /// Looks at the first bytes of a connection: the HTTP/2 preface means gRPC, anything else is
@@ -165,14 +182,22 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 connection.targetWindowSize = 8 << 20
                 var stream = NIOHTTP2Handler.StreamConfiguration()
                 stream.targetWindowSize = 1 << 20
+                // Turns ChannelShouldQuiesceEvent into GOAWAY, closes the connection once its
+                // streams are done, and closes it anyway after the graceful-shutdown timeout.
+                let management = NIOHTTP2ServerConnectionManagementHandler(
+                    eventLoop: context.eventLoop,
+                    configuration: .init(
+                        maxIdleTime: nil, maxAge: nil, maxGraceTime: configuration.gracefulShutdownTimeout, keepalive: nil))
                 _ = try pipeline.configureHTTP2Pipeline(
-                    mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+                    mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
+                    streamDelegate: management.http2StreamDelegate
                 ) { streamChannel in
                     streamChannel.eventLoop.makeCompletedFuture {
                         try streamChannel.pipeline.syncOperations.addHandler(
                             GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes))
                     }
                 }
+                try pipeline.addHandler(management)
             } else {
                 try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                 try pipeline.addHandler(HTTP1Handler(router: http))
@@ -185,6 +210,16 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         buffered = nil
         context.fireChannelRead(wrapInboundOut(pending))
         context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Still here: the client has not said which protocol it speaks, so no request is in
+        // flight and the connection can go at once.
+        if event is ChannelShouldQuiesceEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 

@@ -43,9 +43,13 @@ public final class ServerCall: @unchecked Sendable {
     /// window is exhausted: a slow reader).
     public var isWritable: Bool { channel.isWritable }
 
-    /// Registers a handler for changes of ``isWritable``; it runs on the call's event loop.
+    /// Registers a handler for changes of ``isWritable``; it runs on the call's event loop. The
+    /// handlers are dropped when the call finishes, so they may hold the call.
     public func onWritabilityChanged(_ handler: @escaping @Sendable (Bool) -> Void) {
-        onLoop { self.writabilityHandlers.append(handler) }
+        onLoop {
+            guard !self.isFinished else { return }
+            self.writabilityHandlers.append(handler)
+        }
     }
 
     /// Sends one response message (response headers first, if not yet sent).
@@ -92,12 +96,14 @@ public final class ServerCall: @unchecked Sendable {
         if !message.isEmpty { headers.add(name: "grpc-message", value: GRPCWire.encodeMessage(message)) }
         for (name, value) in extra { headers.add(name: name, value: value) }
         headersSent = true
+        writabilityHandlers.removeAll()
         channel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true)), promise: nil)
     }
 
     /// Marks the call finished without writing (the stream is gone). Returns whether it was open.
     func markCancelled() -> Bool {
-        finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        writabilityHandlers.removeAll()
+        return finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 
     func writabilityChanged(_ writable: Bool) {

@@ -81,9 +81,8 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         }
         self.handler = handler
         if let deadline {
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) {
-                handler.value.fail(.deadlineExceeded, "context deadline exceeded")
+            deadlineTask = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+                self?.fail(.deadlineExceeded, "context deadline exceeded")
             }
         }
     }
@@ -101,10 +100,13 @@ final class GRPCStreamHandler: ChannelInboundHandler {
     /// Finishes the call with an error and tells the handler it is cancelled.
     private func fail(_ code: StatusCode, _ message: String) {
         guard let call, !call.isFinished else { return }
-        call.finishOnLoop(code, message: message)
+        // Writing the trailers can close the stream at once (when the client has half-closed),
+        // and `streamGone()` then drops the handler: keep it to tell it.
+        let handler = self.handler
+        self.handler = nil
         deadlineTask?.cancel()
+        call.finishOnLoop(code, message: message)
         handler?.cancelled()
-        handler = nil
     }
 
     private func streamGone() {
