@@ -444,6 +444,8 @@ final class MemberHost: @unchecked Sendable {
         if member.raft.leader != lastLeader {
             if lastLeader != noNode || member.raft.leader != noNode { metrics.leaderChanges.increment() }
             lastLeader = member.raft.leader
+            metrics.hasLeader.record(lastLeader == noNode ? 0 : 1)
+            metrics.isLeader.record(member.raft.role == .leader ? 1 : 0)
             logger.info("leader is now \(String(lastLeader, radix: 16))", metadata: ["term": "\(member.raft.term)"])
         }
         runObservers()
