@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "RocksDB", targets: ["RocksDB"]),
         .executable(name: "simulate", targets: ["simulate"]),
         .executable(name: "statehouse", targets: ["statehouse"]),
+        .library(name: "StatehouseClient", targets: ["StatehouseClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
     ],
     targets: [
         // ==== The deterministic core: standard library only.
@@ -133,6 +138,22 @@ let package = Package(
         .executableTarget(
             name: "statehouse-restore",
             dependencies: ["StatehouseServer", "ServerConfiguration", "Node", "MVCC", "Storage", "StorageRocksDB"]
+        ),
+
+        // ==== The Swift client library (grpc-swift-2), for services and statehousectl.
+        .target(
+            name: "StatehouseClient",
+            dependencies: [
+                "EtcdWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
 
         // ==== The deterministic simulator (top-level Simulation/).

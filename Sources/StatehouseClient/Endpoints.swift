@@ -1,0 +1,141 @@
+import Foundation
+
+/// One server the client may call: `host:port`, parsed from `http://host:port`, `host:port` or
+/// `host` (port 2379).
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The host name or IP address.
+    public var host: String
+    /// The client port.
+    public var port: Int
+
+    /// An endpoint at `host:port`.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `http://host:port`, `host:port` or `host`; nil when the text is not an endpoint.
+    /// HTTPS endpoints are refused: the client speaks plain HTTP/2 only.
+    public init?(_ text: String) {
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        if rest.hasPrefix("http://") { rest = rest.dropFirst("http://".count) }
+        if rest.contains("://") { return nil }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.isEmpty else { return nil }
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if after.isEmpty {
+                port = 2379
+            } else {
+                guard after.hasPrefix(":"), let value = Int(after.dropFirst()), (1...65_535).contains(value) else { return nil }
+                port = value
+            }
+            return
+        }
+        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1:
+            host = String(parts[0])
+            port = 2379
+        case 2:
+            guard !parts[0].isEmpty, let value = Int(parts[1]), (1...65_535).contains(value) else { return nil }
+            host = String(parts[0])
+            port = value
+        default:
+            return nil
+        }
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A circuit breaker for one endpoint: closed while calls succeed; open (skipped) after
+/// `threshold` consecutive failures; after `cooldown` it lets one probe call through
+/// (half-open) and closes again if the probe succeeds, or opens for another cooldown if not.
+///
+/// Time is passed in (`now`), so the breaker is deterministic and tested without clocks.
+struct CircuitBreaker: Sendable, Equatable {
+    enum State: Sendable, Equatable {
+        case closed
+        case open(until: ContinuousClock.Instant)
+        case halfOpen
+    }
+
+    private(set) var state: State = .closed
+    private(set) var consecutiveFailures = 0
+    let threshold: Int
+    let cooldown: Duration
+
+    init(threshold: Int, cooldown: Duration) {
+        precondition(threshold >= 1, "a circuit breaker opens after at least one failure")
+        self.threshold = threshold
+        self.cooldown = cooldown
+    }
+
+    /// Whether a call may go to this endpoint now; an open breaker whose cooldown is over turns
+    /// half-open and admits this one call as its probe.
+    mutating func admit(now: ContinuousClock.Instant) -> Bool {
+        switch state {
+        case .closed:
+            return true
+        case .open(let until):
+            guard now >= until else { return false }
+            state = .halfOpen
+            return true
+        case .halfOpen:
+            // One probe at a time.
+            return false
+        }
+    }
+
+    /// Whether a call could be admitted now (without turning the breaker half-open).
+    func isAvailable(now: ContinuousClock.Instant) -> Bool {
+        switch state {
+        case .closed: true
+        case .open(let until): now >= until
+        case .halfOpen: false
+        }
+    }
+
+    mutating func recordSuccess() {
+        consecutiveFailures = 0
+        state = .closed
+    }
+
+    mutating func recordFailure(now: ContinuousClock.Instant) {
+        consecutiveFailures += 1
+        if state == .halfOpen || consecutiveFailures >= threshold {
+            state = .open(until: now + cooldown)
+        }
+    }
+
+    /// A call admitted as the half-open probe ended without telling anything about the endpoint
+    /// (the caller cancelled it): let the next call probe.
+    mutating func recordInconclusive(now: ContinuousClock.Instant) {
+        if state == .halfOpen { state = .open(until: now) }
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` (from 0) waits a uniformly random time in
+/// `[0, min(maximum, base × 2ⁿ)]`.
+struct Backoff: Sendable {
+    var base: Duration
+    var maximum: Duration
+
+    /// The ceiling of the wait before retry number `attempt` (0-based).
+    func ceiling(attempt: Int) -> Duration {
+        let factor = 1 << min(attempt, 30)
+        let raw = base * factor
+        return raw > maximum ? maximum : raw
+    }
+
+    /// The wait before retry number `attempt`, drawn with `generator`.
+    func delay(attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
+        let ceiling = ceiling(attempt: attempt)
+        let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
+        guard nanoseconds > 0 else { return .zero }
+        return .nanoseconds(Int64.random(in: 0...nanoseconds, using: &generator))
+    }
+}
