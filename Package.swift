@@ -223,7 +223,8 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "TestSupport", "EtcdWire", "GRPCStatus",
+                "statehouse", "TestSupport", "EtcdWire", "GRPCStatus", "StatehouseClient",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-packages=(librocksdb-dev pkg-config etcd-client curl)
+packages=(librocksdb-dev pkg-config etcd-client etcd-server curl)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -21,4 +21,14 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 echo "Installing ${missing[*]} ..."
-sh -c "$command" >/dev/null
+# etcd-server is only for the tests (they start their own members on free ports): keep the
+# package from starting a system etcd on 2379, where `make run` puts its first member.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+fi
+status=0
+sh -c "$command" >/dev/null || status=$?
+[ "$created_policy" -eq 1 ] && rm -f "$policy"
+exit "$status"

@@ -51,8 +51,10 @@ public struct GRPCMessageDecoder: Sendable {
                     message: flag == 1 ? "compressed messages are not supported (identity encoding only)" : "invalid message flag \(flag)")
             }
             guard length <= maximumMessageBytes else {
+                // grpc-go's wording, which etcd's clients see from etcd.
                 throw GRPCFramingError(
-                    code: .resourceExhausted, message: "message of \(length) bytes exceeds the limit of \(maximumMessageBytes) bytes")
+                    code: .resourceExhausted,
+                    message: "grpc: received message larger than max (\(length) vs. \(maximumMessageBytes))")
             }
             guard buffer.count - consumed - 5 >= length else { break }
             messages.append(Array(buffer[(consumed + 5)..<(consumed + 5 + length)]))

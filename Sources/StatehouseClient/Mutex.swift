@@ -21,8 +21,8 @@ public struct LockToken: Sendable, Hashable {
 /// under `<name>/` ordered by create revision, and the lowest holds the lock. A waiter watches
 /// only the candidate just ahead of it, so a release wakes one waiter.
 ///
-/// When both `StatehouseClient` and `Synchronization` are imported, write
-/// `StatehouseClient.Mutex`.
+/// When `Synchronization` is imported too (its `Mutex` is a different thing), write
+/// `StatehouseClient.Mutex` or `DistributedMutex`.
 public final class Mutex: Sendable {
     /// The session the lock is held under.
     public let session: Session
@@ -164,4 +164,13 @@ public final class Mutex: Sendable {
     func waitForDeletion(of key: [UInt8], from revision: Int64) async throws {
         try await session.waitForDeletion(of: key, from: revision)
     }
+}
+
+/// ``Mutex``, under a name that does not clash with `Synchronization.Mutex`.
+public typealias DistributedMutex = Mutex
+
+extension StatehouseClient {
+    /// ``Mutex``, reachable as `StatehouseClient.Mutex` (the module and the client class share
+    /// a name, so `StatehouseClient.Mutex` names this alias).
+    public typealias Mutex = DistributedMutex
 }

@@ -7,6 +7,7 @@ import MVCC
 import NIOCore
 import Node
 import SwiftProtobuf
+import Synchronization
 
 /// `etcdserverpb.KV` and `etcdserverpb.Lease`: requests go to the member; answers come back
 /// with a full response header.
@@ -132,31 +133,64 @@ struct KVAndLeaseServices {
     }
 
     /// `LeaseKeepAlive`: each request renews through the leader and is answered in order of
-    /// arrival of the answers; an error ends the stream.
+    /// arrival of the answers. An unknown lease is answered with TTL 0 (as etcd does); other
+    /// errors end the stream. When the client half-closes, the stream ends once every request
+    /// has been answered.
     func leaseKeepAlive(_ call: ServerCall) -> any ServerCallHandler {
         let host = self.host
         if call.requiresLeader && !host.hasLeaderHint {
             call.fail(.noLeader)
         }
+        let outstanding = OutstandingAnswers()
         return StreamingCall<Etcdserverpb_LeaseKeepAliveRequest>(
             call: call,
             onMessage: { request in
+                outstanding.begin()
                 host.submit(.leaseKeepAlive(id: request.id)) { response, context in
+                    var message = Etcdserverpb_LeaseKeepAliveResponse()
+                    message.header = header(context, revision: host.lastKnownRevision)
+                    message.id = request.id
                     switch response {
                     case .leaseKeepAlive(let id, let ttl):
-                        var message = Etcdserverpb_LeaseKeepAliveResponse()
-                        message.header = header(context, revision: host.lastKnownRevision)
                         message.id = id
                         message.ttl = ttl
+                        call.send(message)
+                    case .failure(.mvcc(.leaseNotFound)):
                         call.send(message)
                     case .failure(let error):
                         call.fail(ServiceError(error))
                     default:
                         call.fail(ServiceError(.internal, "etcdserver: unexpected response"))
                     }
+                    if outstanding.end() { call.finish(.ok) }
                 }
             },
-            onEnd: { call.finish(.ok) })
+            onEnd: { if outstanding.clientEnded() { call.finish(.ok) } })
+    }
+}
+
+/// Requests of a stream still waiting for their answers, so that a half-closed stream ends only
+/// after the last answer.
+final class OutstandingAnswers: Sendable {
+    private let state = Mutex<(pending: Int, clientEnded: Bool)>((0, false))
+
+    /// A request was submitted.
+    func begin() { state.withLock { $0.pending += 1 } }
+
+    /// A request was answered; true if the stream should end now.
+    func end() -> Bool {
+        state.withLock { state in
+            state.pending -= 1
+            return state.pending == 0 && state.clientEnded
+        }
+    }
+
+    /// The client half-closed; true if the stream should end now.
+    func clientEnded() -> Bool {
+        state.withLock { state in
+            state.clientEnded = true
+            return state.pending == 0
+        }
     }
 }
 

@@ -87,8 +87,8 @@ final class LocalCluster {
     var isReferenceServer: Bool { executable.lastPathComponent != "statehouse" }
 
     /// Prepares a cluster of `size` members named n1, n2, … (nothing runs until ``start()``).
-    init(size: Int = 3, snapshotCount: Int? = nil) throws {
-        guard let executable = Self.serverExecutable else { throw MissingExecutable() }
+    init(size: Int = 3, snapshotCount: Int? = nil, executable chosen: URL? = nil) throws {
+        guard let executable = chosen ?? Self.serverExecutable else { throw MissingExecutable() }
         self.executable = executable
         self.snapshotCount = snapshotCount
         let unique = UUID().uuidString.prefix(8).lowercased()
