@@ -219,6 +219,10 @@ let package = Package(
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ]
         ),
+        .testTarget(
+            name: "StatehouseClientTests",
+            dependencies: ["StatehouseClient", .product(name: "GRPCCore", package: "grpc-swift-2")]
+        ),
         .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
         .testTarget(
             name: "ClusterTests",

@@ -60,8 +60,9 @@ extension StatehouseClient {
     /// raised alarm (other than NOSPACE) counts as unhealthy.
     public func isHealthy(_ endpoint: Endpoint) async -> Bool {
         do {
-            _ = try await unary(
-                Methods.range, GetOptions().request(for: .key("health")), policy: .idempotent, endpoint: endpoint)
+            _ =
+                try await unary(
+                    Methods.range, GetOptions().request(for: .key("health")), policy: .idempotent, endpoint: endpoint)
                 as Etcdserverpb_RangeResponse
             return true
         } catch let error as StatehouseError where error.code == .permissionDenied {

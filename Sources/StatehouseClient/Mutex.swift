@@ -120,7 +120,9 @@ public final class Mutex: Sendable {
     ///
     /// - Throws: `notHeld` if the lock key is gone or was re-created (the session was lost).
     @discardableResult
-    public func guardedPut(_ key: some BytesConvertible, _ value: some BytesConvertible, lease: LeaseID? = nil)
+    public func guardedPut(
+        _ key: some BytesConvertible, _ value: some BytesConvertible, lease: LeaseID? = nil
+    )
         async throws -> TxnResult
     {
         try await guardedTxn(Txn().then(.put(key, value, lease: lease)))

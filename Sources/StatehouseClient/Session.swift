@@ -1,4 +1,5 @@
 import Logging
+
 /// A lease kept alive for as long as the session is open, under which locks and election
 /// candidacies are held.
 ///

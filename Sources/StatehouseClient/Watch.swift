@@ -1,9 +1,9 @@
-import Logging
 import AsyncAlgorithms
 import EtcdWire
 import Foundation
 import GRPCCore
 import GRPCProtobuf
+import Logging
 import Synchronization
 
 /// One change to a watched key.

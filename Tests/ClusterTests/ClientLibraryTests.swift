@@ -112,7 +112,8 @@ struct ClientLibraryTests {
             let start = try await client.put("jobs/1", "queued").header.revision
             try await client.put("jobs/1", "running")
             try await client.delete(.key("jobs/1"))
-            let history = try await collect(3, from: client.watch(prefix: "jobs/", options: WatchOptions(startRevision: start, prevKV: true)))
+            let history = try await collect(
+                3, from: client.watch(prefix: "jobs/", options: WatchOptions(startRevision: start, prevKV: true)))
             #expect(history.map(\.kind) == [.put, .put, .delete])
             #expect(history.map(\.revision) == [start, start + 1, start + 2])
             #expect(history[1].previous?.valueString == "queued")
