@@ -221,7 +221,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StatehouseClientTests",
-            dependencies: ["StatehouseClient", .product(name: "GRPCCore", package: "grpc-swift-2")]
+            dependencies: [
+                "StatehouseClient",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
         .testTarget(
