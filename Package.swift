@@ -156,6 +156,16 @@ let package = Package(
             ]
         ),
 
+        // ==== The workflow recipe: executors sharing runs through Mutex, fencing and Election.
+        .executableTarget(
+            name: "statehouse-workflow",
+            dependencies: [
+                "StatehouseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "ClusterSimulation",
@@ -223,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "TestSupport", "EtcdWire", "GRPCStatus",
+                "statehouse", "statehouse-workflow", "TestSupport", "EtcdWire", "GRPCStatus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
