@@ -156,6 +156,16 @@ let package = Package(
             ]
         ),
 
+        // ==== The workflow recipe: executors sharing runs through Mutex, fencing and Election.
+        .executableTarget(
+            name: "statehouse-workflow",
+            dependencies: [
+                "StatehouseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "ClusterSimulation",
@@ -231,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "TestSupport", "EtcdWire", "GRPCStatus", "StatehouseClient",
+                "statehouse", "statehouse-workflow", "TestSupport", "EtcdWire", "GRPCStatus", "StatehouseClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -52,11 +52,24 @@ public final class Mutex: Sendable {
         let client = session.client
         guard session.isAlive else { throw StatehouseError(.sessionLost, "the session's lease is lost") }
         // Join the queue (or find our place in it, if this session already queued).
-        let result = try await client.txn()
-            .when(.createRevision(key) == 0)
-            .then(.put(key, [UInt8](), lease: session.lease), .get(.prefix(prefix), options: Self.firstCreated))
-            .else(.get(key), .get(.prefix(prefix), options: Self.firstCreated))
-            .commit()
+        let result: TxnResult
+        do {
+            result = try await client.txn()
+                .when(.createRevision(key) == 0)
+                .then(.put(key, [UInt8](), lease: session.lease), .get(.prefix(prefix), options: Self.firstCreated))
+                .else(.get(key), .get(.prefix(prefix), options: Self.firstCreated))
+                .commit()
+        } catch {
+            // The call may have been applied although it failed (it was cancelled or lost after
+            // being sent): withdraw the key it may have queued, or it would be granted the lock
+            // later with nobody knowing. Not when the lock is held (then the key is the holder's).
+            let key = self.key
+            client.cleanUp { client in
+                guard self.token == nil else { return }
+                _ = try await client.delete(.key(key))
+            }
+            throw error
+        }
         let revision: Int64
         if result.succeeded {
             revision = result.header.revision
