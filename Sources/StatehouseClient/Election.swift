@@ -42,11 +42,22 @@ public final class Election: Sendable {
         let client = session.client
         let key = prefix + Array(String(UInt64(bitPattern: session.lease.rawValue), radix: 16).utf8)
         let bytes = value.statehouseBytes
-        let result = try await client.txn()
-            .when(.createRevision(key) == 0)
-            .then(.put(key, bytes, lease: session.lease))
-            .else(.get(key))
-            .commit()
+        let result: TxnResult
+        do {
+            result = try await client.txn()
+                .when(.createRevision(key) == 0)
+                .then(.put(key, bytes, lease: session.lease))
+                .else(.get(key))
+                .commit()
+        } catch {
+            // The call may have been applied although it failed: withdraw the candidacy it may
+            // have created, unless this candidate already leads (then the key is the leader's).
+            client.cleanUp { client in
+                guard self.leaderKey == nil else { return }
+                _ = try await client.delete(.key(key))
+            }
+            throw error
+        }
         var revision = result.header.revision
         if !result.succeeded {
             guard let existing = result.results.first?.get?.kvs.first else {
