@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "simulate", targets: ["simulate"]),
         .executable(name: "statehouse", targets: ["statehouse"]),
         .library(name: "StatehouseClient", targets: ["StatehouseClient"]),
+        .executable(name: "statehousectl", targets: ["statehousectl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -156,6 +157,15 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "statehousectl",
+            dependencies: [
+                "StatehouseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "ClusterSimulation",
@@ -223,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "TestSupport", "EtcdWire", "GRPCStatus",
+                "statehouse", "statehousectl", "TestSupport", "EtcdWire", "GRPCStatus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
