@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "simulate", targets: ["simulate"]),
         .executable(name: "statehouse", targets: ["statehouse"]),
         .library(name: "StatehouseClient", targets: ["StatehouseClient"]),
+        .executable(name: "statehousectl", targets: ["statehousectl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -156,6 +157,16 @@ let package = Package(
             ]
         ),
 
+        // ==== statehousectl: the etcdctl-style command-line client on StatehouseClient.
+        .executableTarget(
+            name: "statehousectl",
+            dependencies: [
+                "StatehouseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // ==== The workflow recipe: executors sharing runs through Mutex, fencing and Election.
         .executableTarget(
             name: "statehouse-workflow",
@@ -241,7 +252,8 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "statehouse-workflow", "TestSupport", "EtcdWire", "GRPCStatus", "StatehouseClient",
+                "statehouse", "statehousectl", "statehouse-workflow", "TestSupport", "EtcdWire", "GRPCStatus",
+                "StatehouseClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

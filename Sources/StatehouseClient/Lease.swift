@@ -90,18 +90,23 @@ extension StatehouseClient {
         var options = CallOptions.defaults
         options.timeout = configuration.requestTimeout
         options.waitForReady = false
+        // The request side stays open until the answer arrives (as etcd's KeepAliveOnce does): a
+        // server may end the call when the client half-closes, before answering.
+        let answered = Signal<Void>()
         do {
             return try await connection.grpc.bidirectionalStreaming(
                 request: StreamingClientRequest(of: Etcdserverpb_LeaseKeepAliveRequest.self) { writer in
                     var request = Etcdserverpb_LeaseKeepAliveRequest()
                     request.id = id.rawValue
                     try await writer.write(request)
+                    _ = await answered.wait()
                 },
                 descriptor: Methods.leaseKeepAlive,
                 serializer: ProtobufSerializer<Etcdserverpb_LeaseKeepAliveRequest>(),
                 deserializer: ProtobufDeserializer<Etcdserverpb_LeaseKeepAliveResponse>(),
                 options: options
             ) { response in
+                defer { answered.fire(()) }
                 for try await message in response.messages { return message.ttl }
                 throw StatehouseError(.unavailable, "the keep-alive stream ended without an answer")
             }

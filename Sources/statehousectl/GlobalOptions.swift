@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StatehouseClient
+
+/// The options every command takes: where the cluster is, how long a call may take, and how
+/// results are printed.
+struct GlobalOptions: ParsableArguments {
+    /// The environment variable read when `--endpoints` is not given.
+    static let endpointsVariable = "STATEHOUSE_ENDPOINTS"
+    /// The endpoints used when neither the flag nor the environment variable is set.
+    static let defaultEndpoints = "127.0.0.1:2379"
+
+    @Option(
+        help: ArgumentHelp(
+            "The servers to call, comma-separated (host:port or http://host:port); defaults to $STATEHOUSE_ENDPOINTS, else 127.0.0.1:2379.",
+            valueName: "endpoints"))
+    var endpoints: String?
+
+    @Option(
+        name: .customLong("command-timeout"),
+        help: ArgumentHelp(
+            "How long each call may take, retries included (500ms, 5s, 1m; a bare number is seconds).",
+            valueName: "duration"))
+    var commandTimeout: CommandDuration = CommandDuration(.seconds(5), text: "5s")
+
+    @Option(name: [.customShort("w"), .customLong("write-out")], help: "The output format: simple, json or table.")
+    var writeOut: OutputFormat = .simple
+
+    /// The endpoints to use: the flag, else the environment variable, else the default.
+    var endpointList: [String] {
+        let text =
+            endpoints ?? ProcessInfo.processInfo.environment[Self.endpointsVariable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.defaultEndpoints
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    mutating func validate() throws {
+        _ = try configuration()
+    }
+
+    /// The client configuration these options describe.
+    ///
+    /// - Throws: `ValidationError` naming a malformed endpoint.
+    func configuration(endpoints chosen: [String]? = nil) throws -> StatehouseClientConfiguration {
+        do {
+            var configuration = try StatehouseClientConfiguration(endpoints: chosen ?? endpointList)
+            configuration.requestTimeout = commandTimeout.duration
+            return configuration
+        } catch let error as StatehouseError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// Runs `body` with a client of the configured endpoints (or `chosen` ones), shut down
+    /// afterwards.
+    func withClient<Result: Sendable>(
+        endpoints chosen: [String]? = nil, _ body: (StatehouseClient) async throws -> Result
+    ) async throws -> Result {
+        try await withStatehouseClient(configuration: configuration(endpoints: chosen), logger: Self.logger, body)
+    }
+
+    /// Where the client library logs: standard error, errors only (output stays parseable).
+    static let logger: Logger = {
+        var logger = Logger(label: "statehousectl") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .error
+        return logger
+    }()
+}
+
+/// A duration written as etcdctl takes it: `500ms`, `5s`, `1m`, `1m30s`, or a bare number of
+/// seconds.
+struct CommandDuration: ExpressibleByArgument, Sendable {
+    /// The duration.
+    var duration: Duration
+    /// The duration as it was written.
+    var text: String
+
+    init(_ duration: Duration, text: String) {
+        self.duration = duration
+        self.text = text
+    }
+
+    init?(argument: String) {
+        text = argument
+        if let seconds = Double(argument) {
+            guard seconds > 0 else { return nil }
+            duration = .milliseconds(Int64(seconds * 1000))
+            return
+        }
+        var total = Duration.zero
+        var rest = Substring(argument)
+        let units: [(String, Duration)] = [("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600))]
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isNumber || $0 == "." }
+            guard let value = Double(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            total += scale * value
+        }
+        guard total > .zero else { return nil }
+        duration = total
+    }
+
+    var defaultValueDescription: String { text }
+}
