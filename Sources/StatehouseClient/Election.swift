@@ -70,13 +70,7 @@ public final class Election: Sendable {
             }
         }
         do {
-            while true {
-                var options = GetOptions(limit: 1, sort: SortOrder(.createRevision, ascending: false))
-                options.maxCreateRevision = revision - 1
-                let ahead = try await client.get(.prefix(prefix), options: options)
-                guard let predecessor = ahead.kvs.first else { break }
-                try await session.waitForDeletion(of: predecessor.key, from: ahead.header.revision)
-            }
+            try await session.waitForPredecessors(under: prefix, below: revision)
             guard let mine = try await client.get(key), mine.createRevision == revision else {
                 throw StatehouseError(.sessionLost, "the session's lease expired while campaigning")
             }

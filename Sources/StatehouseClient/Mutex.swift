@@ -82,7 +82,7 @@ public final class Mutex: Sendable {
         do {
             let owner = result.results.last?.get?.kvs.first
             if owner?.createRevision != revision {
-                try await waitForPredecessors(below: revision, since: result.header.revision)
+                try await session.waitForPredecessors(under: prefix, below: revision)
             }
             // The session may have expired while we waited: the key must still be ours.
             guard let mine = try await client.get(key), mine.createRevision == revision else {
@@ -160,25 +160,6 @@ public final class Mutex: Sendable {
     }
 
     static let firstCreated = GetOptions(limit: 1, sort: SortOrder(.createRevision, ascending: true))
-
-    /// Waits until no key under the prefix was created before `revision` (etcd's waitDeletes):
-    /// watches the latest such key for its deletion, again and again.
-    private func waitForPredecessors(below revision: Int64, since headerRevision: Int64) async throws {
-        let client = session.client
-        while true {
-            var options = GetOptions(limit: 1, sort: SortOrder(.createRevision, ascending: false))
-            options.maxCreateRevision = revision - 1
-            let predecessors = try await client.get(.prefix(prefix), options: options)
-            guard let predecessor = predecessors.kvs.first else { return }
-            try await waitForDeletion(of: predecessor.key, from: predecessors.header.revision)
-            guard session.isAlive else { throw StatehouseError(.sessionLost, "the session's lease is lost") }
-        }
-    }
-
-    /// Waits until `key` is deleted at a revision after `revision`.
-    func waitForDeletion(of key: [UInt8], from revision: Int64) async throws {
-        try await session.waitForDeletion(of: key, from: revision)
-    }
 }
 
 /// ``Mutex``, under a name that does not clash with `Synchronization.Mutex`.

@@ -38,6 +38,19 @@ public final class Session: Sendable {
         try await client.revokeLease(lease)
     }
 
+    /// Waits until no key under `prefix` was created before `revision` (etcd's waitDeletes):
+    /// watches the latest such key for its deletion, again and again. Mutex and Election queue
+    /// this way.
+    func waitForPredecessors(under prefix: [UInt8], below revision: Int64) async throws {
+        while true {
+            var options = GetOptions(limit: 1, sort: SortOrder(.createRevision, ascending: false))
+            options.maxCreateRevision = revision - 1
+            let predecessors = try await client.get(.prefix(prefix), options: options)
+            guard let predecessor = predecessors.kvs.first else { return }
+            try await waitForDeletion(of: predecessor.key, from: predecessors.header.revision)
+        }
+    }
+
     /// Waits until `key` is deleted at a revision after `revision`, or throws `sessionLost` if
     /// the session is lost first.
     func waitForDeletion(of key: [UInt8], from revision: Int64) async throws {

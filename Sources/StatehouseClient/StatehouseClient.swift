@@ -83,9 +83,10 @@ public final class StatehouseClient: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
-        self.metrics = ClientMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        let metrics = ClientMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        self.metrics = metrics
         self.connections = try configuration.endpoints.map { endpoint in
-            try EndpointConnection(endpoint: endpoint, configuration: configuration)
+            try EndpointConnection(endpoint: endpoint, configuration: configuration, failures: metrics.endpointFailures)
         }
     }
 
@@ -287,9 +288,11 @@ final class EndpointConnection: Sendable {
     let endpoint: Endpoint
     let grpc: GRPCClient<HTTP2ClientTransport.Posix>
     private let breaker: Synchronization.Mutex<CircuitBreaker>
+    private let failures: Counter
 
-    init(endpoint: Endpoint, configuration: StatehouseClientConfiguration) throws {
+    init(endpoint: Endpoint, configuration: StatehouseClientConfiguration, failures: Counter) throws {
         self.endpoint = endpoint
+        self.failures = failures
         breaker = Synchronization.Mutex(
             CircuitBreaker(
                 threshold: configuration.circuitBreakerThreshold, cooldown: configuration.circuitBreakerCooldown))
@@ -309,7 +312,10 @@ final class EndpointConnection: Sendable {
 
     func admit(now: ContinuousClock.Instant) -> Bool { breaker.withLock { $0.admit(now: now) } }
     func recordSuccess() { breaker.withLock { $0.recordSuccess() } }
-    func recordFailure() { breaker.withLock { $0.recordFailure(now: .now) } }
+    func recordFailure() {
+        failures.increment()
+        breaker.withLock { $0.recordFailure(now: .now) }
+    }
     func recordInconclusive() { breaker.withLock { $0.recordInconclusive(now: .now) } }
 }
 

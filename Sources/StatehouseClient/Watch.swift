@@ -110,12 +110,8 @@ public struct WatchSequence: AsyncSequence, Sendable {
 final class WatchSubscription: Sendable {
     let channel = AsyncThrowingChannel<WatchEvent, any Error>()
     private let task = Synchronization.Mutex<BackgroundTask?>(nil)
-    private let range: KeyRange
-    private let options: WatchOptions
 
     init(client: StatehouseClient, range: KeyRange, options: WatchOptions) {
-        self.range = range
-        self.options = options
         let channel = self.channel
         let task = client.background.spawn { [range, options] in
             await Self.run(client: client, range: range, options: options, channel: channel)
@@ -224,7 +220,7 @@ final class WatchSubscription: Sendable {
                     if Task.isCancelled { return }
                     next.update { $0 = max($0, delivered.revision + 1) }
                 }
-                if message.events.isEmpty, !message.created, message.watchID == -1 || message.hasHeader {
+                if message.events.isEmpty, !message.created {
                     // A progress notification: every change up to its revision has been sent.
                     next.update { if $0 != 0 { $0 = max($0, message.header.revision + 1) } }
                 }
