@@ -1,6 +1,5 @@
 import EtcdWire
 import Foundation
-import FoundationNetworking
 import Glibc
 import TestSupport
 
@@ -251,30 +250,17 @@ final class LocalCluster {
         }
     }
 
-    /// `GET /health` on `port`: the HTTP status and body, or nil if nothing answered.
+    /// `GET /health` on `port`: the HTTP status and body, or nil if nothing answered within 2 seconds.
     static func health(port: Int) async throws -> (Int, String)? {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/health")!)
-        request.timeoutInterval = 2
-        guard let (data, response) = try? await healthSession.data(for: request), let http = response as? HTTPURLResponse else {
-            return nil
-        }
-        return (http.statusCode, String(decoding: data, as: UTF8.self))
+        guard let (status, body) = try? await HTTPGet.fetch(port: port, path: "/health", timeout: .seconds(2)) else { return nil }
+        return (status, body)
     }
 
     /// `GET path` on a member's client port: the HTTP status and body.
     static func httpGet(port: Int, path: String) async throws -> (Int, String) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.timeoutInterval = 5
-        let (data, response) = try await healthSession.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        let (status, body) = try await HTTPGet.fetch(port: port, path: path, timeout: .seconds(5))
+        return (status, body)
     }
-
-    private static let healthSession: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.connectionProxyDictionary = [:]
-        configuration.timeoutIntervalForRequest = 5
-        return URLSession(configuration: configuration)
-    }()
 
     /// Status of every running member (of `chosen`), keyed by name; members that do not answer
     /// are left out. Records each member's ID.
