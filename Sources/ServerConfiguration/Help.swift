@@ -26,6 +26,8 @@ extension ServerConfiguration {
             key of the config file. A flag wins over the environment variable, which wins over the
             config file, which wins over the default. An unknown flag, STATEHOUSE_ variable or
             config-file key is an error, and every value is checked before the member starts.
+            The client tools' variables (STATEHOUSE_ENDPOINTS, STATEHOUSE_LOCK_KEY and
+            STATEHOUSE_FENCING_TOKEN) are ignored.
 
             URLs are written http://host:port; TLS is not supported. A list of URLs is one value
             with commas between them. Listen URLs name an IP address or localhost.

@@ -80,10 +80,16 @@ extension ServerConfiguration {
             expected: "only flags, such as --name n1 (statehouse takes no other arguments)")
     }
 
-    /// Reads the `STATEHOUSE_` variables of the environment, refusing any that names no option.
+    /// The `STATEHOUSE_` variables that belong to the tools rather than the server: statehousectl's
+    /// endpoints, and what `statehousectl lock` gives the command it runs. The server ignores them,
+    /// so that it starts from a shell (or under a lock) where they are set.
+    static let clientVariables: Set<String> = ["STATEHOUSE_ENDPOINTS", "STATEHOUSE_LOCK_KEY", "STATEHOUSE_FENCING_TOKEN"]
+
+    /// Reads the `STATEHOUSE_` variables of the environment, refusing any that names no option
+    /// unless it is one of ``clientVariables``.
     static func parseEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> [Option: Setting] {
         var settings: [Option: Setting] = [:]
-        let ours = environment.filter { $0.key.hasPrefix("STATEHOUSE_") }
+        let ours = environment.filter { $0.key.hasPrefix("STATEHOUSE_") && !clientVariables.contains($0.key) }
         for variable in ours.keys.sorted() {
             guard let option = Option(environmentVariable: variable) else {
                 throw ConfigurationError(

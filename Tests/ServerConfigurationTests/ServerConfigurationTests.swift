@@ -345,6 +345,17 @@ final class PrecedenceTests: XCTestCase {
             #"statehouse: unknown environment variable "STATEHOUSE_VERSION": expected one of the STATEHOUSE_ variables listed by --help"#)
     }
 
+    func testClientToolVariablesAreIgnored() throws {
+        let environment = [
+            "STATEHOUSE_ENDPOINTS": "127.0.0.1:2379,127.0.0.1:22379", "STATEHOUSE_LOCK_KEY": "jobs/694d",
+            "STATEHOUSE_FENCING_TOKEN": "17", "STATEHOUSE_NAME": "n2",
+        ]
+        XCTAssertEqual(try configuration(environment: environment).name, "n2")
+        assertRefused(
+            [], environment: ["STATEHOUSE_ENDPOINTS": "127.0.0.1:2379", "STATEHOUSE_ENDPOINT": "127.0.0.1:2379"],
+            #"statehouse: unknown environment variable "STATEHOUSE_ENDPOINT": expected one of the STATEHOUSE_ variables listed by --help"#)
+    }
+
     func testValueFromTheEnvironmentNamesItsVariable() {
         assertRefused(
             [], environment: ["STATEHOUSE_LOG_LEVEL": "loud\nlouder"],
