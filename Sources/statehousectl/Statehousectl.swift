@@ -21,9 +21,10 @@ struct Statehousectl: AsyncParsableCommand {
             OUTPUT FORMATS (-w/--write-out)
               simple  Lines as etcdctl prints them (get: each key and value on two lines).
               json    One JSON object per result, on one line (per event for watch and
-                      elect -l). Keys and values are UTF-8 strings; revisions, versions,
-                      counts and TTLs are numbers; cluster, member and lease IDs are
-                      hexadecimal strings, as the commands take them. Responses carry
+                      elect -l). Keys and values are UTF-8 strings (bytes that are not
+                      UTF-8 show as U+FFFD); revisions, versions, counts and TTLs are
+                      numbers; cluster, member and lease IDs are hexadecimal strings,
+                      as the commands take them. Responses carry
                       "header": {"cluster_id", "member_id", "revision", "raft_term"};
                       key-value pairs are {"key", "value", "create_revision",
                       "mod_revision", "version", "lease"}. Each command's help names

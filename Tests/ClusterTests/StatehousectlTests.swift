@@ -326,6 +326,26 @@ final class StatehousectlTests: ClusterTestCase {
                 cells.contains([member.hexID, "started", member.name, member.peerURL, member.clientURL, "false"]), "\(table)")
         }
 
+        // member add (as an unstarted learner, so the quorum stays), update and remove.
+        let learnerPeer = "http://127.0.0.1:\(try freePorts(count: 1)[0])"
+        let add = try await succeed(ctl, ["member", "add", "n9", "--peer-urls", learnerPeer, "--learner"])
+        let addWords = add.lines.first?.split(separator: " ") ?? []
+        let learnerID = addWords.count == 6 ? String(addWords[1]) : ""
+        XCTAssertTrue(addWords.count == 6 && addWords[2] == "added" && UInt64(learnerID, radix: 16) != nil, "\(add)")
+        XCTAssertEqual(Array(add.lines.dropFirst()).first, "", "\(add)")
+        XCTAssertEqual(add.lines.dropFirst(2).first, "STATEHOUSE_NAME=\"n9\"", "\(add)")
+        XCTAssertTrue(add.lines.contains("STATEHOUSE_INITIAL_CLUSTER_STATE=\"existing\""), "\(add)")
+        XCTAssertTrue(add.output.contains("n9=\(learnerPeer)") && add.output.contains("n1=\(cluster.members[0].peerURL)"), "\(add)")
+        let withLearner = try await succeed(ctl, ["member", "list"])
+        XCTAssertTrue(withLearner.lines.contains("\(learnerID), unstarted, , \(learnerPeer), , true"), "\(withLearner)")
+        let movedPeer = "http://127.0.0.1:\(try freePorts(count: 1)[0])"
+        let update = try await succeed(ctl, ["member", "update", learnerID, "--peer-urls", movedPeer])
+        XCTAssertTrue(update.output.hasPrefix("Member \(learnerID) updated in cluster "), "\(update)")
+        let remove = try await succeed(ctl, ["member", "remove", learnerID])
+        XCTAssertTrue(remove.output.hasPrefix("Member \(learnerID) removed from cluster "), "\(remove)")
+        let afterRemove = try await succeed(ctl, ["member", "list"])
+        XCTAssertEqual(afterRemove.lines.count, 3, "\(afterRemove)")
+
         let status = try await succeed(ctl, ["endpoint", "status"])
         XCTAssertEqual(status.lines.count, 3, "\(status)")
         for member in cluster.members {
