@@ -196,7 +196,7 @@ let package = Package(
         // ==== Tests.
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "RaftCore", "GRPCStatus"]),
-        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore"]),
+        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore", "TestSupport"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage", "GRPCStatus"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node", "TestSupport"]),
@@ -214,9 +214,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "MVCC", "GRPCStatus"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore", "TestSupport"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
-        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore", "TestSupport"]),
         .testTarget(
             name: "PeerTransportTests",
             dependencies: [

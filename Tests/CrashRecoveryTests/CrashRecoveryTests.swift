@@ -5,7 +5,7 @@ import Testing
 
 /// Kills a single-member node (`statehouse-crash-node`) with SIGKILL while it writes, restarts
 /// it, and checks that every put it acknowledged survived, in order, with nothing after a gap.
-@Suite("Crash recovery of a member on RocksDB", .serialized)
+@Suite("Crash recovery of a member on RocksDB", .serialized, .onOwnThreads)
 struct CrashRecoveryTests {
     /// The `statehouse-crash-node` executable built next to the test bundle.
     static var nodeExecutable: URL? { builtExecutable(named: "statehouse-crash-node") }

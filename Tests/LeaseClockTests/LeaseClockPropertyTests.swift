@@ -1,11 +1,12 @@
 import LeaseClock
 import MVCC
 import RaftCore
+import TestSupport
 import Testing
 
 /// Randomized runs against a model of the replicated lease table, with lost revokes, delayed
 /// checkpoints and elections.
-@Suite("Randomized")
+@Suite("Randomized", .onOwnThreads)
 struct LeaseClockPropertyTests {
     @Test("No lease is reported expired before its last grant or renewal + TTL", arguments: 1...24 as ClosedRange<UInt64>)
     func neverExpiresEarly(seed: UInt64) {

@@ -1,6 +1,7 @@
 import LeaseClock
 import MVCC
 import RaftCore
+import TestSupport
 import Testing
 
 /// A clock that is already the primary, with no leases.
@@ -271,7 +272,7 @@ struct RemainingTTLTests {
     }
 }
 
-@Suite("Scale and determinism")
+@Suite("Scale and determinism", .onOwnThreads)
 struct ScaleTests {
     @Test("100k leases drain in bounded, ordered batches")
     func hundredThousandLeases() {

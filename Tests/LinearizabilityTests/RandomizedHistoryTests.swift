@@ -1,5 +1,6 @@
 import Linearizability
 import RaftCore
+import TestSupport
 import Testing
 
 /// Simulates clients against an atomic key/value store: each operation takes
@@ -128,7 +129,7 @@ func injectStaleRead(into history: inout KVHistory) -> (id: Int, key: String)? {
     return nil
 }
 
-@Suite("Randomized histories")
+@Suite("Randomized histories", .onOwnThreads)
 struct RandomizedHistoryTests {
     @Test(arguments: 1...12 as ClosedRange<UInt64>)
     func singleKeyHistoriesAreAcceptedAndStaleReadsRejected(seed: UInt64) throws {

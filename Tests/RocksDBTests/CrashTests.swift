@@ -4,7 +4,7 @@ import RocksDB
 import TestSupport
 import Testing
 
-@Suite("Crash recovery")
+@Suite("Crash recovery", .onOwnThreads)
 struct CrashTests {
 
     @Test func syncedWritesSurviveSIGKILL() throws {

@@ -5,7 +5,7 @@ import Testing
 
 /// Swift seeds its hashing per process, so a run that (wrongly) depended on dictionary order
 /// would still replay within one process. These tests replay seeds in separate processes.
-@Suite("Replay across processes")
+@Suite("Replay across processes", .onOwnThreads)
 struct ReplayTests {
     /// The `simulate` executable built next to the test bundle.
     static var simulateExecutable: URL? { builtExecutable(named: "simulate") }

@@ -2,6 +2,7 @@
 import MVCC
 @_spi(Testing) import Node
 @_spi(Testing) import RaftCore
+import TestSupport
 import Testing
 
 /// Options for scripted scenarios: no background load or random faults, so the test decides
@@ -45,7 +46,7 @@ private func acknowledgedWrites(_ count: Int, in sim: Simulation) -> [Int] {
     return done
 }
 
-@Suite("Raft scenarios in the simulator")
+@Suite("Raft scenarios in the simulator", .onOwnThreads)
 struct ScenarioTests {
     @Test("initial election: one leader, every member agrees and commits its first entry", arguments: [3, 5])
     func initialElection(nodes: Int) {

@@ -1,10 +1,12 @@
 @_spi(Testing) import ClusterSimulation
+import Foundation
 @_spi(Testing) import RaftCore
+import TestSupport
 import Testing
 
 /// The seed sweep `make test` runs: 520 seeds, half with 3 members and half with 5, each under a
 /// fault mix drawn from its seed, each followed by a liveness phase and a durability check.
-@Suite("Seed sweeps")
+@Suite("Seed sweeps", .onOwnThreads)
 struct SweepTests {
     struct Chunk: Sendable, CustomTestStringConvertible {
         var seeds: ClosedRange<UInt64>
@@ -76,5 +78,20 @@ struct SweepTests {
         let broken = (UInt64(1)...120).compactMap { run(Self.staleReadProfile(seed: $0, checksReadIndexes: false)).violation }
         #expect(!broken.isEmpty, "the linearizability checker found no stale read")
         #expect(broken.allSatisfy { $0.property == "linearizability" }, "\(broken.map(\.property))")
+    }
+}
+
+/// The sweeps above run under `.onOwnThreads` so that they do not hold Swift concurrency's
+/// cooperative pool while the cluster tests wait on it; this checks that the trait moves them.
+@Suite("Test threads")
+struct TestThreadTests {
+    @Test("a suite with .onOwnThreads runs its synchronous tests on the executor's own threads", .onOwnThreads)
+    func runsOnOwnThreads() {
+        #expect(Thread.current.name?.hasPrefix("test-work-") == true)
+    }
+
+    @Test("without the trait a test runs on the cooperative pool")
+    func runsOnThePoolWithoutTheTrait() {
+        #expect(Thread.current.name?.hasPrefix("test-work-") != true)
     }
 }

@@ -1,5 +1,6 @@
 import RaftCore
 import Storage
+import TestSupport
 import Testing
 
 /// What the stored log logically holds, computed without any engine.
@@ -90,7 +91,7 @@ private struct Model {
     }
 }
 
-@Suite("Randomized log operations and crashes against a model")
+@Suite("Randomized log operations and crashes against a model", .onOwnThreads)
 struct RandomizedTests {
     static let seeds: [UInt64] = [1, 2, 3, 42, 1234, 0xDEAD_BEEF]
 
