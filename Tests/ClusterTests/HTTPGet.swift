@@ -4,10 +4,8 @@ import NIOPosix
 
 /// A plain HTTP/1.1 GET on 127.0.0.1 with a hard deadline, for `/health`, `/version` and `/metrics`.
 ///
-/// The tests used Foundation's `URLSession` for this at first. On Linux one of its requests
-/// sometimes returned only after about 90 seconds, despite a 2-second timeout, and a cluster
-/// start then failed waiting for `/health` while its members were healthy. Here the deadline
-/// closes the connection and fails the call, whatever the other side does.
+/// The deadline closes the connection and fails the call whatever the other side does, so a
+/// member that accepts and never answers cannot hold a wait beyond its timeout.
 enum HTTPGet {
     /// The call did not complete before its deadline.
     struct DeadlineExceeded: Error, CustomStringConvertible {
