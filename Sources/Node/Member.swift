@@ -177,7 +177,8 @@ public struct BatchOutput: Sendable {
 ///
 /// A shell (the server, the simulator, a test) feeds it client requests, peer messages and
 /// ticks, and runs batches: ``startBatch()`` returns the Raft ``Ready`` whose entries, hard state
-/// and snapshot the shell must make durable; then ``finishBatch()`` applies committed entries and
+/// and snapshot the shell must make durable, and whose leader messages it sends at once (see
+/// ``Ready/leaderMessages``); then ``finishBatch()`` applies committed entries and
 /// returns messages to send, the state write to persist (mutations and applied index together),
 /// and client responses.
 public struct Member: Sendable {
@@ -372,8 +373,8 @@ public struct Member: Sendable {
     /// Whether ``startBatch()`` has work.
     public var hasBatch: Bool { raft.hasReady }
 
-    /// Starts a batch: make the returned entries, hard state and snapshot durable, then call
-    /// ``finishBatch()``. Nothing else may be called in between.
+    /// Starts a batch: send the returned leader messages, make its entries, hard state and
+    /// snapshot durable, then call ``finishBatch()``. Nothing else may be called in between.
     public mutating func startBatch() -> Ready {
         precondition(pendingReady == nil, "startBatch() twice")
         let ready = raft.ready()

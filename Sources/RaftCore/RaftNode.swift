@@ -301,6 +301,9 @@ public struct RaftNode: Sendable {
         }
         var ready = Ready()
         let hardState = reportedHardState
+        // A leader whose term and vote are already durable may send appends and heartbeats
+        // before this batch is (see Ready.leaderMessages).
+        let mayLeadBeforePersisting = role == .leader && hardState.term == lastHardState.term && hardState.vote == lastHardState.vote
         if hardState != lastHardState {
             ready.hardState = hardState
             lastHardState = hardState
@@ -310,7 +313,17 @@ public struct RaftNode: Sendable {
         if log.applied < log.committed {
             ready.committedEntries = log.entries(from: log.applied + 1, through: log.committed, maxBytes: .max)
         }
-        ready.messages = messages
+        if mayLeadBeforePersisting {
+            for message in messages {
+                if message.term == term && (message.kind == .appendEntries || message.kind == .heartbeat) {
+                    ready.leaderMessages.append(message)
+                } else {
+                    ready.messages.append(message)
+                }
+            }
+        } else {
+            ready.messages = messages
+        }
         messages = []
         ready.readStates = readStates
         readStates = []

@@ -4,8 +4,9 @@
 /// ``RaftNode/ready()`` and ``RaftNode/advance(_:)``):
 /// 1. Make `snapshot`, `entries` and `hardState` durable (fsync), atomically if storage allows.
 ///    Writing entry *i* discards every previously stored entry at index *i* or above.
-/// 2. Only then send `messages`. (A vote, an acknowledgement or a leader's append therefore never
-///    leaves a member before the state it promises is on disk.)
+/// 2. Only then send `messages`. (A vote or an acknowledgement therefore never leaves a member
+///    before the state it promises is on disk.) `leaderMessages` may be sent at any time, best
+///    before step 1 so that followers write in parallel with the leader.
 /// 3. Apply `snapshot` (if any) and then `committedEntries` to the state machine, writing each
 ///    entry's changes and the applied index in one atomic batch. Serve `readStates` once the
 ///    applied index reaches their index.
@@ -19,6 +20,13 @@ public struct Ready: Sendable {
     public var snapshot: Snapshot?
     /// Messages to send once the above is durable.
     public var messages: [RaftMessage] = []
+    /// A leader's appends and heartbeats, which may leave before the above is durable.
+    ///
+    /// The Raft thesis (§10.2.1) lets a leader write its log in parallel with replicating it:
+    /// it counts its own log toward a commit only up to what it has made durable, and its term
+    /// and vote were made durable in an earlier batch (only batches that change neither get
+    /// leader messages). Sending them first takes one fsync off every write's critical path.
+    public var leaderMessages: [RaftMessage] = []
     /// Committed entries to apply, in index order.
     public var committedEntries: [LogEntry] = []
     /// Linearizable reads confirmed by the leader.
@@ -28,7 +36,8 @@ public struct Ready: Sendable {
 
     /// Whether there is nothing to do.
     public var isEmpty: Bool {
-        hardState == nil && entries.isEmpty && snapshot == nil && messages.isEmpty && committedEntries.isEmpty
+        hardState == nil && entries.isEmpty && snapshot == nil && messages.isEmpty && leaderMessages.isEmpty
+            && committedEntries.isEmpty
             && readStates.isEmpty && softState == nil
     }
 }

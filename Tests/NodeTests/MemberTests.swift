@@ -31,9 +31,9 @@ struct MemberHarness {
         for _ in 0..<maxRounds {
             var moved = false
             for id in members.keys.sorted() where members[id]!.hasBatch {
-                _ = members[id]!.startBatch()
+                let ready = members[id]!.startBatch()
                 let output = members[id]!.finishBatch()
-                inFlight.append(contentsOf: output.messages)
+                inFlight.append(contentsOf: ready.leaderMessages + output.messages)
                 for (request, response) in output.responses { responses[request] = response }
                 appliedAt.merge(output.appliedAt) { $1 }
                 expired.append(contentsOf: output.expiredLeases)

@@ -26,7 +26,7 @@ struct Harness {
             for id in nodes.keys.sorted() where nodes[id]!.hasReady {
                 let ready = nodes[id]!.ready()
                 applied[id, default: []].append(contentsOf: ready.committedEntries)
-                inFlight.append(contentsOf: ready.messages)
+                inFlight.append(contentsOf: ready.leaderMessages + ready.messages)
                 nodes[id]!.advance(ready)
                 moved = true
             }
@@ -72,6 +72,45 @@ struct RaftNodeTests {
         #expect(ready.committedEntries.map(\.index) == [position.index])
         #expect(ready.hardState?.commit == position.index)
         node.advance(ready)
+    }
+
+    @Test("a leader's appends may leave before its own write is durable; followers' are acknowledged after theirs")
+    func leaderSendsAppendsBeforePersisting() throws {
+        var harness = Harness(voters: [1, 2, 3])
+        harness.elect(1)
+        var leader = harness.nodes[1]!
+        let position = try #require(try leader.propose([7]))
+        let ready = leader.ready()
+        #expect(ready.entries.map(\.index) == [position.index])
+        let appends = ready.leaderMessages.filter { $0.kind == .appendEntries }
+        #expect(Set(appends.map(\.to)) == [2, 3], "the appends are sendable before the leader's fsync")
+        #expect(!ready.messages.contains { $0.kind == .appendEntries })
+        // The follower stores the entry meanwhile; its acknowledgement waits for its own write.
+        var follower = harness.nodes[2]!
+        for append in appends where append.to == 2 { follower.step(append) }
+        let followerReady = follower.ready()
+        #expect(followerReady.entries.map(\.index) == [position.index])
+        #expect(followerReady.leaderMessages.isEmpty)
+        #expect(followerReady.messages.contains { $0.kind == .appendResponse && $0.index == position.index })
+        follower.advance(followerReady)
+        leader.advance(ready)
+        #expect(leader.commitIndex < position.index)
+        for response in followerReady.messages where response.kind == .appendResponse { leader.step(response) }
+        #expect(leader.commitIndex == position.index, "durable on the leader and one follower: committed")
+    }
+
+    @Test("a candidate's vote requests wait for its durable term and vote")
+    func candidateMessagesWaitForPersistence() {
+        var node = RaftNode(settings: RaftSettings(id: 1), state: .bootstrap(voters: [1, 2, 3]))
+        node.advance(node.ready())
+        node.campaign()
+        var ready = node.ready()
+        while ready.messages.isEmpty && ready.leaderMessages.isEmpty && node.hasReady {
+            node.advance(ready)
+            ready = node.ready()
+        }
+        #expect(ready.leaderMessages.isEmpty)
+        #expect(!ready.messages.isEmpty)
     }
 
     @Test("a vote is in the same batch's hard state as the vote it grants")
@@ -223,9 +262,9 @@ struct RaftNodeTests {
         var leader = harness.nodes[1]!
         let ready = leader.ready()
         #expect(ready.readStates.isEmpty)
-        #expect(ready.messages.filter { $0.kind == .heartbeat }.count == 2)
+        #expect(ready.leaderMessages.filter { $0.kind == .heartbeat }.count == 2)
         leader.advance(ready)
-        let round = ready.messages.first { $0.kind == .heartbeat }!.context
+        let round = ready.leaderMessages.first { $0.kind == .heartbeat }!.context
         leader.step(RaftMessage(kind: .heartbeatResponse, from: 2, to: 1, term: leader.term, context: round - 1))
         #expect(!leader.hasReady || leader.ready().readStates.isEmpty, "an older round must not confirm the read")
         if !leader.hasReady { leader.step(RaftMessage(kind: .heartbeatResponse, from: 2, to: 1, term: leader.term, context: round)) }

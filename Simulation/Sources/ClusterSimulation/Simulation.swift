@@ -569,8 +569,12 @@ public final class Simulation {
         for input in inputs { process(input, at: index) }
         checkMember(index)
         guard violation == nil, members[index].core!.hasBatch else { return }
-        members[index].pendingReady = members[index].core!.startBatch()
+        let ready = members[index].core!.startBatch()
+        members[index].pendingReady = ready
         members[index].isBusy = true
+        // A leader's appends and heartbeats leave before its own write is durable, as the server
+        // sends them; a crash before `.persisted` then leaves them only on the followers.
+        for message in ready.leaderMessages { send(message) }
         let latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
         queue.schedule(.persisted(node: index, incarnation: members[index].incarnation), at: now + latency)
     }
