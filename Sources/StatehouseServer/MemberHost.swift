@@ -338,6 +338,7 @@ final class MemberHost: @unchecked Sendable {
 
     private func tick() {
         guard !stopped else { return }
+        noteTickLateness()
         ticks += 1
         member.tick()
         leaderHint.store(member.raft.leader, ordering: .relaxed)
@@ -347,6 +348,35 @@ final class MemberHost: @unchecked Sendable {
         checkQuota()
         runObservers()
         scheduleFlush()
+    }
+
+    /// When the previous tick ran, and when lateness was last logged.
+    private var lastTickAt: ContinuousClock.Instant?
+    private var lastLatenessWarning: ContinuousClock.Instant?
+
+    /// Records how late this tick is. A tick more than one interval late means the member loop
+    /// was busy (a slow fsync, a long batch) or starved of CPU: a leader then sends heartbeats
+    /// late, and followers may start an election. Logged at most once a second, as etcd warns
+    /// that a leader "failed to send out heartbeat on time".
+    private func noteTickLateness() {
+        let now = ContinuousClock.now
+        defer { lastTickAt = now }
+        guard let last = lastTickAt else { return }
+        let interval = Duration.milliseconds(member.configuration.tickMilliseconds)
+        let late = now - last - interval
+        metrics.tickLateness.recordInterval(late > .zero ? late : .zero)
+        guard late > interval else { return }
+        if let warned = lastLatenessWarning, now - warned < .seconds(1) { return }
+        lastLatenessWarning = now
+        let role = member.raft.role == .leader ? "leader" : "member"
+        logger.warning(
+            "\(role) loop ran a tick \(late) late (interval \(interval)): heartbeats and elections are delayed; the loop is busy or short of CPU",
+            metadata: [
+                "last-batch": "\(lastBatchDuration)", "last-batch-sync": "\(lastPersistDuration)",
+                "last-batch-apply": "\(lastApplyDuration)", "last-batch-write": "\(lastWriteDuration)",
+                "last-batch-snapshot": "\(lastBatchSnapshotBytes)",
+                "last-batch-entries": "\(lastBatchEntries)", "last-batch-applied": "\(lastBatchApplied)",
+            ])
     }
 
     /// The backend quota in bytes (`--quota-backend-bytes`).
@@ -407,19 +437,39 @@ final class MemberHost: @unchecked Sendable {
         }
     }
 
+    /// How long the last batch took, from start to answers; how long its sync took; how many
+    /// entries it stored and applied (for the lateness warning).
+    private var lastBatchDuration = Duration.zero
+    private var lastPersistDuration = Duration.zero
+    private var lastApplyDuration = Duration.zero
+    private var lastWriteDuration = Duration.zero
+    private var lastBatchSnapshotBytes = 0
+    private var lastBatchEntries = 0
+    private var lastBatchApplied = 0
+
     private func runBatch() throws {
+        let batchStart = ContinuousClock.now
+        defer {
+            lastBatchDuration = ContinuousClock.now - batchStart
+            metrics.batchDuration.recordInterval(lastBatchDuration)
+        }
         let ready = member.startBatch()
+        // A leader's appends go out first, so that followers sync while we do.
+        send(ready.leaderMessages)
         let persistStart = ContinuousClock.now
         try storage.persist(ready)
-        if !ready.entries.isEmpty || ready.hardState != nil { metrics.fsyncDuration.recordInterval(since: persistStart) }
+        lastPersistDuration = ContinuousClock.now - persistStart
+        lastBatchEntries = ready.entries.count
+        lastBatchApplied = ready.committedEntries.count
+        if !ready.entries.isEmpty || ready.hardState != nil { metrics.fsyncDuration.recordInterval(lastPersistDuration) }
         let applyStart = ContinuousClock.now
         let output = member.finishBatch()
-        if let transport {
-            var byPeer: [NodeID: [[UInt8]]] = [:]
-            for message in output.messages { byPeer[message.to, default: []].append(PeerFrame.raft(message).encoded()) }
-            for (peer, frames) in byPeer { transport.send(frames, to: peer) }
-        }
+        lastApplyDuration = ContinuousClock.now - applyStart
+        lastBatchSnapshotBytes = output.snapshot?.data.count ?? 0
+        send(output.messages)
+        let writeStart = ContinuousClock.now
         try storage.write(output)
+        lastWriteDuration = ContinuousClock.now - writeStart
         if !ready.committedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
         metrics.proposalsCommitted.increment(by: ready.committedEntries.filter { $0.kind == .normal }.count)
 
@@ -449,6 +499,14 @@ final class MemberHost: @unchecked Sendable {
             logger.info("leader is now \(String(lastLeader, radix: 16))", metadata: ["term": "\(member.raft.term)"])
         }
         runObservers()
+    }
+
+    /// Queues `messages` on the peer transport, one batch of frames per peer.
+    private func send(_ messages: [RaftMessage]) {
+        guard let transport, !messages.isEmpty else { return }
+        var byPeer: [NodeID: [[UInt8]]] = [:]
+        for message in messages { byPeer[message.to, default: []].append(PeerFrame.raft(message).encoded()) }
+        for (peer, frames) in byPeer { transport.send(frames, to: peer) }
     }
 
     // MARK: - Peers

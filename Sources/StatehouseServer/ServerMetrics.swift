@@ -18,6 +18,8 @@ public final class ServerMetrics: Sendable {
     let leases: CoreMetrics.Gauge
     let applyDuration: CoreMetrics.Timer
     let fsyncDuration: CoreMetrics.Timer
+    let batchDuration: CoreMetrics.Timer
+    let tickLateness: CoreMetrics.Timer
 
     /// Creates the metrics in a registry of their own (so several servers can share a process).
     public init() {
@@ -34,6 +36,8 @@ public final class ServerMetrics: Sendable {
         leases = CoreMetrics.Gauge(label: "statehouse_lease_total", factory: factory)
         applyDuration = CoreMetrics.Timer(label: "statehouse_apply_duration_seconds", factory: factory)
         fsyncDuration = CoreMetrics.Timer(label: "etcd_disk_wal_fsync_duration_seconds", factory: factory)
+        batchDuration = CoreMetrics.Timer(label: "statehouse_member_batch_duration_seconds", factory: factory)
+        tickLateness = CoreMetrics.Timer(label: "statehouse_member_tick_lateness_seconds", factory: factory)
     }
 
     /// The metrics in Prometheus text format.
@@ -42,7 +46,10 @@ public final class ServerMetrics: Sendable {
 
 extension CoreMetrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
+        recordInterval(ContinuousClock.now - start)
+    }
+
+    func recordInterval(_ elapsed: Duration) {
         let (seconds, attoseconds) = elapsed.components
         recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
