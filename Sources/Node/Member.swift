@@ -330,6 +330,7 @@ public struct Member: Sendable {
     public mutating func step(_ message: RaftMessage) {
         precondition(pendingReady == nil, "step() during a batch")
         raft.step(message)
+        provideSnapshotIfNeeded()
     }
 
     /// Advances logical time by one tick. On the leader this expires leases and checkpoints
@@ -338,6 +339,7 @@ public struct Member: Sendable {
         precondition(pendingReady == nil, "tick() during a batch")
         now += configuration.tickMilliseconds
         raft.tick()
+        provideSnapshotIfNeeded()
         guard raft.role == .leader else { return }
         for lease in leases.expired(now: now) {
             proposeInternal(.leaseRevoke(LeaseRevokeRequest(id: lease)))
@@ -402,7 +404,14 @@ public struct Member: Sendable {
         }
         serveConfirmedReads(into: &output)
         maybeSnapshot(into: &output)
+        provideSnapshotIfNeeded()
         return output
+    }
+
+    /// Gives the Raft core the current state as a snapshot when a follower needs one.
+    private mutating func provideSnapshotIfNeeded() {
+        guard raft.needsSnapshotData else { return }
+        raft.provideSnapshot(Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encode(store.backendPairs())))
     }
 
     private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {
@@ -538,7 +547,10 @@ public struct Member: Sendable {
     private mutating func maybeSnapshot(into output: inout BatchOutput) {
         let applied = raft.appliedIndex
         guard configuration.snapshotCount > 0, applied >= lastSnapshotIndex + configuration.snapshotCount else { return }
-        let snapshot = Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encode(store.backendPairs()))
+        // Only metadata: the state at this index is written in the same batch as the snapshot
+        // record, so the log can go. The data is encoded when a follower needs it
+        // (provideSnapshotIfNeeded), as etcd sends its backend rather than storing a copy.
+        let snapshot = Snapshot(metadata: raft.appliedSnapshotMetadata, data: [])
         raft.compact(with: snapshot, retainingEntries: configuration.retainedEntries)
         lastSnapshotIndex = applied
         output.snapshot = snapshot

@@ -224,8 +224,27 @@ public struct RaftNode: Sendable {
         }
     }
 
+    /// Whether a follower needs a snapshot and the latest one has no data: the owner of the state
+    /// should call ``provideSnapshot(_:)``. Snapshots taken only to compact the log may leave out
+    /// their data (the state is durable beside the log); it is produced when a follower needs it.
+    public private(set) var needsSnapshotData = false
+
+    /// Gives the node a snapshot with data, at or after the latest one and at most at the applied
+    /// index, to send to followers whose entries were compacted away. Nothing is compacted.
+    public mutating func provideSnapshot(_ snapshot: Snapshot) {
+        precondition(!awaitingAdvance, "provideSnapshot() between ready() and advance()")
+        let index = snapshot.metadata.index
+        precondition(index <= log.applied, "snapshot at \(index) is beyond the applied index \(log.applied)")
+        precondition(index >= (latestSnapshot?.metadata.index ?? 0), "snapshot at \(index) is older than the latest one")
+        latestSnapshot = snapshot
+        needsSnapshotData = false
+        if role == .leader { broadcastPending = true }
+    }
+
     /// Records that the shell has made `snapshot` durable; drops log entries it covers, keeping
     /// `retainingEntries` entries before it so slightly lagging followers need no snapshot.
+    /// `snapshot.data` may be empty when the state it describes is durable elsewhere (see
+    /// ``needsSnapshotData``).
     public mutating func compact(with snapshot: Snapshot, retainingEntries: UInt64 = 0) {
         precondition(!awaitingAdvance, "compact() between ready() and advance()")
         let index = snapshot.metadata.index
@@ -647,6 +666,10 @@ public struct RaftNode: Sendable {
         guard let prevTerm = log.term(at: prevIndex) else {
             // The entries this follower needs were compacted away.
             guard let snapshot = latestSnapshot else { return false }
+            guard !snapshot.data.isEmpty else {
+                needsSnapshotData = true
+                return false
+            }
             peer.becomeSnapshot(snapshot)
             progress[member] = peer
             sendSnapshotChunks(to: member)

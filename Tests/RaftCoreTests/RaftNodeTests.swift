@@ -99,6 +99,30 @@ struct RaftNodeTests {
         #expect(leader.commitIndex == position.index, "durable on the leader and one follower: committed")
     }
 
+    @Test("a snapshot taken without data is filled in only when a follower needs it")
+    func snapshotDataOnDemand() throws {
+        var harness = Harness(voters: [1, 2, 3])
+        harness.elect(1)
+        harness.drop = { $0.to == 3 || $0.from == 3 }
+        for value in 0..<5 {
+            _ = try harness.nodes[1]!.propose([UInt8(value)])
+            harness.settle()
+        }
+        let metadata = harness.nodes[1]!.appliedSnapshotMetadata
+        harness.nodes[1]!.compact(with: Snapshot(metadata: metadata, data: []))
+        #expect(!harness.nodes[1]!.needsSnapshotData, "nobody needs it yet")
+        harness.drop = { _ in false }
+        _ = try harness.nodes[1]!.propose([9])
+        harness.settle()
+        #expect(harness.nodes[1]!.needsSnapshotData, "member 3 lags behind the compacted log")
+        #expect(harness.nodes[3]!.commitIndex < metadata.index)
+        let state = harness.nodes[1]!.appliedSnapshotMetadata
+        harness.nodes[1]!.provideSnapshot(Snapshot(metadata: state, data: [1, 2, 3]))
+        harness.settle()
+        #expect(!harness.nodes[1]!.needsSnapshotData)
+        #expect(harness.nodes[3]!.commitIndex == harness.nodes[1]!.commitIndex, "member 3 caught up by the provided snapshot")
+    }
+
     @Test("a candidate's vote requests wait for its durable term and vote")
     func candidateMessagesWaitForPersistence() {
         var node = RaftNode(settings: RaftSettings(id: 1), state: .bootstrap(voters: [1, 2, 3]))
