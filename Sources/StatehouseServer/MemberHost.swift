@@ -374,7 +374,6 @@ final class MemberHost: @unchecked Sendable {
             metadata: [
                 "last-batch": "\(lastBatchDuration)", "last-batch-sync": "\(lastPersistDuration)",
                 "last-batch-apply": "\(lastApplyDuration)", "last-batch-write": "\(lastWriteDuration)",
-                "last-batch-snapshot": "\(lastBatchSnapshotBytes)",
                 "last-batch-entries": "\(lastBatchEntries)", "last-batch-applied": "\(lastBatchApplied)",
             ])
     }
@@ -443,7 +442,6 @@ final class MemberHost: @unchecked Sendable {
     private var lastPersistDuration = Duration.zero
     private var lastApplyDuration = Duration.zero
     private var lastWriteDuration = Duration.zero
-    private var lastBatchSnapshotBytes = 0
     private var lastBatchEntries = 0
     private var lastBatchApplied = 0
 
@@ -465,7 +463,6 @@ final class MemberHost: @unchecked Sendable {
         let applyStart = ContinuousClock.now
         let output = member.finishBatch()
         lastApplyDuration = ContinuousClock.now - applyStart
-        lastBatchSnapshotBytes = output.snapshot?.data.count ?? 0
         send(output.messages)
         let writeStart = ContinuousClock.now
         try storage.write(output)
