@@ -1,17 +1,50 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Statehouse: a Raft-replicated store that speaks etcd's v3 API.
+//
+// The targets below are grouped by concern, from the deterministic core outwards:
+// products, the core (no I/O), storage, the server, the client, tools (simulator, fixtures,
+// benchmarks, examples) and tests. README.md's layout table names the same folders.
+
+// MARK: - Dependencies
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let nioConcurrencyHelpers: Target.Dependency = .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+let nioHTTP2: Target.Dependency = .product(name: "NIOHTTP2", package: "swift-nio-http2")
+let nioHPACK: Target.Dependency = .product(name: "NIOHPACK", package: "swift-nio-http2")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let coreMetrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let asyncAlgorithms: Target.Dependency = .product(name: "AsyncAlgorithms", package: "swift-async-algorithms")
+let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcHTTP2Transport: Target.Dependency = .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
+let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+
 let package = Package(
     name: "Statehouse",
     platforms: [.macOS(.v15)],
+
+    // MARK: - Products
+
     products: [
+        .executable(name: "statehouse", targets: ["statehouse"]),
+        .executable(name: "statehouse-restore", targets: ["statehouse-restore"]),
+        .executable(name: "statehousectl", targets: ["statehousectl"]),
+        .library(name: "StatehouseClient", targets: ["StatehouseClient"]),
         .library(name: "RaftCore", targets: ["RaftCore"]),
-        .library(name: "MVCC", targets: ["MVCC"]),
+        .library(name: "StateMachine", targets: ["StateMachine"]),
         .library(name: "RocksDB", targets: ["RocksDB"]),
         .executable(name: "simulate", targets: ["simulate"]),
-        .executable(name: "statehouse", targets: ["statehouse"]),
-        .library(name: "StatehouseClient", targets: ["StatehouseClient"]),
-        .executable(name: "statehousectl", targets: ["statehousectl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,239 +62,159 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
     ],
     targets: [
-        // ==== The deterministic core: standard library only.
-        .target(name: "RaftCore"),
-        .target(name: "GRPCStatus"),
-        .target(name: "MVCC", dependencies: ["GRPCStatus"]),
-        .target(name: "LeaseClock", dependencies: ["MVCC"]),
-        .target(name: "Storage", dependencies: ["RaftCore"]),
-        .target(name: "Node", dependencies: ["RaftCore", "MVCC", "LeaseClock", "Storage", "GRPCStatus"]),
+        // MARK: - Core: deterministic, standard library only, no I/O, clocks or threads
 
-        // ==== RocksDB (Debian's librocksdb-dev) through its C API.
-        .systemLibrary(
-            name: "CRocksDB",
-            pkgConfig: "rocksdb",
-            providers: [.apt(["librocksdb-dev"])]
+        // Byte reader and writer, CRCs, the seeded generator, key order, network addresses.
+        .target(name: "Primitives"),
+        // Raft: elections, replication, snapshots, membership, ReadIndex, leader transfer.
+        .target(name: "RaftCore", dependencies: ["Primitives"]),
+        // The replicated state: etcd's MVCC key space, leases, cluster members and alarms.
+        .target(name: "StateMachine", dependencies: ["Primitives"]),
+        // The leader's lease expiry clock.
+        .target(name: "LeaseClock", dependencies: ["StateMachine"]),
+        // One member: Raft, the state machine and request bookkeeping, and how it is stored.
+        .target(
+            name: "ReplicatedMember",
+            dependencies: ["Primitives", "RaftCore", "StateMachine", "LeaseClock", "Storage"]
         ),
-        .target(name: "RocksDB", dependencies: ["CRocksDB"]),
-        .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"]),
+
+        // MARK: - Storage
+
+        // Storage engines (in memory with crash semantics, or RocksDB) and the Raft log store.
+        .target(name: "Storage", dependencies: ["Primitives", "RaftCore"]),
         .target(name: "StorageRocksDB", dependencies: ["Storage", "RocksDB"]),
+        // RocksDB (Debian's librocksdb-dev) through its C API.
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .target(name: "RocksDB", dependencies: ["CRocksDB"]),
 
-        // ==== gRPC's framing rules, for the server's own HTTP/2 gRPC layer (standard library only).
+        // MARK: - Server
+
+        // gRPC status codes.
+        .target(name: "GRPCStatus"),
+        // gRPC's framing rules: message reassembly, limits, `grpc-timeout`, status messages.
         .target(name: "GRPCFraming", dependencies: ["GRPCStatus"]),
-
-        // ==== The server's configuration: flags, environment and config file (standard library only).
-        .target(name: "ServerConfiguration"),
-
-        // ==== etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
-        .target(name: "EtcdWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-
-        // ==== etcd wire messages <-> state-machine types, for the server's gRPC services.
-        .target(
-            name: "EtcdMapping",
-            dependencies: [
-                "EtcdWire", "MVCC", "Node", "GRPCStatus",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
-        ),
-
-        // ==== etcd's Lock and Election services (v3lockpb, v3electionpb) over an abstract backend.
-        .target(name: "Recipes", dependencies: ["MVCC", "GRPCStatus"]),
-
-        .executableTarget(
-            name: "statehouse-crash-node",
-            dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
-        ),
-        .executableTarget(
-            name: "statehouse-bench-apply",
-            dependencies: ["Node", "MVCC", "Storage", "StorageRocksDB", "RaftCore"]
-        ),
-
-        // ==== The transport Raft members use to talk to each other: length-prefixed frames over TCP.
-        .target(
-            name: "PeerTransport",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        // ==== Our own gRPC server layer on swift-nio-http2 (HTTP/1.1 on the same port for health).
+        // The server's own gRPC layer on swift-nio-http2 (HTTP/1.1 on the same port).
         .target(
             name: "GRPCServer",
-            dependencies: [
-                "GRPCFraming", "GRPCStatus",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ]
+            dependencies: ["GRPCFraming", "GRPCStatus", nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, nioConcurrencyHelpers]
         ),
-        // ==== A no-op gRPC server, to measure GRPCServer alone (h2load).
-        .executableTarget(
-            name: "grpc-noop-server",
-            dependencies: [
-                "GRPCServer", "GRPCStatus",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ]
-        ),
-        // ==== The server: the shell that runs a member over RocksDB, the peer transport and the
-        // client API (etcd's v3 gRPC services on our own HTTP/2 gRPC layer).
+        // Length-prefixed frames between members over TCP.
+        .target(name: "PeerTransport", dependencies: [nioCore, nioPosix, nioConcurrencyHelpers, logging]),
+        // The `statehouse` options: flags, environment and config file.
+        .target(name: "ServerConfiguration", dependencies: ["Primitives"]),
+        // etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
+        .target(name: "EtcdWire", dependencies: [swiftProtobuf]),
+        // etcd wire messages <-> state-machine types, and errors <-> gRPC statuses.
+        .target(name: "EtcdMapping", dependencies: ["EtcdWire", "StateMachine", "ReplicatedMember", "GRPCStatus", swiftProtobuf]),
+        // etcd's Lock and Election services' logic over an abstract backend.
+        .target(name: "Recipes", dependencies: ["Primitives", "StateMachine"]),
+        // The member loop over RocksDB, the peer transport, and etcd's services.
         .target(
             name: "StatehouseServer",
             dependencies: [
-                "Node", "MVCC", "RaftCore", "Storage", "StorageRocksDB", "EtcdWire", "EtcdMapping", "GRPCServer", "GRPCStatus",
-                "PeerTransport", "ServerConfiguration", "Recipes", "RocksDB",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "Primitives", "ReplicatedMember", "StateMachine", "RaftCore", "Storage", "StorageRocksDB", "RocksDB",
+                "EtcdWire", "EtcdMapping", "GRPCServer", "GRPCStatus", "PeerTransport", "ServerConfiguration", "Recipes",
+                nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto, swiftProtobuf,
             ]
         ),
         .executableTarget(
             name: "statehouse",
-            dependencies: [
-                "StatehouseServer", "ServerConfiguration",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["StatehouseServer", "ServerConfiguration", logging, serviceLifecycle, unixSignals]
         ),
-
         .executableTarget(
             name: "statehouse-restore",
-            dependencies: ["StatehouseServer", "ServerConfiguration", "Node", "MVCC", "Storage", "StorageRocksDB"]
+            dependencies: ["StatehouseServer", "ServerConfiguration", "ReplicatedMember", "StateMachine", "Storage", "StorageRocksDB"]
         ),
 
-        // ==== The Swift client library (grpc-swift-2), for services and statehousectl.
+        // MARK: - Client
+
+        // The Swift client library on grpc-swift-2.
         .target(
             name: "StatehouseClient",
             dependencies: [
-                "EtcdWire",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "Primitives", "EtcdWire", grpcCore, grpcHTTP2Transport, grpcProtobuf, asyncAlgorithms, swiftProtobuf, logging,
+                metrics, crypto,
             ]
         ),
+        // The etcdctl-style command-line client.
+        .executableTarget(name: "statehousectl", dependencies: ["StatehouseClient", argumentParser, logging]),
 
-        // ==== statehousectl: the etcdctl-style command-line client on StatehouseClient.
-        .executableTarget(
-            name: "statehousectl",
-            dependencies: [
-                "StatehouseClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        // MARK: - Tools: the simulator, test fixtures, benchmarks and examples
 
-        // ==== The workflow recipe: executors sharing runs through Mutex, fencing and Election.
-        .executableTarget(
-            name: "statehouse-workflow",
-            dependencies: [
-                "StatehouseClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-
-        // ==== The deterministic simulator (top-level Simulation/).
         .target(
             name: "ClusterSimulation",
-            dependencies: ["RaftCore", "Node", "MVCC", "Storage", "Linearizability"],
+            dependencies: ["Primitives", "RaftCore", "ReplicatedMember", "StateMachine", "Storage", "Linearizability"],
             path: "Simulation/Sources/ClusterSimulation"
         ),
         .target(name: "Linearizability", path: "Simulation/Sources/Linearizability"),
         .executableTarget(
             name: "simulate",
-            dependencies: [
-                "ClusterSimulation", "Node", "RaftCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["ClusterSimulation", "ReplicatedMember", "RaftCore", argumentParser],
             path: "Simulation/Sources/simulate"
         ),
+        // A single member on RocksDB that the crash-recovery tests kill mid-write.
+        .executableTarget(
+            name: "crash-member",
+            dependencies: ["Primitives", "ReplicatedMember", "StateMachine", "Storage", "StorageRocksDB", "RaftCore"],
+            path: "Tests/Fixtures/crash-member"
+        ),
+        // Writes synced RocksDB batches until killed, for RocksDB's crash tests.
+        .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"], path: "Tests/Fixtures/rocksdb-crash-writer"),
+        // `make bench`: the state machine applying puts to RocksDB.
+        .executableTarget(
+            name: "statehouse-bench-apply",
+            dependencies: ["ReplicatedMember", "StateMachine", "Storage", "StorageRocksDB", "RaftCore"],
+            path: "Benchmarks/statehouse-bench-apply"
+        ),
+        // Workflow executors sharing runs through Mutex, fencing and Election (docs/workflows.md).
+        .executableTarget(
+            name: "statehouse-workflow",
+            dependencies: ["StatehouseClient", argumentParser, logging],
+            path: "Examples/statehouse-workflow"
+        ),
 
-        // ==== Tests.
-        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
-        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "RaftCore", "GRPCStatus"]),
-        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "MVCC", "RaftCore", "TestSupport"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "MVCC", "RaftCore", "Storage", "GRPCStatus"]),
+        // MARK: - Tests
+
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "CrashRecoveryTests", dependencies: ["statehouse-crash-node", "TestSupport"]),
-        .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming", "GRPCStatus"]),
-        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration"]),
+        .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "Primitives"]),
+        .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "RaftCore", "Primitives"]),
+        .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "StateMachine", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(
-            name: "EtcdWireTests",
-            dependencies: ["EtcdWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
-        ),
-        .testTarget(
-            name: "EtcdMappingTests",
-            dependencies: [
-                "EtcdMapping", "EtcdWire", "MVCC", "Node", "GRPCStatus",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
-        ),
-        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "MVCC", "GRPCStatus"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore", "TestSupport"]),
+            name: "ReplicatedMemberTests", dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage", "Primitives"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
-        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore", "TestSupport"]),
-        .testTarget(
-            name: "PeerTransportTests",
-            dependencies: [
-                "PeerTransport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        .testTarget(name: "CrashRecoveryTests", dependencies: ["crash-member", "TestSupport"]),
+        .testTarget(name: "GRPCFramingTests", dependencies: ["GRPCFraming", "GRPCStatus"]),
         .testTarget(
             name: "GRPCServerTests",
             dependencies: [
-                "GRPCServer", "GRPCStatus",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                "GRPCServer", "GRPCStatus", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, nioHTTP2, nioHPACK,
             ]
         ),
         .testTarget(
-            name: "StatehouseClientTests",
-            dependencies: [
-                "StatehouseClient",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            name: "PeerTransportTests",
+            dependencies: ["PeerTransport", nioCore, nioPosix, nioConcurrencyHelpers, nioEmbedded, logging]
         ),
-        .testTarget(name: "SimulationTests", dependencies: ["ClusterSimulation", "RaftCore", "Node", "MVCC", "TestSupport"]),
+        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration"]),
+        .testTarget(name: "EtcdWireTests", dependencies: ["EtcdWire", swiftProtobuf]),
+        .testTarget(
+            name: "EtcdMappingTests",
+            dependencies: ["EtcdMapping", "EtcdWire", "StateMachine", "ReplicatedMember", "GRPCStatus", swiftProtobuf]
+        ),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "StateMachine", "Primitives"]),
+        .testTarget(name: "StatehouseClientTests", dependencies: ["StatehouseClient", "Primitives", grpcCore, logging]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore", "Primitives", "TestSupport"]),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["ClusterSimulation", "RaftCore", "ReplicatedMember", "StateMachine", "Primitives", "TestSupport"]
+        ),
         .testTarget(
             name: "ClusterTests",
             dependencies: [
                 "statehouse", "statehousectl", "statehouse-workflow", "TestSupport", "EtcdWire", "GRPCStatus",
-                "StatehouseClient",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "StatehouseClient", "Primitives", logging, nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, crypto,
+                swiftProtobuf,
             ]
         ),
     ]

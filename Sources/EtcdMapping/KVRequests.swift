@@ -1,6 +1,6 @@
 public import EtcdWire
 import Foundation
-public import MVCC
+public import StateMachine
 
 // MARK: - Range
 
@@ -12,8 +12,8 @@ extension RangeRequest {
     ///
     /// - Throws: ``WireRequestError/invalidSortOption`` for a sort order or target etcd does not define.
     public init(_ wire: Etcdserverpb_RangeRequest) throws(WireRequestError) {
-        guard let sortOrder = MVCC.SortOrder(rawValue: wire.sortOrder.rawValue),
-            let sortTarget = MVCC.SortTarget(rawValue: wire.sortTarget.rawValue)
+        guard let sortOrder = StateMachine.SortOrder(rawValue: wire.sortOrder.rawValue),
+            let sortTarget = StateMachine.SortTarget(rawValue: wire.sortTarget.rawValue)
         else { throw .invalidSortOption }
         self.init(
             key: Array(wire.key),

@@ -1,6 +1,6 @@
 public import EtcdWire
 import Foundation
-public import MVCC
+public import StateMachine
 
 extension KeyValue {
     /// Creates a key/value pair from its wire form, field by field.

@@ -1,7 +1,7 @@
 public import EtcdWire
 import Foundation
-public import MVCC
-public import Node
+public import ReplicatedMember
+public import StateMachine
 
 // MARK: - Grant
 

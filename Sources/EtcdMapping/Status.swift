@@ -1,6 +1,6 @@
 public import GRPCStatus
-public import MVCC
-public import Node
+public import ReplicatedMember
+public import StateMachine
 
 /// A wire request that etcd refuses before it reaches the state machine.
 public enum WireRequestError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -25,7 +25,7 @@ public enum WireRequestError: Error, Hashable, Sendable, CustomStringConvertible
     public var message: String {
         switch self {
         case .invalidSortOption: "etcdserver: invalid sort option"
-        case .emptyRequestOperation: MVCCError.keyNotFound.message
+        case .emptyRequestOperation: StateError.keyNotFound.message
         }
     }
 
@@ -33,8 +33,38 @@ public enum WireRequestError: Error, Hashable, Sendable, CustomStringConvertible
     public var description: String { message }
 }
 
+extension StateError {
+    /// The gRPC status code etcd returns for this error.
+    public var code: StatusCode {
+        switch self {
+        case .emptyKey, .keyNotFound, .valueProvided, .leaseProvided, .tooManyOperations,
+            .duplicateKey, .requestTooLarge:
+            .invalidArgument
+        case .compacted, .futureRevision, .leaseTTLTooLarge:
+            .outOfRange
+        case .leaseNotFound:
+            .notFound
+        case .leaseExists:
+            .failedPrecondition
+        case .noSpace:
+            .resourceExhausted
+        }
+    }
+}
+
+extension MemberError {
+    /// The gRPC status code etcd returns for this error.
+    public var code: StatusCode {
+        switch self {
+        case .state(let error): error.code
+        case .noLeader, .notLeader, .leaderChanged, .timedOutDueToLeaderFailure: .unavailable
+        case .tooManyRequests: .resourceExhausted
+        }
+    }
+}
+
 /// The gRPC status code and message etcd sends for a state-machine error.
-public func status(for error: MVCCError) -> (code: StatusCode, message: String) {
+public func status(for error: StateError) -> (code: StatusCode, message: String) {
     (error.code, error.message)
 }
 
@@ -50,13 +80,13 @@ public func status(for error: WireRequestError) -> (code: StatusCode, message: S
 
 /// The gRPC status code and message for any error a request may end with.
 ///
-/// ``WireRequestError``, `MVCCError` and `MemberError` get etcd's exact code and message.
+/// ``WireRequestError``, `StateError` and `MemberError` get etcd's exact code and message.
 /// A `CancellationError` becomes etcd's `ErrGRPCCanceled` (`Canceled`, "etcdserver: request
 /// canceled"). Any other error becomes `Unknown` with the error's description, which is what etcd's
 /// gRPC layer does with an error it has no status for (the election errors, for example).
 public func status(for error: any Error) -> (code: StatusCode, message: String) {
     switch error {
-    case let error as MVCCError: status(for: error)
+    case let error as StateError: status(for: error)
     case let error as MemberError: status(for: error)
     case let error as WireRequestError: status(for: error)
     case is CancellationError: (.cancelled, "etcdserver: request canceled")

@@ -1,6 +1,6 @@
 public import EtcdWire
 import Foundation
-public import MVCC
+public import StateMachine
 
 // MARK: - Compare
 

@@ -1,4 +1,4 @@
-import MVCC
+import StateMachine
 
 /// The leader-side lease expiry bookkeeping (etcd's "primary lessor"), as a deterministic value type.
 ///

@@ -1,94 +1,26 @@
-/// Appends fixed-width little-endian integers and length-prefixed byte strings to a buffer.
-///
-/// The encoding used for Raft messages, entries and hard state on disk and on the wire.
-public struct ByteWriter: Sendable {
-    /// The bytes written so far.
-    public private(set) var bytes: [UInt8] = []
+import Primitives
 
-    /// Creates an empty writer.
-    public init() {}
-
-    /// Appends one byte.
-    public mutating func write(_ value: UInt8) { bytes.append(value) }
-
-    /// Appends a boolean as one byte.
-    public mutating func write(_ value: Bool) { bytes.append(value ? 1 : 0) }
-
-    /// Appends a 64-bit integer, little-endian.
-    public mutating func write(_ value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    /// Appends a length (32 bits) followed by the bytes.
-    public mutating func write(bytes value: [UInt8]) {
-        withUnsafeBytes(of: UInt32(value.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: value)
-    }
-}
-
-/// Reads what ``ByteWriter`` wrote; every read returns nil instead of reading past the end.
-public struct ByteReader: Sendable {
-    private let bytes: [UInt8]
-    private var offset = 0
-
-    /// Creates a reader over `bytes`.
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    /// Whether every byte has been read.
-    public var isAtEnd: Bool { offset == bytes.count }
-
-    /// Reads one byte.
-    public mutating func readUInt8() -> UInt8? {
-        guard offset < bytes.count else { return nil }
-        defer { offset += 1 }
-        return bytes[offset]
-    }
-
-    /// Reads a boolean written as one byte (0 or 1).
-    public mutating func readBool() -> Bool? {
-        switch readUInt8() {
-        case 0: false
-        case 1: true
-        default: nil
-        }
-    }
-
-    /// Reads a little-endian 64-bit integer.
-    public mutating func readUInt64() -> UInt64? {
-        guard bytes.count - offset >= 8 else { return nil }
-        var value: UInt64 = 0
-        for shift in 0..<8 { value |= UInt64(bytes[offset + shift]) << (8 * UInt64(shift)) }
-        offset += 8
-        return value
-    }
-
-    /// Reads a 32-bit length and that many bytes.
-    public mutating func readBytes() -> [UInt8]? {
-        guard bytes.count - offset >= 4 else { return nil }
-        var length = 0
-        for shift in 0..<4 { length |= Int(bytes[offset + shift]) << (8 * shift) }
-        guard bytes.count - offset - 4 >= length else { return nil }
-        defer { offset += 4 + length }
-        return Array(bytes[(offset + 4)..<(offset + 4 + length)])
-    }
-}
-
-// MARK: - Encodings of the core's types
+// The encodings of the core's types, on disk and on the wire: fixed-width little-endian integers
+// and byte strings with a 32-bit little-endian length.
 
 extension LogEntry {
     /// Appends the entry to `writer`.
-    public func encode(into writer: inout ByteWriter) {
-        writer.write(term)
-        writer.write(index)
-        writer.write(kind.rawValue)
-        writer.write(bytes: data)
+    public func encode(into out: inout [UInt8]) {
+        out.appendLittleEndian(term)
+        out.appendLittleEndian(index)
+        out.append(kind.rawValue)
+        out.appendUInt32LengthPrefixed(data)
     }
 
-    /// Reads an entry, or returns nil if the bytes are malformed.
-    public init?(from reader: inout ByteReader) {
-        guard let term = reader.readUInt64(), let index = reader.readUInt64(), let raw = reader.readUInt8(),
-            let kind = Kind(rawValue: raw), let data = reader.readBytes()
-        else { return nil }
+    /// Reads an entry.
+    public init(from reader: inout ByteReader) throws(ByteDecodingError) {
+        let term = try reader.readLittleEndianUInt64("entry term")
+        let index = try reader.readLittleEndianUInt64("entry index")
+        let start = reader.offset
+        guard let kind = Kind(rawValue: try reader.readByte("entry kind")) else {
+            throw ByteDecodingError("unknown entry kind", offset: start)
+        }
+        let data = try reader.readUInt32LengthPrefixed("entry data")
         self.init(term: term, index: index, kind: kind, data: data)
     }
 }
@@ -96,18 +28,18 @@ extension LogEntry {
 extension HardState {
     /// Returns the hard state as bytes.
     public func encoded() -> [UInt8] {
-        var writer = ByteWriter()
-        writer.write(term)
-        writer.write(vote)
-        writer.write(commit)
-        return writer.bytes
+        var out: [UInt8] = []
+        out.appendLittleEndian(term)
+        out.appendLittleEndian(vote)
+        out.appendLittleEndian(commit)
+        return out
     }
 
     /// Decodes a hard state, or returns nil if the bytes are malformed.
     public init?(decoding bytes: [UInt8]) {
         var reader = ByteReader(bytes)
-        guard let term = reader.readUInt64(), let vote = reader.readUInt64(), let commit = reader.readUInt64(),
-            reader.isAtEnd
+        guard let term = try? reader.readLittleEndianUInt64(), let vote = try? reader.readLittleEndianUInt64(),
+            let commit = try? reader.readLittleEndianUInt64(), reader.isAtEnd
         else { return nil }
         self.init(term: term, vote: vote, commit: commit)
     }
@@ -115,56 +47,55 @@ extension HardState {
 
 extension ConfState {
     /// Appends the membership to `writer`.
-    public func encode(into writer: inout ByteWriter) {
-        writer.write(UInt64(voters.count))
-        for id in voters { writer.write(id) }
-        writer.write(UInt64(learners.count))
-        for id in learners { writer.write(id) }
+    public func encode(into out: inout [UInt8]) {
+        out.appendLittleEndian(UInt64(voters.count))
+        for id in voters { out.appendLittleEndian(id) }
+        out.appendLittleEndian(UInt64(learners.count))
+        for id in learners { out.appendLittleEndian(id) }
     }
 
-    /// Reads a membership, or returns nil if the bytes are malformed.
-    public init?(from reader: inout ByteReader) {
-        func readIDs(_ reader: inout ByteReader) -> [NodeID]? {
-            guard let count = reader.readUInt64(), count <= 1 << 16 else { return nil }
+    /// Reads a membership.
+    public init(from reader: inout ByteReader) throws(ByteDecodingError) {
+        func readIDs(_ reader: inout ByteReader, _ field: String) throws(ByteDecodingError) -> [NodeID] {
+            let start = reader.offset
+            let count = try reader.readLittleEndianUInt64("\(field) count")
+            guard count <= 1 << 16 else { throw ByteDecodingError("\(count) \(field) is too many", offset: start) }
             var ids: [NodeID] = []
-            for _ in 0..<count {
-                guard let id = reader.readUInt64() else { return nil }
-                ids.append(id)
-            }
+            for _ in 0..<count { ids.append(try reader.readLittleEndianUInt64(field)) }
             return ids
         }
-        guard let voters = readIDs(&reader), let learners = readIDs(&reader) else { return nil }
+        let voters = try readIDs(&reader, "voters")
+        let learners = try readIDs(&reader, "learners")
         self.init(voters: voters, learners: learners)
     }
 }
 
 extension SnapshotMetadata {
     /// Appends the metadata to `writer`.
-    public func encode(into writer: inout ByteWriter) {
-        writer.write(index)
-        writer.write(term)
-        confState.encode(into: &writer)
+    public func encode(into out: inout [UInt8]) {
+        out.appendLittleEndian(index)
+        out.appendLittleEndian(term)
+        confState.encode(into: &out)
     }
 
-    /// Reads metadata, or returns nil if the bytes are malformed.
-    public init?(from reader: inout ByteReader) {
-        guard let index = reader.readUInt64(), let term = reader.readUInt64(),
-            let confState = ConfState(from: &reader)
-        else { return nil }
-        self.init(index: index, term: term, confState: confState)
+    /// Reads metadata.
+    public init(from reader: inout ByteReader) throws(ByteDecodingError) {
+        let index = try reader.readLittleEndianUInt64("snapshot index")
+        let term = try reader.readLittleEndianUInt64("snapshot term")
+        self.init(index: index, term: term, confState: try ConfState(from: &reader))
     }
 
     /// Returns the metadata as bytes.
     public func encoded() -> [UInt8] {
-        var writer = ByteWriter()
-        encode(into: &writer)
-        return writer.bytes
+        var out: [UInt8] = []
+        encode(into: &out)
+        return out
     }
 
     /// Decodes metadata, or returns nil if the bytes are malformed.
     public init?(decoding bytes: [UInt8]) {
         var reader = ByteReader(bytes)
-        guard let value = SnapshotMetadata(from: &reader), reader.isAtEnd else { return nil }
+        guard let value = try? SnapshotMetadata(from: &reader), reader.isAtEnd else { return nil }
         self = value
     }
 }
@@ -172,54 +103,69 @@ extension SnapshotMetadata {
 extension RaftMessage {
     /// Returns the message as bytes, for a transport.
     public func encoded() -> [UInt8] {
-        var writer = ByteWriter()
-        writer.write(kind.rawValue)
-        writer.write(from)
-        writer.write(to)
-        writer.write(term)
-        writer.write(logTerm)
-        writer.write(index)
-        writer.write(commit)
-        writer.write(reject)
-        writer.write(rejectHint)
-        writer.write(context)
-        writer.write(UInt64(entries.count))
-        for entry in entries { entry.encode(into: &writer) }
+        var out: [UInt8] = []
+        out.append(kind.rawValue)
+        out.appendLittleEndian(from)
+        out.appendLittleEndian(to)
+        out.appendLittleEndian(term)
+        out.appendLittleEndian(logTerm)
+        out.appendLittleEndian(index)
+        out.appendLittleEndian(commit)
+        out.appendBool(reject)
+        out.appendLittleEndian(rejectHint)
+        out.appendLittleEndian(context)
+        out.appendLittleEndian(UInt64(entries.count))
+        for entry in entries { entry.encode(into: &out) }
         if let chunk = snapshot {
-            writer.write(true)
-            chunk.metadata.encode(into: &writer)
-            writer.write(chunk.offset)
-            writer.write(bytes: chunk.data)
-            writer.write(chunk.isLast)
+            out.appendBool(true)
+            chunk.metadata.encode(into: &out)
+            out.appendLittleEndian(chunk.offset)
+            out.appendUInt32LengthPrefixed(chunk.data)
+            out.appendBool(chunk.isLast)
         } else {
-            writer.write(false)
+            out.appendBool(false)
         }
-        return writer.bytes
+        return out
     }
 
     /// Decodes a message, or returns nil if the bytes are malformed.
     public init?(decoding bytes: [UInt8]) {
+        guard let message = try? RaftMessage(from: bytes) else { return nil }
+        self = message
+    }
+
+    /// Decodes a message, saying what is malformed.
+    public init(from bytes: [UInt8]) throws(ByteDecodingError) {
         var reader = ByteReader(bytes)
-        guard let raw = reader.readUInt8(), let kind = Kind(rawValue: raw), let from = reader.readUInt64(),
-            let to = reader.readUInt64(), let term = reader.readUInt64(), let logTerm = reader.readUInt64(),
-            let index = reader.readUInt64(), let commit = reader.readUInt64(), let reject = reader.readBool(),
-            let rejectHint = reader.readUInt64(), let context = reader.readUInt64(),
-            let count = reader.readUInt64(), count <= UInt64(bytes.count)
-        else { return nil }
-        var entries: [LogEntry] = []
-        for _ in 0..<count {
-            guard let entry = LogEntry(from: &reader) else { return nil }
-            entries.append(entry)
+        let start = reader.offset
+        guard let kind = Kind(rawValue: try reader.readByte("message kind")) else {
+            throw ByteDecodingError("unknown message kind", offset: start)
         }
-        guard let hasChunk = reader.readBool() else { return nil }
+        let from = try reader.readLittleEndianUInt64("from")
+        let to = try reader.readLittleEndianUInt64("to")
+        let term = try reader.readLittleEndianUInt64("term")
+        let logTerm = try reader.readLittleEndianUInt64("logTerm")
+        let index = try reader.readLittleEndianUInt64("index")
+        let commit = try reader.readLittleEndianUInt64("commit")
+        let reject = try reader.readBool("reject")
+        let rejectHint = try reader.readLittleEndianUInt64("rejectHint")
+        let context = try reader.readLittleEndianUInt64("context")
+        let countOffset = reader.offset
+        let count = try reader.readLittleEndianUInt64("entry count")
+        guard count <= UInt64(bytes.count) else {
+            throw ByteDecodingError("entry count \(count) exceeds the message", offset: countOffset)
+        }
+        var entries: [LogEntry] = []
+        for _ in 0..<count { entries.append(try LogEntry(from: &reader)) }
         var chunk: SnapshotChunk?
-        if hasChunk {
-            guard let metadata = SnapshotMetadata(from: &reader), let offset = reader.readUInt64(),
-                let data = reader.readBytes(), let isLast = reader.readBool()
-            else { return nil }
+        if try reader.readBool("snapshot presence") {
+            let metadata = try SnapshotMetadata(from: &reader)
+            let offset = try reader.readLittleEndianUInt64("snapshot offset")
+            let data = try reader.readUInt32LengthPrefixed("snapshot data")
+            let isLast = try reader.readBool("snapshot isLast")
             chunk = SnapshotChunk(metadata: metadata, offset: offset, data: data, isLast: isLast)
         }
-        guard reader.isAtEnd else { return nil }
+        try reader.finish()
         self.init(
             kind: kind, from: from, to: to, term: term, logTerm: logTerm, index: index, entries: entries,
             commit: commit, reject: reject, rejectHint: rejectHint, context: context, snapshot: chunk)

@@ -1,3 +1,5 @@
+import Primitives
+
 /// One member of a Raft group, as a deterministic state machine with no I/O.
 ///
 /// Inputs are ``tick()``, ``step(_:)`` (a message from a peer), ``propose(_:)``,

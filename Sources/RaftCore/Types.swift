@@ -1,3 +1,5 @@
+import Primitives
+
 /// Identifies a member of a Raft group. Zero means "no node".
 public typealias NodeID = UInt64
 
@@ -114,18 +116,19 @@ public struct ConfChange: Sendable, Hashable {
 
     /// Returns this change as entry data.
     public func encoded() -> [UInt8] {
-        var writer = ByteWriter()
-        writer.write(kind.rawValue)
-        writer.write(node)
-        writer.write(bytes: context)
-        return writer.bytes
+        var out: [UInt8] = []
+        out.append(kind.rawValue)
+        out.appendLittleEndian(node)
+        out.appendUInt32LengthPrefixed(context)
+        return out
     }
 
     /// Decodes a change from entry data, or returns nil if the data is malformed.
     public init?(decoding bytes: [UInt8]) {
         var reader = ByteReader(bytes)
-        guard let raw = reader.readUInt8(), let kind = Kind(rawValue: raw), let node = reader.readUInt64(),
-            let context = reader.readBytes(), reader.isAtEnd
+        guard let raw = try? reader.readByte(), let kind = Kind(rawValue: raw),
+            let node = try? reader.readLittleEndianUInt64(), let context = try? reader.readUInt32LengthPrefixed(),
+            reader.isAtEnd
         else { return nil }
         self.init(kind, node: node, context: context)
     }

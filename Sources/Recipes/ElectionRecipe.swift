@@ -1,4 +1,5 @@
-public import MVCC
+import Primitives
+public import StateMachine
 
 /// The key that identifies a leader: etcd's `v3electionpb.LeaderKey`.
 public struct LeaderKey: Hashable, Sendable {
@@ -74,7 +75,7 @@ public struct ElectionRecipe<Backend: RecipeBackend>: Sendable {
     /// If the calling task is cancelled, the call stops waiting, deletes its key if it created
     /// it, and throws `CancellationError`.
     ///
-    /// - Throws: `MVCCError.leaseNotFound` if the lease does not exist (or expires while waiting),
+    /// - Throws: `StateError.leaseNotFound` if the lease does not exist (or expires while waiting),
     ///   ``RecipeError/sessionExpired`` if the candidate's key is deleted while it waits,
     ///   ``RecipeError/notLeader`` if a re-entry's proclamation finds the key replaced,
     ///   `CancellationError`, or any backend error.

@@ -1,4 +1,4 @@
-import MVCC
+import StateMachine
 
 /// A held lock: the answer to etcd's `Lock` call.
 public struct AcquiredLock: Hashable, Sendable {
@@ -56,7 +56,7 @@ public struct LockRecipe<Backend: RecipeBackend>: Sendable {
     ///   - name: The lock's name; keys live under `name/`.
     ///   - lease: The lease that bounds the hold. Lease 0 (no lease) is refused: a lock without a
     ///     lease could never be recovered from a crashed holder.
-    /// - Throws: `MVCCError.leaseNotFound` if the lease does not exist (or expires while waiting),
+    /// - Throws: `StateError.leaseNotFound` if the lease does not exist (or expires while waiting),
     ///   ``RecipeError/sessionExpired`` if the caller's key is deleted while it waits,
     ///   `CancellationError`, or any backend error.
     public func lock(name: [UInt8], lease: Int64) async throws -> AcquiredLock {

@@ -1,4 +1,5 @@
-import MVCC
+import Primitives
+import StateMachine
 
 // The waiting queue shared by Lock and Campaign (etcd's Mutex.Lock and Election.Campaign):
 // every caller owns the key `name/<lease hex>`; the key with the lowest create revision under
@@ -14,21 +15,6 @@ func queuePrefix(_ name: [UInt8]) -> [UInt8] {
 /// as etcd formats it (`%x`, so a negative ID gets a minus sign).
 func ownKey(prefix: [UInt8], lease: Int64) -> [UInt8] {
     prefix + Array(String(lease, radix: 16).utf8)
-}
-
-/// The end of the range holding every key that starts with `prefix` (etcd's `GetPrefixRangeEnd`):
-/// the prefix with its last byte below 0xFF incremented and the rest dropped, or `[0]` (every
-/// key from the prefix on) when every byte is 0xFF.
-func prefixEnd(_ prefix: [UInt8]) -> [UInt8] {
-    var end = prefix
-    while let last = end.last {
-        if last < 0xFF {
-            end[end.count - 1] = last + 1
-            return end
-        }
-        end.removeLast()
-    }
-    return [0]
 }
 
 /// The range request for the key created first under a prefix (etcd's `WithFirstCreate`).
@@ -53,7 +39,7 @@ struct Queue<Backend: RecipeBackend>: Sendable {
 
     /// Joins the queue with `lease` and waits for the caller's turn.
     ///
-    /// 1. The lease must exist, or the call fails with `MVCCError.leaseNotFound` (etcd reaches
+    /// 1. The lease must exist, or the call fails with `StateError.leaseNotFound` (etcd reaches
     ///    the same error when its put names a missing lease). Lease 0 is refused the same way.
     /// 2. One transaction creates the caller's key with `value` if it does not exist (otherwise
     ///    the caller re-enters with the existing key and its create revision) and reads the first
@@ -64,7 +50,7 @@ struct Queue<Backend: RecipeBackend>: Sendable {
     ///    key created before its own.
     /// 5. After waiting it checks again that its key still exists with the same create revision
     ///    and that its lease is alive; this is the check etcd 3.4 lacks (Jepsen, etcd #11456).
-    ///    A missing or expiring lease fails with `MVCCError.leaseNotFound`; a deleted key with a
+    ///    A missing or expiring lease fails with `StateError.leaseNotFound`; a deleted key with a
     ///    live lease fails with ``RecipeError/sessionExpired``.
     ///
     /// If the call fails or its task is cancelled after step 2 created the key, the key is deleted
@@ -114,14 +100,14 @@ struct Queue<Backend: RecipeBackend>: Sendable {
         }
     }
 
-    /// Fails with `MVCCError.leaseNotFound` unless the lease exists with time left (lease 0 never does).
+    /// Fails with `StateError.leaseNotFound` unless the lease exists with time left (lease 0 never does).
     ///
     /// A remaining TTL of 0 counts as gone: the lease has under a second left, or has expired and
     /// waits for its revocation to commit.
     private func requireLiveLease(_ lease: Int64) async throws {
         // Lease 0 means "no lease" to the store: a key without one would never go away.
         guard lease != 0, let remaining = try await backend.leaseRemaining(lease), remaining > 0 else {
-            throw MVCCError.leaseNotFound
+            throw StateError.leaseNotFound
         }
     }
 
@@ -147,9 +133,9 @@ struct Queue<Backend: RecipeBackend>: Sendable {
         let remaining = try await backend.leaseRemaining(lease)
         let leaseAlive = (remaining ?? 0) > 0
         guard let kv = own.kvs.first, kv.createRevision == place.createRevision else {
-            throw leaseAlive ? RecipeError.sessionExpired : MVCCError.leaseNotFound
+            throw leaseAlive ? RecipeError.sessionExpired : StateError.leaseNotFound
         }
-        guard leaseAlive else { throw MVCCError.leaseNotFound }
+        guard leaseAlive else { throw StateError.leaseNotFound }
         return own.revision
     }
 

@@ -4,7 +4,7 @@
 // Election) against the local server. Here the same key protocol runs over ``RecipeBackend``,
 // which the server implements on top of its member; tests use an in-memory store.
 
-public import MVCC
+public import StateMachine
 
 /// The operations the lock and election recipes need from the store.
 ///

@@ -1,6 +1,4 @@
-public import GRPCStatus
-
-/// An error of the lock and election recipes, with the code and message etcd's services send.
+/// An error of the lock and election recipes, with the message etcd's services send.
 ///
 /// etcd returns these as plain Go errors, which its gRPC server sends with code `Unknown` and the
 /// error text as message; clients such as jetcd recognise them by the message alone.
@@ -16,9 +14,6 @@ public enum RecipeError: Error, Hashable, Sendable, CustomStringConvertible {
     case sessionExpired
     /// A Proclaim or Resign request without a leader key (etcd's `v3election.ErrMissingLeaderKey`).
     case missingLeaderKey
-
-    /// The gRPC status code etcd sends: `Unknown` for all of these.
-    public var code: StatusCode { .unknown }
 
     /// The exact message etcd sends.
     public var message: String {

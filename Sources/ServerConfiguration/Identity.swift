@@ -1,3 +1,5 @@
+import Primitives
+
 /// Member and cluster IDs.
 ///
 /// These are Statehouse's own hashes, not etcd's (etcd takes the first 8 bytes of a SHA-1), so a
@@ -27,7 +29,9 @@ extension ServerConfiguration {
     public static func clusterID(memberIDs: [UInt64], token: String) -> UInt64 {
         var hash = FNV1a64()
         for id in memberIDs.sorted() {
-            for shift in stride(from: 56, through: 0, by: -8) { hash.append(UInt8(truncatingIfNeeded: id >> UInt64(shift))) }
+            var bytes: [UInt8] = []
+            bytes.appendBigEndian(id)
+            hash.append(bytes)
         }
         hash.append(0)
         hash.append(token.utf8)
@@ -36,10 +40,7 @@ extension ServerConfiguration {
 
     /// SplitMix64's finalizer applied to `value`, with 0 mapped to 1.
     static func finalized(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
+        let z = SeededGenerator.mix(value)
         return z == 0 ? 1 : z
     }
 }

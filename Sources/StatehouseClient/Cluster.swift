@@ -1,7 +1,7 @@
 import EtcdWire
 
 /// A member of the cluster.
-public struct Member: Sendable, Hashable {
+public struct ClusterMember: Sendable, Hashable {
     public var id: UInt64
     /// The member's name (empty until a member added with MemberAdd has started).
     public var name: String
@@ -25,17 +25,17 @@ public struct Member: Sendable, Hashable {
 public struct MemberChange: Sendable, Hashable {
     public var header: ResponseHeader
     /// The member added (MemberAdd only).
-    public var member: Member?
+    public var member: ClusterMember?
     /// Every member after the change.
-    public var members: [Member]
+    public var members: [ClusterMember]
 }
 
 extension StatehouseClient {
     /// Every member of the cluster.
-    public func members() async throws -> [Member] {
+    public func members() async throws -> [ClusterMember] {
         let response: Etcdserverpb_MemberListResponse = try await unary(
             Methods.memberList, Etcdserverpb_MemberListRequest(), policy: .idempotent)
-        return response.members.map(Member.init)
+        return response.members.map(ClusterMember.init)
     }
 
     /// Adds a member with `peerURLs`, as a non-voting learner if `isLearner`.
@@ -45,8 +45,8 @@ extension StatehouseClient {
         request.isLearner = isLearner
         let response: Etcdserverpb_MemberAddResponse = try await unary(Methods.memberAdd, request, policy: .unsentOnly)
         return MemberChange(
-            header: ResponseHeader(response.header), member: response.hasMember ? Member(response.member) : nil,
-            members: response.members.map(Member.init))
+            header: ResponseHeader(response.header), member: response.hasMember ? ClusterMember(response.member) : nil,
+            members: response.members.map(ClusterMember.init))
     }
 
     /// Removes the member `id`.
@@ -56,7 +56,7 @@ extension StatehouseClient {
         request.id = id
         let response: Etcdserverpb_MemberRemoveResponse = try await unary(
             Methods.memberRemove, request, policy: .unsentOnly)
-        return MemberChange(header: ResponseHeader(response.header), member: nil, members: response.members.map(Member.init))
+        return MemberChange(header: ResponseHeader(response.header), member: nil, members: response.members.map(ClusterMember.init))
     }
 
     /// Replaces the peer URLs of member `id`.
@@ -67,7 +67,7 @@ extension StatehouseClient {
         request.peerUrls = peerURLs
         let response: Etcdserverpb_MemberUpdateResponse = try await unary(
             Methods.memberUpdate, request, policy: .unsentOnly)
-        return MemberChange(header: ResponseHeader(response.header), member: nil, members: response.members.map(Member.init))
+        return MemberChange(header: ResponseHeader(response.header), member: nil, members: response.members.map(ClusterMember.init))
     }
 
     /// Promotes the learner `id` to a voting member (it must have caught up with the leader).
@@ -77,6 +77,6 @@ extension StatehouseClient {
         request.id = id
         let response: Etcdserverpb_MemberPromoteResponse = try await unary(
             Methods.memberPromote, request, policy: .unsentOnly)
-        return MemberChange(header: ResponseHeader(response.header), member: nil, members: response.members.map(Member.init))
+        return MemberChange(header: ResponseHeader(response.header), member: nil, members: response.members.map(ClusterMember.init))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 
 /// One server the client may call: `host:port`, parsed from `http://host:port`, `host:port` or
 /// `host` (port 2379).
@@ -18,37 +19,15 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     /// HTTPS endpoints are refused: the client speaks plain HTTP/2 only.
     public init?(_ text: String) {
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        if rest.hasPrefix("http://") { rest = rest.dropFirst("http://".count) }
-        if rest.contains("://") { return nil }
         while rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard !rest.isEmpty else { return nil }
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { return nil }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            let after = rest[rest.index(after: close)...]
-            if after.isEmpty {
-                port = 2379
-            } else {
-                guard after.hasPrefix(":"), let value = Int(after.dropFirst()), (1...65_535).contains(value) else { return nil }
-                port = value
-            }
-            return
-        }
-        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
-        switch parts.count {
-        case 1:
-            host = String(parts[0])
-            port = 2379
-        case 2:
-            guard !parts[0].isEmpty, let value = Int(parts[1]), (1...65_535).contains(value) else { return nil }
-            host = String(parts[0])
-            port = value
-        default:
+        guard let address = try? NetworkAddress(parsing: rest, defaultPort: 2379), address.scheme ?? "http" == "http" else {
             return nil
         }
+        host = address.host
+        port = address.port
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { NetworkAddress(host: host, port: port).description }
 }
 
 /// A circuit breaker for one endpoint: closed while calls succeed; open (skipped) after

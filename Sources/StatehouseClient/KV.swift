@@ -1,5 +1,6 @@
 import EtcdWire
 import Foundation
+import Primitives
 
 /// Something that can be a key or a value: `String` (UTF-8), `[UInt8]`, `Data`.
 public protocol BytesConvertible: Sendable {
@@ -108,20 +109,6 @@ public struct KeyRange: Sendable, Hashable {
 
     /// Every key.
     public static var all: KeyRange { KeyRange(key: [0], rangeEnd: [0]) }
-
-    /// The smallest key greater than every key with `prefix` (`[0]`, meaning "no end", when
-    /// there is none).
-    static func prefixEnd(_ prefix: [UInt8]) -> [UInt8] {
-        var end = prefix
-        while let last = end.last {
-            if last < 0xFF {
-                end[end.count - 1] = last + 1
-                return end
-            }
-            end.removeLast()
-        }
-        return [0]
-    }
 }
 
 /// How a read orders its results.

@@ -3,6 +3,7 @@ import GRPCNIOTransportHTTP2
 import GRPCProtobuf
 import Logging
 import Metrics
+import Primitives
 import SwiftProtobuf
 import Synchronization
 
@@ -64,7 +65,7 @@ public final class StatehouseClient: Sendable {
     let background = BackgroundTasks()
     let metrics: ClientMetrics
     private let pinned = Atomic<Int>(0)
-    private let random = Synchronization.Mutex(SplitMix64(seed: UInt64.random(in: 0...UInt64.max)))
+    private let random = Synchronization.Mutex(SeededGenerator(seed: UInt64.random(in: 0...UInt64.max)))
     private let shutDown = Atomic<Bool>(false)
 
     /// Creates a client; no connection is made until ``run()`` starts.
@@ -335,22 +336,5 @@ struct RecordingSerializer<Message: SwiftProtobuf.Message>: MessageSerializer {
     func serialize<Bytes: GRPCContiguousBytes>(_ message: Message) throws -> Bytes {
         sent.set()
         return try ProtobufSerializer<Message>().serialize(message)
-    }
-}
-
-/// A small seeded generator (SplitMix64) for retry jitter.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

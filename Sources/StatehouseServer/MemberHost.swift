@@ -2,12 +2,13 @@ import CoreMetrics
 import Foundation
 import GRPCStatus
 import Logging
-import MVCC
 import NIOCore
-import Node
 import PeerTransport
+import Primitives
 import RaftCore
+import ReplicatedMember
 import RocksDB
+import StateMachine
 import Storage
 import StorageRocksDB
 import Synchronization
@@ -176,8 +177,8 @@ final class MemberHost: @unchecked Sendable {
         case .leaseTimeToLive(let lease, let keys) where member.raft.role != .leader:
             forwardLease(.leaseTimeToLive(id: lease, keys: keys), completion: completion)
             return
-        case .write(let write) where MVCCStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes):
-            completion(.failure(.mvcc(.noSpace)), header)
+        case .write(let write) where StateStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes):
+            completion(.failure(.state(.noSpace)), header)
             return
         default:
             break
@@ -216,7 +217,7 @@ final class MemberHost: @unchecked Sendable {
     static func memberError(_ error: ServiceError) -> MemberError {
         let candidates: [MemberError] = [.noLeader, .leaderChanged, .tooManyRequests, .timedOutDueToLeaderFailure]
         if let match = candidates.first(where: { $0.message == error.message }) { return match }
-        if let mvcc = [MVCCError.leaseNotFound, .noSpace].first(where: { $0.message == error.message }) { return .mvcc(mvcc) }
+        if let mvcc = [StateError.leaseNotFound, .noSpace].first(where: { $0.message == error.message }) { return .state(mvcc) }
         return .leaderChanged
     }
 
@@ -332,7 +333,7 @@ final class MemberHost: @unchecked Sendable {
     }
 
     /// Proposes a request that no client waits for (published attributes, alarms).
-    func proposeInternal(_ request: MVCCRequest) {
+    func proposeInternal(_ request: StateRequest) {
         submitOnLoop(.write(request)) { _, _ in }
     }
 
@@ -523,19 +524,9 @@ final class MemberHost: @unchecked Sendable {
     }
 
     private func setPeer(_ id: NodeID, url: String) {
-        guard knownPeers[id] != url, let (host, port) = Self.hostAndPort(url) else { return }
+        guard knownPeers[id] != url, let address = try? NetworkAddress(parsing: url) else { return }
         knownPeers[id] = url
-        transport?.setPeer(id, host: host, port: port)
-    }
-
-    static func hostAndPort(_ url: String) -> (String, Int)? {
-        var rest = Substring(url)
-        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else { return nil }
-        var host = String(rest[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host, port)
+        transport?.setPeer(id, host: address.host, port: address.port)
     }
 
     // MARK: - Status

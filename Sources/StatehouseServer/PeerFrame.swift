@@ -1,7 +1,8 @@
 import GRPCStatus
-import MVCC
-import Node
+import Primitives
 import RaftCore
+import ReplicatedMember
+import StateMachine
 
 /// What members send each other over the peer transport: Raft messages, and the few client
 /// requests only the leader can answer (lease renewals and time-to-live, membership changes),
@@ -15,21 +16,21 @@ enum PeerFrame: Sendable, Hashable {
     case reply(id: UInt64, ForwardedReply)
 
     func encoded() -> [UInt8] {
-        var writer = ByteWriter()
+        var out: [UInt8] = []
         switch self {
         case .raft(let message):
-            writer.write(UInt8(0))
-            return writer.bytes + message.encoded()
+            out.append(0)
+            return out + message.encoded()
         case .forward(let id, let request):
-            writer.write(UInt8(1))
-            writer.write(id)
-            request.write(to: &writer)
+            out.append(1)
+            out.appendLittleEndian(id)
+            request.write(to: &out)
         case .reply(let id, let reply):
-            writer.write(UInt8(2))
-            writer.write(id)
-            reply.write(to: &writer)
+            out.append(2)
+            out.appendLittleEndian(id)
+            reply.write(to: &out)
         }
-        return writer.bytes
+        return out
     }
 
     init?(decoding bytes: [UInt8]) {
@@ -40,7 +41,7 @@ enum PeerFrame: Sendable, Hashable {
             return
         }
         var reader = ByteReader(Array(bytes.dropFirst()))
-        guard let id = reader.readUInt64() else { return nil }
+        guard let id = try? reader.readLittleEndianUInt64() else { return nil }
         switch kind {
         case 1:
             guard let request = ForwardedRequest(from: &reader), reader.isAtEnd else { return nil }
@@ -63,31 +64,31 @@ enum ForwardedRequest: Sendable, Hashable {
     /// Propose a membership change.
     case confChange(ConfChange)
 
-    func write(to writer: inout ByteWriter) {
+    func write(to out: inout [UInt8]) {
         switch self {
         case .leaseKeepAlive(let id):
-            writer.write(UInt8(0))
-            writer.write(UInt64(bitPattern: id))
+            out.append(0)
+            out.appendLittleEndian(UInt64(bitPattern: id))
         case .leaseTimeToLive(let id, let keys):
-            writer.write(UInt8(1))
-            writer.write(UInt64(bitPattern: id))
-            writer.write(keys)
+            out.append(1)
+            out.appendLittleEndian(UInt64(bitPattern: id))
+            out.appendBool(keys)
         case .confChange(let change):
-            writer.write(UInt8(2))
-            writer.write(bytes: change.encoded())
+            out.append(2)
+            out.appendUInt32LengthPrefixed(change.encoded())
         }
     }
 
     init?(from reader: inout ByteReader) {
-        switch reader.readUInt8() {
+        switch try? reader.readByte() {
         case 0:
-            guard let id = reader.readUInt64() else { return nil }
+            guard let id = try? reader.readLittleEndianUInt64() else { return nil }
             self = .leaseKeepAlive(id: Int64(bitPattern: id))
         case 1:
-            guard let id = reader.readUInt64(), let keys = reader.readBool() else { return nil }
+            guard let id = try? reader.readLittleEndianUInt64(), let keys = try? reader.readBool() else { return nil }
             self = .leaseTimeToLive(id: Int64(bitPattern: id), keys: keys)
         case 2:
-            guard let bytes = reader.readBytes(), let change = ConfChange(decoding: bytes) else { return nil }
+            guard let bytes = try? reader.readUInt32LengthPrefixed(), let change = ConfChange(decoding: bytes) else { return nil }
             self = .confChange(change)
         default:
             return nil
@@ -106,40 +107,41 @@ enum ForwardedReply: Sendable, Hashable {
     /// The request failed with this error.
     case failure(ServiceError)
 
-    func write(to writer: inout ByteWriter) {
+    func write(to out: inout [UInt8]) {
         switch self {
         case .leaseKeepAlive(let id, let ttl):
-            writer.write(UInt8(0))
-            writer.write(UInt64(bitPattern: id))
-            writer.write(UInt64(bitPattern: ttl))
+            out.append(0)
+            out.appendLittleEndian(UInt64(bitPattern: id))
+            out.appendLittleEndian(UInt64(bitPattern: ttl))
         case .leaseTimeToLive(let id, let remaining, let granted, let keys):
-            writer.write(UInt8(1))
-            writer.write(UInt64(bitPattern: id))
-            writer.write(UInt64(bitPattern: remaining))
-            writer.write(UInt64(bitPattern: granted))
-            writer.write(UInt64(keys.count))
-            for key in keys { writer.write(bytes: key) }
+            out.append(1)
+            out.appendLittleEndian(UInt64(bitPattern: id))
+            out.appendLittleEndian(UInt64(bitPattern: remaining))
+            out.appendLittleEndian(UInt64(bitPattern: granted))
+            out.appendLittleEndian(UInt64(keys.count))
+            for key in keys { out.appendUInt32LengthPrefixed(key) }
         case .confChangeApplied:
-            writer.write(UInt8(2))
+            out.append(2)
         case .failure(let error):
-            writer.write(UInt8(3))
-            writer.write(UInt64(error.code.rawValue))
-            writer.write(bytes: Array(error.message.utf8))
+            out.append(3)
+            out.appendLittleEndian(UInt64(error.code.rawValue))
+            out.appendUInt32LengthPrefixed(Array(error.message.utf8))
         }
     }
 
     init?(from reader: inout ByteReader) {
-        switch reader.readUInt8() {
+        switch try? reader.readByte() {
         case 0:
-            guard let id = reader.readUInt64(), let ttl = reader.readUInt64() else { return nil }
+            guard let id = try? reader.readLittleEndianUInt64(), let ttl = try? reader.readLittleEndianUInt64() else { return nil }
             self = .leaseKeepAlive(id: Int64(bitPattern: id), ttl: Int64(bitPattern: ttl))
         case 1:
-            guard let id = reader.readUInt64(), let remaining = reader.readUInt64(), let granted = reader.readUInt64(),
-                let count = reader.readUInt64(), count < 1 << 24
+            guard let id = try? reader.readLittleEndianUInt64(), let remaining = try? reader.readLittleEndianUInt64(),
+                let granted = try? reader.readLittleEndianUInt64(),
+                let count = try? reader.readLittleEndianUInt64(), count < 1 << 24
             else { return nil }
             var keys: [[UInt8]] = []
             for _ in 0..<count {
-                guard let key = reader.readBytes() else { return nil }
+                guard let key = try? reader.readUInt32LengthPrefixed() else { return nil }
                 keys.append(key)
             }
             self = .leaseTimeToLive(
@@ -147,8 +149,8 @@ enum ForwardedReply: Sendable, Hashable {
         case 2:
             self = .confChangeApplied
         case 3:
-            guard let code = reader.readUInt64(), let status = StatusCode(rawValue: Int(clamping: code)),
-                let message = reader.readBytes()
+            guard let code = try? reader.readLittleEndianUInt64(), let status = StatusCode(rawValue: Int(clamping: code)),
+                let message = try? reader.readUInt32LengthPrefixed()
             else { return nil }
             self = .failure(ServiceError(status, String(decoding: message, as: UTF8.self)))
         default:

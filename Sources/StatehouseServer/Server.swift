@@ -3,14 +3,14 @@ import Foundation
 import GRPCServer
 import GRPCStatus
 import Logging
-import MVCC
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Node
 import PeerTransport
 import RaftCore
+import ReplicatedMember
 import ServerConfiguration
+import StateMachine
 import StorageRocksDB
 
 /// A Statehouse member process: storage, the member loop, the peer transport, and the client
@@ -19,7 +19,7 @@ public final class StatehouseServer: Sendable {
     /// This build's version.
     public static let version = "0.1.0"
     /// The etcd API version served (reported by Status and `/version`).
-    public static let apiVersion = ClusterServices.apiVersion
+    public static let apiVersion = MaintenanceService.apiVersion
 
     /// The configuration it was started with.
     public let configuration: ServerConfiguration

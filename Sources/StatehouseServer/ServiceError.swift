@@ -1,6 +1,7 @@
+import EtcdMapping
 import GRPCStatus
-import MVCC
-import Node
+import ReplicatedMember
+import StateMachine
 
 /// An error a call ends with: a gRPC status code and etcd's exact message (etcd's clients match
 /// on the message text).
@@ -20,7 +21,7 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
     public init(_ error: MemberError) { self.init(error.code, error.message) }
 
     /// The error the state machine reported.
-    public init(_ error: MVCCError) { self.init(error.code, error.message) }
+    public init(_ error: StateError) { self.init(error.code, error.message) }
 
     public var description: String { "\(code) (\(code.rawValue)): \(message)" }
 
@@ -40,6 +41,6 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
     static let badLeaderTransferee = ServiceError(.failedPrecondition, "etcdserver: bad leader transferee")
     static let leaderTransferTimeout = ServiceError(.deadlineExceeded, "etcdserver: request timed out, leader transfer took too long")
     static let unhealthyCluster = ServiceError(.unavailable, "etcdserver: unhealthy cluster")
-    static let noSpace = ServiceError(MVCCError.noSpace)
+    static let noSpace = ServiceError(StateError.noSpace)
     static let watchCanceled = ServiceError(.cancelled, "etcdserver: watch canceled")
 }

@@ -2,26 +2,32 @@ import EtcdWire
 import Foundation
 import GRPCServer
 import GRPCStatus
-import MVCC
-import Node
 import RaftCore
+import ReplicatedMember
+import StateMachine
 
 /// Routes gRPC calls to the etcd v3 services and plain HTTP requests to the health, version
 /// and metrics endpoints.
 struct Services: Sendable {
     let host: MemberHost
-    let kv: KVAndLeaseServices
+    let kv: KVService
     let watch: WatchService
-    let cluster: ClusterServices
-    let recipes: RecipeServices
+    let lease: LeaseService
+    let cluster: ClusterService
+    let maintenance: MaintenanceService
+    let lock: LockService
+    let election: ElectionService
     let metrics: ServerMetrics
 
     init(host: MemberHost, token: String, metrics: ServerMetrics) {
         self.host = host
-        kv = KVAndLeaseServices(host: host)
+        kv = KVService(host: host)
         watch = WatchService(host: host)
-        cluster = ClusterServices(host: host, token: token)
-        recipes = RecipeServices(host: host)
+        lease = LeaseService(host: host)
+        cluster = ClusterService(host: host, token: token)
+        maintenance = MaintenanceService(host: host)
+        lock = LockService(host: host)
+        election = ElectionService(host: host)
         self.metrics = metrics
     }
 
@@ -45,30 +51,30 @@ struct Services: Sendable {
         case ("etcdserverpb.KV", "Txn"): return unary(call, kv.txn)
         case ("etcdserverpb.KV", "Compact"): return unary(call, kv.compact)
         case ("etcdserverpb.Watch", "Watch"): return watch.watch(call)
-        case ("etcdserverpb.Lease", "LeaseGrant"): return unary(call, kv.leaseGrant)
-        case ("etcdserverpb.Lease", "LeaseRevoke"): return unary(call, kv.leaseRevoke)
-        case ("etcdserverpb.Lease", "LeaseKeepAlive"): return kv.leaseKeepAlive(call)
-        case ("etcdserverpb.Lease", "LeaseTimeToLive"): return unary(call, kv.leaseTimeToLive)
-        case ("etcdserverpb.Lease", "LeaseLeases"): return unary(call, kv.leaseLeases)
+        case ("etcdserverpb.Lease", "LeaseGrant"): return unary(call, lease.leaseGrant)
+        case ("etcdserverpb.Lease", "LeaseRevoke"): return unary(call, lease.leaseRevoke)
+        case ("etcdserverpb.Lease", "LeaseKeepAlive"): return lease.leaseKeepAlive(call)
+        case ("etcdserverpb.Lease", "LeaseTimeToLive"): return unary(call, lease.leaseTimeToLive)
+        case ("etcdserverpb.Lease", "LeaseLeases"): return unary(call, lease.leaseLeases)
         case ("etcdserverpb.Cluster", "MemberList"): return unary(call, cluster.memberList)
         case ("etcdserverpb.Cluster", "MemberAdd"): return unary(call, cluster.memberAdd)
         case ("etcdserverpb.Cluster", "MemberRemove"): return unary(call, cluster.memberRemove)
         case ("etcdserverpb.Cluster", "MemberUpdate"): return unary(call, cluster.memberUpdate)
         case ("etcdserverpb.Cluster", "MemberPromote"): return unary(call, cluster.memberPromote)
-        case ("etcdserverpb.Maintenance", "Status"): return unary(call, cluster.status)
-        case ("etcdserverpb.Maintenance", "Alarm"): return unary(call, cluster.alarm)
-        case ("etcdserverpb.Maintenance", "Hash"): return unary(call, cluster.hash)
-        case ("etcdserverpb.Maintenance", "HashKV"): return unary(call, cluster.hashKV)
-        case ("etcdserverpb.Maintenance", "MoveLeader"): return unary(call, cluster.moveLeader)
-        case ("etcdserverpb.Maintenance", "Defragment"): return unary(call, cluster.defragment)
-        case ("etcdserverpb.Maintenance", "Snapshot"): return cluster.snapshot(call)
-        case ("v3lockpb.Lock", "Lock"): return unary(call, recipes.lock)
-        case ("v3lockpb.Lock", "Unlock"): return unary(call, recipes.unlock)
-        case ("v3electionpb.Election", "Campaign"): return unary(call, recipes.campaign)
-        case ("v3electionpb.Election", "Proclaim"): return unary(call, recipes.proclaim)
-        case ("v3electionpb.Election", "Leader"): return unary(call, recipes.leader)
-        case ("v3electionpb.Election", "Resign"): return unary(call, recipes.resign)
-        case ("v3electionpb.Election", "Observe"): return recipes.observe(call)
+        case ("etcdserverpb.Maintenance", "Status"): return unary(call, maintenance.status)
+        case ("etcdserverpb.Maintenance", "Alarm"): return unary(call, maintenance.alarm)
+        case ("etcdserverpb.Maintenance", "Hash"): return unary(call, maintenance.hash)
+        case ("etcdserverpb.Maintenance", "HashKV"): return unary(call, maintenance.hashKV)
+        case ("etcdserverpb.Maintenance", "MoveLeader"): return unary(call, maintenance.moveLeader)
+        case ("etcdserverpb.Maintenance", "Defragment"): return unary(call, maintenance.defragment)
+        case ("etcdserverpb.Maintenance", "Snapshot"): return maintenance.snapshot(call)
+        case ("v3lockpb.Lock", "Lock"): return unary(call, lock.lock)
+        case ("v3lockpb.Lock", "Unlock"): return unary(call, lock.unlock)
+        case ("v3electionpb.Election", "Campaign"): return unary(call, election.campaign)
+        case ("v3electionpb.Election", "Proclaim"): return unary(call, election.proclaim)
+        case ("v3electionpb.Election", "Leader"): return unary(call, election.leader)
+        case ("v3electionpb.Election", "Resign"): return unary(call, election.resign)
+        case ("v3electionpb.Election", "Observe"): return election.observe(call)
         default: return nil
         }
     }
@@ -87,7 +93,7 @@ struct Services: Sendable {
             let path = request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.path
             switch path {
             case "/version":
-                json(200, #"{"etcdserver":"\#(ClusterServices.apiVersion)","etcdcluster":"\#(ClusterServices.apiVersion)"}"#)
+                json(200, #"{"etcdserver":"\#(MaintenanceService.apiVersion)","etcdcluster":"\#(MaintenanceService.apiVersion)"}"#)
             case "/metrics":
                 respond(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render()))
             case "/livez":
@@ -103,7 +109,7 @@ struct Services: Sendable {
                         reason = error.message
                     } else if let alarm = alarms.first {
                         healthy = false
-                        reason = "alarm activated: \(ClusterServices.alarmName(alarm.alarm))"
+                        reason = "alarm activated: \(MaintenanceService.alarmName(alarm.alarm))"
                     } else {
                         healthy = true
                     }

@@ -3,8 +3,8 @@ import EtcdWire
 import Foundation
 import GRPCServer
 import GRPCStatus
-import MVCC
-import Node
+import ReplicatedMember
+import StateMachine
 import SwiftProtobuf
 
 /// One open `Watch` stream and its watchers. Confined to the member loop.
@@ -62,7 +62,7 @@ final class WatchHub: @unchecked Sendable {
         var rangeEnd: [UInt8]
         var nextRevision: Int64
         var deliver: ([Event]) -> Void
-        var cancel: (MVCCError) -> Void
+        var cancel: (StateError) -> Void
     }
     private var subscribers: [UInt64: Subscriber] = [:]
     private var nextSubscriberID: UInt64 = 1
@@ -71,7 +71,7 @@ final class WatchHub: @unchecked Sendable {
     /// for ``unsubscribe(_:)``; `cancel` runs if the revision is compacted.
     func subscribe(
         key: [UInt8], rangeEnd: [UInt8], from revision: Int64, deliver: @escaping ([Event]) -> Void,
-        cancel: @escaping (MVCCError) -> Void
+        cancel: @escaping (StateError) -> Void
     ) -> UInt64 {
         let id = nextSubscriberID
         nextSubscriberID += 1
@@ -269,7 +269,7 @@ final class WatchHub: @unchecked Sendable {
                 response.watchID = watcher.id
                 response.canceled = true
                 response.compactRevision = store.compactedRevision
-                response.cancelReason = MVCCError.compacted.message
+                response.cancelReason = StateError.compacted.message
                 send(response, on: stream)
                 stream.watchers[watcher.id] = nil
                 return

@@ -1,7 +1,8 @@
+import Primitives
 public import RaftCore
 
 /// The state machine's applied index, stored under `a/applied` as a little-endian 64-bit
-/// integer (the ``RaftCore/ByteWriter`` encoding).
+/// integer (as Raft's own integers are stored).
 ///
 /// Put it into the same ``StorageBatch`` as the changes of the entries it covers, so that after
 /// a crash the state machine and its applied index always agree.
@@ -16,9 +17,9 @@ public enum AppliedIndex {
 
     /// Returns the encoded value for `index`.
     public static func encode(_ index: LogIndex) -> [UInt8] {
-        var writer = ByteWriter()
-        writer.write(index)
-        return writer.bytes
+        var out: [UInt8] = []
+        out.appendLittleEndian(index)
+        return out
     }
 
     /// Reads the stored applied index, or 0 when none is stored.
@@ -27,7 +28,7 @@ public enum AppliedIndex {
     public static func read(from engine: any StorageEngine) throws(StorageError) -> LogIndex {
         guard let value = try engine.get(key) else { return 0 }
         var reader = ByteReader(value)
-        guard let index = reader.readUInt64(), reader.isAtEnd else {
+        guard let index = try? reader.readLittleEndianUInt64(), reader.isAtEnd else {
             throw StorageError(.corruption, "undecodable applied index (\(value.count) bytes)", key: key)
         }
         return index

@@ -1,3 +1,4 @@
+import Primitives
 public import RaftCore
 
 /// The durable Raft log of one member — entries, hard state and snapshot — kept in a
@@ -170,9 +171,9 @@ public final class RaftLogStore {
             }
             batch.deleteRange(from: Keys.entry(first.index), to: Keys.entryPrefixEnd)
             for entry in entries {
-                var writer = ByteWriter()
-                entry.encode(into: &writer)
-                batch.put(Keys.entry(entry.index), writer.bytes)
+                var value: [UInt8] = []
+                entry.encode(into: &value)
+                batch.put(Keys.entry(entry.index), value)
             }
             let low = min(next.storedEntries?.lowerBound ?? first.index, first.index)
             next.storedEntries = low...(first.index + UInt64(entries.count) - 1)
@@ -300,7 +301,7 @@ public final class RaftLogStore {
                     key: Keys.entry(expected))
             }
             var reader = ByteReader(record.value)
-            guard let entry = LogEntry(from: &reader), reader.isAtEnd else {
+            guard let entry = try? LogEntry(from: &reader), reader.isAtEnd else {
                 throw StorageError(.corruption, "undecodable log entry (\(record.value.count) bytes)", key: record.key)
             }
             guard entry.index == index else {
@@ -319,15 +320,17 @@ public final class RaftLogStore {
     // MARK: Encoding
 
     static func encodeSnapshot(_ snapshot: Snapshot) -> [UInt8] {
-        var writer = ByteWriter()
-        snapshot.metadata.encode(into: &writer)
-        writer.write(bytes: snapshot.data)
-        return writer.bytes
+        var out: [UInt8] = []
+        snapshot.metadata.encode(into: &out)
+        out.appendUInt32LengthPrefixed(snapshot.data)
+        return out
     }
 
     static func decodeSnapshot(_ value: [UInt8]) throws(StorageError) -> Snapshot {
         var reader = ByteReader(value)
-        guard let metadata = SnapshotMetadata(from: &reader), let data = reader.readBytes(), reader.isAtEnd else {
+        guard let metadata = try? SnapshotMetadata(from: &reader), let data = try? reader.readUInt32LengthPrefixed(),
+            reader.isAtEnd
+        else {
             throw StorageError(.corruption, "undecodable snapshot (\(value.count) bytes)", key: Keys.snapshot)
         }
         return Snapshot(metadata: metadata, data: data)

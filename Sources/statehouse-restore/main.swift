@@ -9,9 +9,9 @@
 // revisions and history) and leases; its membership comes from --initial-cluster.
 
 import Foundation
-import MVCC
-import Node
+import ReplicatedMember
 import ServerConfiguration
+import StateMachine
 import StatehouseServer
 import Storage
 import StorageRocksDB

@@ -136,7 +136,7 @@ struct MemberCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints the outcome of a membership change: `Member <ID> <verb> cluster <cluster ID>`.
+/// Prints the outcome of a membership change: `ClusterMember <ID> <verb> cluster <cluster ID>`.
 private func report(_ change: MemberChange, _ verb: String, id: UInt64, format: OutputFormat) {
     switch format {
     case .json:
@@ -166,12 +166,12 @@ struct MemberID: ExpressibleByArgument, Sendable {
 
 /// What `member list` prints.
 struct MembersOutput: Printable {
-    var members: [Member]
+    var members: [ClusterMember]
 
-    static func status(_ member: Member) -> String { member.name.isEmpty ? "unstarted" : "started" }
+    static func status(_ member: ClusterMember) -> String { member.name.isEmpty ? "unstarted" : "started" }
 
     /// A member's ID, status, name, peer URLs, client URLs and whether it is a learner.
-    static func cells(_ member: Member) -> [String] {
+    static func cells(_ member: ClusterMember) -> [String] {
         [
             member.idString, status(member), member.name, member.peerURLs.joined(separator: ","),
             member.clientURLs.joined(separator: ","), String(member.isLearner),
@@ -182,7 +182,7 @@ struct MembersOutput: Printable {
 
     var json: JSONValue { .object([("members", .array(members.map(Self.json)))]) }
 
-    static func json(_ member: Member) -> JSONValue {
+    static func json(_ member: ClusterMember) -> JSONValue {
         .object([
             ("id", .string(member.idString)), ("name", .string(member.name)), ("peer_urls", .array(member.peerURLs.map(JSONValue.string))),
             ("client_urls", .array(member.clientURLs.map(JSONValue.string))), ("is_learner", .bool(member.isLearner)),

@@ -3,12 +3,12 @@ import Glibc
 import TestSupport
 import Testing
 
-/// Kills a single-member node (`statehouse-crash-node`) with SIGKILL while it writes, restarts
+/// Kills a single-member node (`crash-member`) with SIGKILL while it writes, restarts
 /// it, and checks that every put it acknowledged survived, in order, with nothing after a gap.
 @Suite("Crash recovery of a member on RocksDB", .serialized, .onOwnThreads)
 struct CrashRecoveryTests {
-    /// The `statehouse-crash-node` executable built next to the test bundle.
-    static var nodeExecutable: URL? { builtExecutable(named: "statehouse-crash-node") }
+    /// The `crash-member` executable built next to the test bundle.
+    static var nodeExecutable: URL? { builtExecutable(named: "crash-member") }
 
     /// What one `write` run printed before it was killed.
     struct WriteRun {
@@ -140,7 +140,7 @@ struct CrashRecoveryTests {
 
     @Test("acknowledged puts survive SIGKILL", arguments: [500, 2_000, 5_000, 25_000])
     func acknowledgedPutsSurviveKill(killAfter: Int) throws {
-        let executable = try #require(Self.nodeExecutable, "build the statehouse-crash-node product first")
+        let executable = try #require(Self.nodeExecutable, "build the crash-member product first")
         try Self.withTemporaryDirectory { directory in
             let run = try Self.writeAndKill(executable, directory: directory, killAfter: killAfter)
             #expect(run.start == 0)
@@ -154,7 +154,7 @@ struct CrashRecoveryTests {
 
     @Test("a restarted member keeps writing, and survives a second SIGKILL")
     func killRestartKill() throws {
-        let executable = try #require(Self.nodeExecutable, "build the statehouse-crash-node product first")
+        let executable = try #require(Self.nodeExecutable, "build the crash-member product first")
         try Self.withTemporaryDirectory { directory in
             let first = try Self.writeAndKill(executable, directory: directory, killAfter: 1_500)
             let afterFirst = Self.checkRecovered(try Self.verify(executable, directory: directory), acked: first.acked)
@@ -171,7 +171,7 @@ struct CrashRecoveryTests {
 
     @Test("a write run that completes leaves exactly its puts")
     func cleanRun() throws {
-        let executable = try #require(Self.nodeExecutable, "build the statehouse-crash-node product first")
+        let executable = try #require(Self.nodeExecutable, "build the crash-member product first")
         try Self.withTemporaryDirectory { directory in
             for (start, count) in [(0, 300), (300, 200)] {
                 let process = Process()

@@ -2,7 +2,7 @@ import EtcdMapping
 import EtcdWire
 import Foundation
 import GRPCStatus
-import MVCC
+import StateMachine
 import SwiftProtobuf
 import Testing
 
@@ -124,11 +124,11 @@ struct RangeMappingTests {
     }
 
     @Test(arguments: [
-        (Etcdserverpb_RangeRequest.SortOrder.none, MVCC.SortOrder.none),
+        (Etcdserverpb_RangeRequest.SortOrder.none, StateMachine.SortOrder.none),
         (.ascend, .ascend),
         (.descend, .descend),
     ])
-    func sortOrders(wire: Etcdserverpb_RangeRequest.SortOrder, ours: MVCC.SortOrder) throws {
+    func sortOrders(wire: Etcdserverpb_RangeRequest.SortOrder, ours: StateMachine.SortOrder) throws {
         var request = Etcdserverpb_RangeRequest()
         request.key = d("k")
         request.sortOrder = wire
@@ -137,13 +137,13 @@ struct RangeMappingTests {
     }
 
     @Test(arguments: [
-        (Etcdserverpb_RangeRequest.SortTarget.key, MVCC.SortTarget.key),
+        (Etcdserverpb_RangeRequest.SortTarget.key, StateMachine.SortTarget.key),
         (.version, .version),
         (.create, .createRevision),
         (.mod, .modRevision),
         (.value, .value),
     ])
-    func sortTargets(wire: Etcdserverpb_RangeRequest.SortTarget, ours: MVCC.SortTarget) throws {
+    func sortTargets(wire: Etcdserverpb_RangeRequest.SortTarget, ours: StateMachine.SortTarget) throws {
         var request = Etcdserverpb_RangeRequest()
         request.key = d("k")
         request.sortTarget = wire
@@ -174,7 +174,7 @@ struct RangeMappingTests {
         _ key: Data, _ rangeEnd: Data = Data(), limit: Int64 = 0,
         order: Etcdserverpb_RangeRequest.SortOrder = .none, target: Etcdserverpb_RangeRequest.SortTarget = .key
     ) throws -> [String] {
-        var store = MVCCStore()
+        var store = StateStore()
         for key in ["a", "b", "c", "d"] { _ = try store.put(PutRequest(key: b(key), value: b(key))) }
         var wire = Etcdserverpb_RangeRequest()
         wire.key = key

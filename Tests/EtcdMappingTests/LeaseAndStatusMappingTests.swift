@@ -2,8 +2,8 @@ import EtcdMapping
 import EtcdWire
 import Foundation
 import GRPCStatus
-import MVCC
-import Node
+import ReplicatedMember
+import StateMachine
 import Testing
 
 @Suite("Lease mapping")
@@ -69,7 +69,7 @@ struct LeaseMappingTests {
 @Suite("Error status mapping")
 struct StatusMappingTests {
     @Test func stateMachineErrorsKeepEtcdsCodesAndMessages() {
-        let expected: [(MVCCError, StatusCode, String)] = [
+        let expected: [(StateError, StatusCode, String)] = [
             (.emptyKey, .invalidArgument, "etcdserver: key is not provided"),
             (.keyNotFound, .invalidArgument, "etcdserver: key not found"),
             (.valueProvided, .invalidArgument, "etcdserver: value is provided"),
@@ -89,6 +89,33 @@ struct StatusMappingTests {
         }
     }
 
+    @Test(arguments: [
+        (StateError.emptyKey, StatusCode.invalidArgument, "etcdserver: key is not provided"),
+        (.keyNotFound, .invalidArgument, "etcdserver: key not found"),
+        (.valueProvided, .invalidArgument, "etcdserver: value is provided"),
+        (.leaseProvided, .invalidArgument, "etcdserver: lease is provided"),
+        (.tooManyOperations, .invalidArgument, "etcdserver: too many operations in txn request"),
+        (.duplicateKey, .invalidArgument, "etcdserver: duplicate key given in txn request"),
+        (.compacted, .outOfRange, "etcdserver: mvcc: required revision has been compacted"),
+        (.futureRevision, .outOfRange, "etcdserver: mvcc: required revision is a future revision"),
+        (.leaseNotFound, .notFound, "etcdserver: requested lease not found"),
+        (.leaseExists, .failedPrecondition, "etcdserver: lease already exists"),
+        (.leaseTTLTooLarge, .outOfRange, "etcdserver: too large lease TTL"),
+        (.requestTooLarge, .invalidArgument, "etcdserver: request is too large"),
+    ])
+    func codesAndMessages(error: StateError, code: StatusCode, message: String) {
+        #expect(error.code == code)
+        #expect(error.message == message)
+        #expect(error.description == message)
+    }
+
+    @Test func statusCodeValues() {
+        #expect(StatusCode.invalidArgument.rawValue == 3)
+        #expect(StatusCode.notFound.rawValue == 5)
+        #expect(StatusCode.failedPrecondition.rawValue == 9)
+        #expect(StatusCode.outOfRange.rawValue == 11)
+    }
+
     @Test func memberErrorsKeepEtcdsCodesAndMessages() {
         let expected: [(MemberError, StatusCode, String)] = [
             (.noLeader, .unavailable, "etcdserver: no leader"),
@@ -99,7 +126,7 @@ struct StatusMappingTests {
                 .timedOutDueToLeaderFailure, .unavailable,
                 "etcdserver: request timed out, possibly due to previous leader failure"
             ),
-            (.mvcc(.compacted), .outOfRange, "etcdserver: mvcc: required revision has been compacted"),
+            (.state(.compacted), .outOfRange, "etcdserver: mvcc: required revision has been compacted"),
         ]
         for (error, code, message) in expected {
             #expect(status(for: error) == (code, message))

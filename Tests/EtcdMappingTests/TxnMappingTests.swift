@@ -2,7 +2,7 @@ import EtcdMapping
 import EtcdWire
 import Foundation
 import GRPCStatus
-import MVCC
+import StateMachine
 import Testing
 
 @Suite("Compare mapping")
@@ -103,7 +103,7 @@ struct CompareMappingTests {
     /// Every combination of target, result and operand, defined or not, on present and absent
     /// keys and ranges, evaluates in our store exactly as etcd evaluates it.
     @Test func everyWireCompareEvaluatesAsInEtcd() throws {
-        var store = MVCCStore()
+        var store = StateStore()
         let lease = try store.grantLease(LeaseGrantRequest(ttl: 60, id: 6)).response.id
         _ = try store.put(PutRequest(key: b("k"), value: b("v")))
         _ = try store.put(PutRequest(key: b("k"), value: b("v"), lease: lease))
@@ -229,7 +229,7 @@ struct TxnMappingTests {
     }
 
     @Test func responseWithNestedResponses() throws {
-        var store = MVCCStore()
+        var store = StateStore()
         _ = try store.put(PutRequest(key: b("a"), value: b("1")))
         let lease = try store.grantLease(LeaseGrantRequest(ttl: 60, id: 5)).response.id
         #expect(lease == 5)

@@ -1,6 +1,7 @@
 import LeaseClock
-import MVCC
+import Primitives
 import RaftCore
+import StateMachine
 import TestSupport
 import Testing
 

@@ -1,4 +1,5 @@
 import Linearizability
+import Primitives
 import RaftCore
 import TestSupport
 import Testing

@@ -1,6 +1,5 @@
-import GRPCStatus
-import MVCC
 import Recipes
+import StateMachine
 import Testing
 
 @Suite("Election recipe", .timeLimit(.minutes(1)))
@@ -144,7 +143,7 @@ struct ElectionRecipeTests {
         await backend.waitUntilBlocked(1)
         try await backend.revokeLease(second)
         _ = try await election.resign(leader.leader)
-        await #expect(throws: MVCCError.leaseNotFound) { try await waiting.value }
+        await #expect(throws: StateError.leaseNotFound) { try await waiting.value }
         await #expect(throws: RecipeError.noLeader) { try await election.leader(name: b("v")) }
     }
 
@@ -175,7 +174,6 @@ struct ElectionRecipeTests {
         #expect(RecipeError.notLeader.message == "election: not leader")
         #expect(RecipeError.noLeader.message == "election: no leader")
         #expect(RecipeError.missingLeaderKey.message == "\"leader\" field must be provided")
-        #expect(RecipeError.notLeader.code == .unknown)
         #expect(RecipeError.noLeader.description == "election: no leader")
     }
 }

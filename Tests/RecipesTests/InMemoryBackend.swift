@@ -1,5 +1,6 @@
-import MVCC
+import Primitives
 import Recipes
+import StateMachine
 
 /// UTF-8 bytes of a string.
 func b(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -7,14 +8,14 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 /// A string from UTF-8 bytes.
 func s(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
-/// A ``RecipeBackend`` over an in-memory `MVCCStore`: an actor applies every request in turn (so
+/// A ``RecipeBackend`` over an in-memory `StateStore`: an actor applies every request in turn (so
 /// every read is linearizable), wakes deletion waiters and feeds watchers after each write.
 ///
 /// Tests drive leases by hand: ``grantLease(id:)``, ``revokeLease(_:)`` (deletes the lease's keys
 /// as an expiry would) and ``markExpiring(_:)`` (the lease still exists but reports 0 s left, as
 /// an expired lease does until its revocation commits).
 actor InMemoryBackend: RecipeBackend {
-    private(set) var store = MVCCStore()
+    private(set) var store = StateStore()
     private var expiring: Set<Int64> = []
     private var nextWaiterID = 0
     private var deletionWaiters: [Int: (key: [UInt8], continuation: CheckedContinuation<Void, any Error>)] = [:]
@@ -81,7 +82,7 @@ actor InMemoryBackend: RecipeBackend {
 
     /// The keys under a prefix, with their values.
     func contents(under prefix: String) throws -> [String: String] {
-        let kvs = try store.range(RangeRequest(key: b(prefix), rangeEnd: Self.end(of: b(prefix)))).kvs
+        let kvs = try store.range(RangeRequest(key: b(prefix), rangeEnd: prefixEnd(b(prefix)))).kvs
         return Dictionary(uniqueKeysWithValues: kvs.map { (s($0.key), s($0.value)) })
     }
 
@@ -118,7 +119,7 @@ actor InMemoryBackend: RecipeBackend {
         prefix: [UInt8], from revision: Int64, continuation: AsyncThrowingStream<[Event], any Error>.Continuation
     ) {
         do {
-            let history = try store.events(from: revision, key: prefix, rangeEnd: Self.end(of: prefix))
+            let history = try store.events(from: revision, key: prefix, rangeEnd: prefixEnd(prefix))
             if !history.isEmpty { continuation.yield(history) }
             watchers.append((prefix, continuation))
         } catch {
@@ -143,17 +144,5 @@ actor InMemoryBackend: RecipeBackend {
             if case .terminated = watcher.continuation.yield(matching) { return true }
             return false
         }
-    }
-
-    private static func end(of prefix: [UInt8]) -> [UInt8] {
-        var end = prefix
-        while let last = end.last {
-            if last < 0xFF {
-                end[end.count - 1] = last + 1
-                return end
-            }
-            end.removeLast()
-        }
-        return [0]
     }
 }

@@ -1,7 +1,7 @@
 @_spi(Testing) import ClusterSimulation
-import MVCC
-@_spi(Testing) import Node
 @_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
+import StateMachine
 import TestSupport
 import Testing
 

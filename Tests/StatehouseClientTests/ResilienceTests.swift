@@ -1,4 +1,5 @@
 import GRPCCore
+import Primitives
 import Testing
 
 @testable import StatehouseClient
@@ -53,7 +54,7 @@ struct ResilienceTests {
         #expect(backoff.ceiling(attempt: 0) == .milliseconds(50))
         #expect(backoff.ceiling(attempt: 3) == .milliseconds(400))
         #expect(backoff.ceiling(attempt: 10) == .seconds(1))
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         var delays: [Duration] = []
         for attempt in 0..<200 {
             let delay = backoff.delay(attempt: attempt % 6, using: &generator)
@@ -62,7 +63,7 @@ struct ResilienceTests {
         }
         // Full jitter spreads the waits: they are not all at the ceiling.
         #expect(Set(delays).count > 150)
-        var again = SplitMix64(seed: 7)
+        var again = SeededGenerator(seed: 7)
         #expect(backoff.delay(attempt: 0, using: &again) == delays[0], "the same seed gives the same waits")
     }
 

@@ -1,3 +1,4 @@
+import Primitives
 import RaftCore
 import Storage
 import Testing
@@ -277,9 +278,9 @@ struct RaftLogStoreCorruptionTests {
     @Test(arguments: EngineKind.allCases)
     func entryWithTrailingBytesIsCorrupt(kind: EngineKind) throws {
         let fixture = try populated(kind)
-        var writer = ByteWriter()
-        LogEntry(term: 1, index: 4).encode(into: &writer)
-        try overwrite(fixture, Keys.entry(4), with: writer.bytes + [0])
+        var out: [UInt8] = []
+        LogEntry(term: 1, index: 4).encode(into: &out)
+        try overwrite(fixture, Keys.entry(4), with: out + [0])
         let error = try loadError(fixture)
         #expect(error?.kind == .corruption)
         #expect(error?.key == Keys.entry(4))
@@ -288,9 +289,9 @@ struct RaftLogStoreCorruptionTests {
     @Test(arguments: EngineKind.allCases)
     func entryUnderTheWrongKeyIsCorrupt(kind: EngineKind) throws {
         let fixture = try populated(kind)
-        var writer = ByteWriter()
-        LogEntry(term: 1, index: 2).encode(into: &writer)
-        try overwrite(fixture, Keys.entry(4), with: writer.bytes)
+        var out: [UInt8] = []
+        LogEntry(term: 1, index: 2).encode(into: &out)
+        try overwrite(fixture, Keys.entry(4), with: out)
         let error = try loadError(fixture)
         #expect(error?.kind == .corruption)
         #expect(error?.key == Keys.entry(4))
@@ -299,9 +300,9 @@ struct RaftLogStoreCorruptionTests {
     @Test(arguments: EngineKind.allCases)
     func decreasingTermIsCorrupt(kind: EngineKind) throws {
         let fixture = try populated(kind)
-        var writer = ByteWriter()
-        LogEntry(term: 0, index: 5).encode(into: &writer)
-        try overwrite(fixture, Keys.entry(5), with: writer.bytes)
+        var out: [UInt8] = []
+        LogEntry(term: 0, index: 5).encode(into: &out)
+        try overwrite(fixture, Keys.entry(5), with: out)
         let error = try loadError(fixture)
         #expect(error?.kind == .corruption)
         #expect(error?.key == Keys.entry(5))

@@ -1,3 +1,4 @@
+import Primitives
 import RaftCore
 import Storage
 import TestSupport

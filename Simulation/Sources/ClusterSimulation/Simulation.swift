@@ -1,7 +1,8 @@
 import Linearizability
-import MVCC
-@_spi(Testing) import Node
+import Primitives
 @_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
+import StateMachine
 import Storage
 
 /// A broken safety or liveness property, with where and when it broke.
@@ -121,7 +122,7 @@ public final class Simulation {
         var to: Int
     }
 
-    struct SimulatedMember {
+    struct SimulatedHost {
         let id: NodeID
         let engine = MemoryEngine()
         var storage: MemberStorage?
@@ -176,7 +177,7 @@ public final class Simulation {
 
     var rng: SeededGenerator
     var queue = EventQueue<Event>()
-    var members: [SimulatedMember] = []
+    var members: [SimulatedHost] = []
     var trace = StableHasher()
     var tail: [(time: UInt64, code: UInt64, values: [UInt64])] = []
     var blocked: [Link: Int] = [:]
@@ -229,7 +230,7 @@ public final class Simulation {
         clientCount = 2 + Int(rng.next(below: 7))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
-            var member = SimulatedMember(id: id)
+            var member = SimulatedHost(id: id)
             member.storage = makeStorage(on: member.engine)
             try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
@@ -312,7 +313,7 @@ public final class Simulation {
         return converged && checkDigestsEqual()
     }
 
-    func activeMembers() -> [SimulatedMember] {
+    func activeMembers() -> [SimulatedHost] {
         members.filter { !$0.isRetired && ($0.core?.raft.confState.contains($0.id) ?? true) }
     }
 
@@ -490,7 +491,7 @@ public final class Simulation {
     /// Starts a new, empty member (not yet part of the group) and returns its identifier.
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
-        var member = SimulatedMember(id: id)
+        var member = SimulatedHost(id: id)
         member.storage = makeStorage(on: member.engine)
         members.append(member)
         start(members.count - 1)
@@ -670,7 +671,7 @@ public final class Simulation {
 
     // MARK: - Members
 
-    private func configuration(for member: SimulatedMember) -> MemberConfiguration {
+    private func configuration(for member: SimulatedHost) -> MemberConfiguration {
         var configuration = MemberConfiguration(id: member.id)
         configuration.tickMilliseconds = Int64(options.tickInterval / 1_000)
         configuration.snapshotCount = options.snapshotInterval
@@ -691,7 +692,7 @@ public final class Simulation {
     }
 
     private func makeStorage(on engine: MemoryEngine) -> MemberStorage {
-        try! MemberStorage(engine: engine, store: configuration(for: SimulatedMember(id: 1)).storeConfiguration)
+        try! MemberStorage(engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration)
     }
 
     private func start(_ index: Int) {
@@ -913,7 +914,7 @@ public final class Simulation {
             return
         case (_, .failure(let error)):
             if case .notLeader(let leader) = error { leaderHint = leader }
-            if case .mvcc(.leaseNotFound) = error { sessionLease = nil }
+            if case .state(.leaseNotFound) = error { sessionLease = nil }
             finish(operation, .failed)
             return
         default:

@@ -1,5 +1,6 @@
-@_spi(Testing) import Node
+import Primitives
 @_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
 
 /// Everything that shapes one simulated run. ``init(seed:nodeCount:)`` draws the fault mix from the
 /// seed itself ("swarm" testing, as TigerBeetle's VOPR does), so a sweep covers calm runs and

@@ -1,7 +1,7 @@
 import ArgumentParser
 @_spi(Testing) import ClusterSimulation
-@_spi(Testing) import Node
 @_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
 
 @main
 struct Simulate: ParsableCommand {

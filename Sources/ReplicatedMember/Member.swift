@@ -1,0 +1,550 @@
+import LeaseClock
+import RaftCore
+import StateMachine
+
+/// Identifies a client request within one member; the shell assigns them.
+public typealias RequestID = UInt64
+
+/// A request a client sends to a member.
+public enum ClientRequest: Sendable, Hashable {
+    /// A read; linearizable through ReadIndex unless `serializable` is set.
+    case range(RangeRequest)
+    /// A write or lease change that goes through the replicated log.
+    case write(StateRequest)
+    /// Renews a lease (answered by the leader).
+    case leaseKeepAlive(id: Int64)
+    /// Reports a lease's remaining time (answered by the leader).
+    case leaseTimeToLive(id: Int64, keys: Bool)
+    /// Lists the leases.
+    case leaseLeases
+}
+
+/// A member's answer to a ``ClientRequest``.
+public enum ClientResponse: Sendable, Hashable {
+    /// The result of a read.
+    case range(RangeResponse)
+    /// The result of an applied write.
+    case write(StateResponse)
+    /// The lease's TTL after a keep-alive (0 when the lease does not exist, as etcd answers).
+    case leaseKeepAlive(id: Int64, ttl: Int64)
+    /// A lease's remaining and granted TTL (remaining -1 when it does not exist) and its keys.
+    case leaseTimeToLive(id: Int64, remaining: Int64, granted: Int64, keys: [[UInt8]])
+    /// The IDs of all leases.
+    case leaseLeases([Int64])
+    /// The request failed.
+    case failure(MemberError)
+}
+
+/// Why a member could not serve a request, with etcd's message (the API layer, `EtcdMapping`,
+/// gives each case etcd's gRPC code).
+public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The state machine refused the request.
+    case state(StateError)
+    /// No leader is known.
+    case noLeader
+    /// This member is not the leader; the request must go to `leader`.
+    case notLeader(leader: NodeID)
+    /// Leadership changed before the request was committed; it was not applied.
+    case leaderChanged
+    /// The leader holds too many uncommitted proposals (it may have lost its quorum).
+    case tooManyRequests
+    /// The request may or may not have been applied: this member caught up from a snapshot that
+    /// covers the request's place in the log, so it cannot tell.
+    case timedOutDueToLeaderFailure
+
+    /// etcd's exact message for this error.
+    public var message: String {
+        switch self {
+        case .state(let error): error.message
+        case .noLeader: "etcdserver: no leader"
+        case .notLeader: "etcdserver: not leader"
+        case .leaderChanged: "etcdserver: leader changed"
+        case .tooManyRequests: "etcdserver: too many requests"
+        case .timedOutDueToLeaderFailure: "etcdserver: request timed out, possibly due to previous leader failure"
+        }
+    }
+
+    public var description: String { message }
+}
+
+/// How a member behaves.
+public struct MemberConfiguration: Sendable {
+    /// The Raft settings (identity, timeouts, PreVote, CheckQuorum…).
+    public var raft: RaftSettings
+    /// The length of one tick in milliseconds (etcd's `--heartbeat-interval`).
+    public var tickMilliseconds: Int64 = 100
+    /// Applied entries between state-machine snapshots (etcd's `--snapshot-count`); 0 never.
+    public var snapshotCount: UInt64 = 10_000
+    /// Log entries kept behind a snapshot for slow followers.
+    public var retainedEntries: UInt64 = 5_000
+    /// State-machine limits.
+    public var store = StateStore.Configuration()
+    /// How often the leader checkpoints remaining lease TTLs, in milliseconds.
+    public var leaseCheckpointMilliseconds: Int64 = 300_000
+    /// Distinguishes this start of the member from its earlier ones (request identifiers
+    /// restart with the process). The shell must give every start a different value, for
+    /// example a random number.
+    public var incarnation: UInt64 = 0
+    /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
+    @_spi(Testing) public var mutation: MemberMutation?
+
+    /// Creates a configuration for member `id`; Raft proposals are forwarded to the leader.
+    public init(id: NodeID) {
+        raft = RaftSettings(id: id)
+        raft.forwardProposals = true
+    }
+
+    /// The election timeout in milliseconds.
+    public var electionMilliseconds: Int64 { Int64(raft.electionTicks) * tickMilliseconds }
+
+    /// The shortest lease TTL in seconds: 1.5 election timeouts, rounded up, as etcd derives it
+    /// (2 s with the default 100 ms ticks and 10-tick elections). Shorter grants are raised to it.
+    public var minimumLeaseTTL: Int64 { (3 * electionMilliseconds / 2 + 999) / 1_000 }
+
+    /// The state machine's configuration, with the lease TTL minimum derived from the election
+    /// timeout. Every member of a cluster must use the same one (it decides granted TTLs).
+    public var storeConfiguration: StateStore.Configuration {
+        var configuration = store
+        configuration.minLeaseTTL = minimumLeaseTTL
+        return configuration
+    }
+}
+
+/// A deliberately broken member rule. These exist only so tests can show that the simulator's
+/// checkers find real violations; production configurations never set one.
+@_spi(Testing) public enum MemberMutation: String, Sendable, Hashable, CaseIterable {
+    /// Renew a lease on a keep-alive without first confirming leadership with a quorum, so a
+    /// deposed leader that does not know it yet can promise a TTL the new leader will not honour.
+    case renewLeaseWithoutConfirmingLeadership
+}
+
+/// What a member finds in durable storage when it starts.
+public struct RecoveredState: Sendable {
+    /// The Raft log, hard state and snapshot.
+    public var raft: PersistentState
+    /// The state machine as of `raft.appliedIndex`.
+    public var store: StateStore
+
+    /// Creates recovered state.
+    public init(raft: PersistentState, store: StateStore) {
+        self.raft = raft
+        self.store = store
+    }
+}
+
+/// Changes to make durable after a batch was applied: the state machine's mutations and the
+/// applied index, written together in one atomic batch.
+public struct StateWrite: Sendable {
+    /// When true, every state-machine key is replaced (a snapshot was installed).
+    public var replacesState = false
+    /// The mutations, in order.
+    public var mutations: [BackendMutation] = []
+    /// The applied index after these mutations.
+    public var appliedIndex: LogIndex = 0
+}
+
+/// What the shell must do after the entries of a batch are durable.
+public struct BatchOutput: Sendable {
+    /// Messages to send now.
+    public var messages: [RaftMessage] = []
+    /// State-machine changes and applied index to write in one atomic batch.
+    public var stateWrite = StateWrite()
+    /// A new snapshot to store; the log up to `compactedThrough` may then be deleted.
+    public var snapshot: Snapshot?
+    /// The index through which the log was compacted in memory (delete stored entries up to it).
+    public var compactedThrough: LogIndex?
+    /// Answers to deliver to clients.
+    public var responses: [(RequestID, ClientResponse)] = []
+    /// For each answered write proposed here, the log index it was applied at.
+    public var appliedAt: [RequestID: LogIndex] = [:]
+    /// Leases revoked because they expired (not by a client), as applied in this batch.
+    public var expiredLeases: [Int64] = []
+    /// Watch events produced by applied writes, in revision order.
+    public var events: [Event] = []
+}
+
+/// One member of a Statehouse cluster: the Raft core, the MVCC state machine with its leases,
+/// and the bookkeeping of client requests — deterministic and free of I/O.
+///
+/// A shell (the server, the simulator, a test) feeds it client requests, peer messages and
+/// ticks, and runs batches: ``startBatch()`` returns the Raft ``Ready`` whose entries, hard state
+/// and snapshot the shell must make durable, and whose leader messages it sends at once (see
+/// ``Ready/leaderMessages``); then ``finishBatch()`` applies committed entries and
+/// returns messages to send, the state write to persist (mutations and applied index together),
+/// and client responses.
+public struct Member: Sendable {
+    /// The configuration.
+    public let configuration: MemberConfiguration
+    /// The Raft core.
+    public private(set) var raft: RaftNode
+    /// The applied state.
+    public private(set) var store: StateStore
+    /// Milliseconds of logical time, counted in ticks.
+    public private(set) var now: Int64 = 0
+
+    var leases: LeaseClock
+    var pendingReady: Ready?
+    /// Writes proposed through this member, by request, with their log position when known.
+    var proposals: [RequestID: LogPosition?] = [:]
+    /// A request waiting for a ReadIndex confirmation.
+    enum PendingRead: Sendable {
+        case range(RequestID, RangeRequest)
+        case keepAlive(RequestID, lease: Int64)
+
+        var requestID: RequestID {
+            switch self {
+            case .range(let id, _), .keepAlive(let id, _): id
+            }
+        }
+    }
+    var reads: [UInt64: PendingRead] = [:]
+    var readsAwaitingApply: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
+    /// Keep-alives waiting for their checkpoint clear to commit: lease and TTL to answer.
+    var keepAlives: [RequestID: (lease: Int64, ttl: Int64)] = [:]
+    var nextReadContext: UInt64 = 1
+    var lastSnapshotIndex: LogIndex
+    var wasLeader = false
+
+    /// Creates a member from recovered state.
+    public init(configuration: MemberConfiguration, recovered: RecoveredState) {
+        self.configuration = configuration
+        raft = RaftNode(settings: configuration.raft, state: recovered.raft)
+        store = recovered.store
+        lastSnapshotIndex = recovered.raft.snapshot?.metadata.index ?? 0
+        leases = LeaseClock(
+            configuration: LeaseClock.Configuration(
+                minTTL: configuration.minimumLeaseTTL, checkpointInterval: configuration.leaseCheckpointMilliseconds))
+    }
+
+    /// This member's identifier.
+    public var id: NodeID { raft.id }
+    /// The index of the last applied entry.
+    public var appliedIndex: LogIndex { raft.appliedIndex }
+
+    // MARK: - Inputs
+
+    /// Accepts a client request. Returns the answer at once when it needs neither the log nor a
+    /// leadership confirmation (a serializable read, time-to-live, the lease list, an error), or
+    /// nil when the answer will come in a later ``BatchOutput``.
+    public mutating func submit(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
+        precondition(pendingReady == nil, "submit() during a batch")
+        switch request {
+        case .range(let range) where range.serializable:
+            return serveRange(range)
+        case .range(let range):
+            return confirmLeadership(for: .range(requestID, range))
+        case .write(let write):
+            do throws(StateError) {
+                try StateStore.validate(write, configuration: configuration.storeConfiguration)
+            } catch {
+                return .failure(.state(error))
+            }
+            do {
+                let position = try raft.propose(
+                    Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, body: write).encoded())
+                proposals[requestID] = .some(position)
+                return nil
+            } catch {
+                switch error {
+                case .notLeader(let leader): return .failure(leader == noNode ? .noLeader : .notLeader(leader: leader))
+                case .tooManyUncommittedBytes: return .failure(.tooManyRequests)
+                case .transferInProgress, .confChangePending, .invalidConfChange: return .failure(.leaderChanged)
+                }
+            }
+        case .leaseKeepAlive(let lease):
+            guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
+            // Renew only once a quorum confirms this member still leads: a deposed leader that
+            // does not know it yet must not promise a TTL that the new leader will not honour.
+            // This also fences expiry revokes left in the log by a previous leader (etcd
+            // #16822): a new leader confirms nothing before an entry of its own term commits, and
+            // committed entries are applied before renewals, so such a revoke lands first and the
+            // renewal answers TTL 0.
+            if configuration.mutation == .renewLeaseWithoutConfirmingLeadership {
+                var output = BatchOutput()
+                renew(lease, for: requestID, into: &output)
+                return output.responses.first?.1
+            }
+            return confirmLeadership(for: .keepAlive(requestID, lease: lease))
+        case .leaseTimeToLive(let lease, let withKeys):
+            guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
+            guard let record = store.lease(lease), let remaining = leases.remainingTTL(id: lease, now: now) else {
+                return .leaseTimeToLive(id: lease, remaining: -1, granted: 0, keys: [])
+            }
+            return .leaseTimeToLive(
+                id: lease, remaining: remaining, granted: record.ttl, keys: withKeys ? store.keys(attachedTo: lease) : [])
+        case .leaseLeases:
+            return .leaseLeases(store.leases().map(\.id))
+        }
+    }
+
+    /// Starts a ReadIndex round for a request that needs the leader confirmed by a quorum.
+    private mutating func confirmLeadership(for read: PendingRead) -> ClientResponse? {
+        let context = nextReadContext
+        nextReadContext += 1
+        do {
+            try raft.readIndex(context: context)
+            reads[context] = read
+            return nil
+        } catch {
+            return .failure(.noLeader)
+        }
+    }
+
+    /// Renews a lease on a leader whose leadership a quorum just confirmed.
+    private mutating func renew(_ lease: Int64, for requestID: RequestID, into output: inout BatchOutput) {
+        guard raft.role == .leader else {
+            output.responses.append((requestID, .failure(.leaderChanged)))
+            return
+        }
+        guard let ttl = leases.renew(id: lease, now: now) else {
+            output.responses.append((requestID, .leaseKeepAlive(id: lease, ttl: 0)))
+            return
+        }
+        guard leases.needsCheckpointClear(id: lease) else {
+            output.responses.append((requestID, .leaseKeepAlive(id: lease, ttl: ttl)))
+            return
+        }
+        // The lease has a replicated remaining TTL from an earlier checkpoint. Answer only once
+        // clearing it is committed, or a new leader could restart the lease from that shorter
+        // value and expire it before `ttl` has passed since this answer.
+        let clear = StateRequest.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: leases.checkpointsDue(now: now)))
+        do {
+            proposals[requestID] = .some(
+                try raft.propose(Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, body: clear).encoded()))
+            keepAlives[requestID] = (lease, ttl)
+        } catch {
+            output.responses.append((requestID, .failure(.leaderChanged)))
+        }
+    }
+
+    /// Processes a message from a peer.
+    public mutating func step(_ message: RaftMessage) {
+        precondition(pendingReady == nil, "step() during a batch")
+        raft.step(message)
+        provideSnapshotIfNeeded()
+    }
+
+    /// Advances logical time by one tick. On the leader this expires leases and checkpoints
+    /// their remaining TTLs by proposing through Raft.
+    public mutating func tick() {
+        precondition(pendingReady == nil, "tick() during a batch")
+        now += configuration.tickMilliseconds
+        raft.tick()
+        provideSnapshotIfNeeded()
+        guard raft.role == .leader else { return }
+        for lease in leases.expired(now: now) {
+            proposeInternal(.leaseRevoke(LeaseRevokeRequest(id: lease)))
+        }
+        let checkpoints = leases.checkpointsDue(now: now)
+        if !checkpoints.isEmpty { proposeInternal(.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: checkpoints))) }
+    }
+
+    private mutating func proposeInternal(_ request: StateRequest) {
+        _ = try? raft.propose(Envelope(origin: noNode, incarnation: 0, request: 0, body: request).encoded())
+    }
+
+    /// Proposes a membership change (leader only); see ``RaftNode/proposeConfChange(_:)``.
+    public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
+        precondition(pendingReady == nil, "proposeConfChange() during a batch")
+        return try raft.proposeConfChange(change)
+    }
+
+    /// Hands leadership to `target`; see ``RaftNode/transferLeadership(to:)``.
+    public mutating func transferLeadership(to target: NodeID) {
+        precondition(pendingReady == nil, "transferLeadership() during a batch")
+        raft.transferLeadership(to: target)
+    }
+
+    /// Starts an election now.
+    public mutating func campaign() {
+        precondition(pendingReady == nil, "campaign() during a batch")
+        raft.campaign()
+    }
+
+    // MARK: - Batches
+
+    /// Whether ``startBatch()`` has work.
+    public var hasBatch: Bool { raft.hasReady }
+
+    /// Starts a batch: send the returned leader messages, make its entries, hard state and
+    /// snapshot durable, then call ``finishBatch()``. Nothing else may be called in between.
+    public mutating func startBatch() -> Ready {
+        precondition(pendingReady == nil, "startBatch() twice")
+        let ready = raft.ready()
+        pendingReady = ready
+        return ready
+    }
+
+    /// Finishes the batch whose entries are now durable: applies the snapshot and committed
+    /// entries, confirms reads, and returns what to send, write and answer.
+    public mutating func finishBatch() -> BatchOutput {
+        guard let ready = pendingReady else { preconditionFailure("finishBatch() without startBatch()") }
+        pendingReady = nil
+        var output = BatchOutput(messages: ready.messages)
+        if let snapshot = ready.snapshot { install(snapshot, into: &output) }
+        for entry in ready.committedEntries { apply(entry, into: &output) }
+        output.stateWrite.appliedIndex = ready.committedEntries.last?.index ?? ready.snapshot?.metadata.index ?? raft.appliedIndex
+        raft.advance(ready)
+        if let softState = ready.softState { leadershipChanged(to: softState, output: &output) }
+        for readState in ready.readStates {
+            switch reads.removeValue(forKey: readState.context) {
+            case .range(let requestID, let request)?: readsAwaitingApply.append((readState.index, requestID, request))
+            case .keepAlive(let requestID, let lease)?: renew(lease, for: requestID, into: &output)
+            case nil: break
+            }
+        }
+        serveConfirmedReads(into: &output)
+        maybeSnapshot(into: &output)
+        provideSnapshotIfNeeded()
+        return output
+    }
+
+    /// Gives the Raft core the current state as a snapshot when a follower needs one.
+    private mutating func provideSnapshotIfNeeded() {
+        guard raft.needsSnapshotData else { return }
+        raft.provideSnapshot(Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encode(store.backendPairs())))
+    }
+
+    private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {
+        do {
+            let pairs = try SnapshotCodec.decode(snapshot.data)
+            store = try StateStore(restoringFrom: pairs, configuration: configuration.storeConfiguration)
+            output.stateWrite.replacesState = true
+            output.stateWrite.mutations = pairs.map { .put(key: $0.0, value: $0.1) }
+            lastSnapshotIndex = snapshot.metadata.index
+            // Proposals the snapshot may contain will never be applied here one by one: whether
+            // they took effect is unknown (forwarded ones have no known position at all).
+            for requestID in proposals.keys.sorted() {
+                guard proposals[requestID]!.map({ $0.index <= snapshot.metadata.index }) ?? true else { continue }
+                proposals[requestID] = nil
+                keepAlives[requestID] = nil
+                output.responses.append((requestID, .failure(.timedOutDueToLeaderFailure)))
+            }
+            if raft.role == .leader { leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds) }
+        } catch {
+            preconditionFailure("snapshot at \(snapshot.metadata.index) is corrupt: \(error)")
+        }
+    }
+
+    private mutating func apply(_ entry: LogEntry, into output: inout BatchOutput) {
+        defer { failDisplacedProposals(at: LogPosition(term: entry.term, index: entry.index), into: &output) }
+        if entry.kind == .confChange, let change = ConfChange(decoding: entry.data) {
+            output.stateWrite.mutations.append(contentsOf: store.applyMembership(Self.membershipChange(change)))
+            return
+        }
+        guard entry.kind == .normal, !entry.data.isEmpty, let envelope = Envelope(decoding: entry.data) else { return }
+        var response: ClientResponse
+        do throws(StateError) {
+            let applied = try store.apply(envelope.body)
+            output.stateWrite.mutations.append(contentsOf: applied.mutations)
+            output.events.append(contentsOf: applied.events)
+            noteLeaseChanges(envelope.body, response: applied.response)
+            response = .write(applied.response)
+            if envelope.origin == noNode, case .leaseRevoke(let revoke) = envelope.body {
+                output.expiredLeases.append(revoke.id)
+            }
+        } catch {
+            response = .failure(.state(error))
+        }
+        // Answer only our own proposal of this start, and only from the entry at the position it
+        // was proposed at (when known): an entry from an earlier start, or one that took the
+        // slot, carries someone else's result.
+        guard envelope.origin == id, envelope.incarnation == configuration.incarnation,
+            let proposed = proposals[envelope.request],
+            proposed.map({ $0.term == entry.term && $0.index == entry.index }) ?? true
+        else { return }
+        proposals[envelope.request] = nil
+        if let keepAlive = keepAlives.removeValue(forKey: envelope.request) {
+            response = .leaseKeepAlive(id: keepAlive.lease, ttl: keepAlive.ttl)
+        }
+        output.responses.append((envelope.request, response))
+        output.appliedAt[envelope.request] = entry.index
+    }
+
+    /// The state machine's view of a Raft membership change; a context that does not decode
+    /// leaves the member without attributes (they are informational only).
+    static func membershipChange(_ change: ConfChange) -> MembershipChange {
+        switch change.kind {
+        case .addVoter:
+            return .addVoter(
+                (try? ClusterMember(id: change.node, attributes: change.context, isLearner: false)) ?? ClusterMember(id: change.node))
+        case .addLearner:
+            return .addLearner(
+                (try? ClusterMember(id: change.node, attributes: change.context, isLearner: true))
+                    ?? ClusterMember(id: change.node, isLearner: true))
+        case .removeNode:
+            return .remove(id: change.node)
+        }
+    }
+
+    /// A proposal whose index was taken by another entry can never commit.
+    private mutating func failDisplacedProposals(at position: LogPosition, into output: inout BatchOutput) {
+        for requestID in proposals.keys.sorted() {
+            guard let proposed = proposals[requestID]!, proposed.index <= position.index else { continue }
+            proposals[requestID] = nil
+            keepAlives[requestID] = nil
+            output.responses.append((requestID, .failure(.leaderChanged)))
+        }
+    }
+
+    private mutating func noteLeaseChanges(_ request: StateRequest, response: StateResponse) {
+        switch (request, response) {
+        case (.leaseGrant, .leaseGrant(let granted)):
+            if let lease = store.lease(granted.id) { leases.granted(lease, now: now) }
+        case (.leaseRevoke(let revoke), _):
+            leases.revoked(id: revoke.id)
+        case (.leaseCheckpoint(let checkpoint), _):
+            leases.checkpointed(checkpoint.checkpoints)
+        default:
+            break
+        }
+    }
+
+    private mutating func leadershipChanged(to softState: SoftState, output: inout BatchOutput) {
+        let isLeader = softState.role == .leader
+        if isLeader && !wasLeader {
+            leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds)
+        } else if !isLeader && wasLeader {
+            leases.demote()
+        }
+        wasLeader = isLeader
+        // Reads waiting for confirmation went to a leader that is gone (a leader drops its
+        // pending reads when it steps down): answer them so clients retry.
+        for context in reads.keys.sorted() {
+            output.responses.append((reads.removeValue(forKey: context)!.requestID, .failure(.leaderChanged)))
+        }
+    }
+
+    private mutating func serveConfirmedReads(into output: inout BatchOutput) {
+        var waiting: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
+        for read in readsAwaitingApply {
+            if read.index <= raft.appliedIndex {
+                output.responses.append((read.id, serveRange(read.request)))
+            } else {
+                waiting.append(read)
+            }
+        }
+        readsAwaitingApply = waiting
+    }
+
+    private func serveRange(_ request: RangeRequest) -> ClientResponse {
+        do throws(StateError) {
+            return .range(try store.range(request))
+        } catch {
+            return .failure(.state(error))
+        }
+    }
+
+    private mutating func maybeSnapshot(into output: inout BatchOutput) {
+        let applied = raft.appliedIndex
+        guard configuration.snapshotCount > 0, applied >= lastSnapshotIndex + configuration.snapshotCount else { return }
+        // Only metadata: the state at this index is written in the same batch as the snapshot
+        // record, so the log can go. The data is encoded when a follower needs it
+        // (provideSnapshotIfNeeded), as etcd sends its backend rather than storing a copy.
+        let snapshot = Snapshot(metadata: raft.appliedSnapshotMetadata, data: [])
+        raft.compact(with: snapshot, retainingEntries: configuration.retainedEntries)
+        lastSnapshotIndex = applied
+        output.snapshot = snapshot
+        output.compactedThrough = applied > configuration.retainedEntries ? applied - configuration.retainedEntries : nil
+    }
+}

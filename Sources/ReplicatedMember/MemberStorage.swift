@@ -1,0 +1,97 @@
+import RaftCore
+import StateMachine
+import Storage
+
+/// Keeps one member's Raft log, snapshots, state machine and applied index in a storage engine,
+/// following the durability rules: log entries and hard state are synced before a batch's
+/// messages are sent; state-machine changes and the applied index are written in one batch.
+///
+/// The same type serves the server (over RocksDB) and the simulator (over ``MemoryEngine``).
+public final class MemberStorage {
+    /// The engine everything is written to.
+    public let engine: any StorageEngine
+    let log: RaftLogStore
+    let storeConfiguration: StateStore.Configuration
+
+    /// Opens a member's storage in `engine`.
+    public init(engine: any StorageEngine, store: StateStore.Configuration = StateStore.Configuration()) throws(StorageError) {
+        self.engine = engine
+        log = try RaftLogStore(engine: engine)
+        storeConfiguration = store
+    }
+
+    /// Whether nothing was ever stored (a member that has never run).
+    public var isEmpty: Bool { log.lastIndex == 0 && log.snapshotIndex == 0 }
+
+    /// Writes the founding log of a new group (one membership entry per voter) to an empty store.
+    public func bootstrap(voters: [NodeID]) throws(StorageError) {
+        try bootstrap(members: voters.map { ClusterMember(id: $0) })
+    }
+
+    /// Writes the founding log of a new group whose membership entries carry each member's
+    /// name and peer URLs, so that every member lists them once the entries are applied.
+    public func bootstrap(members: [ClusterMember]) throws(StorageError) {
+        precondition(isEmpty, "bootstrap on a member that already has a log")
+        let state = PersistentState.bootstrap(voters: members.map { ($0.id, $0.encodedAttributes()) })
+        try log.append(entries: state.entries, hardState: state.hardState)
+    }
+
+    /// Step 1 of a batch: makes the Ready's snapshot, entries and hard state durable in one
+    /// synced write. Call before sending any of the Ready's messages.
+    public func persist(_ ready: Ready) throws(StorageError) {
+        guard !ready.entries.isEmpty || ready.hardState != nil || ready.snapshot != nil else { return }
+        try log.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+    }
+
+    /// Step 3 of a batch: writes the state machine's changes with the applied index in one
+    /// batch, stores a new snapshot if the member took one, and trims the log behind it.
+    ///
+    /// The write is not synced: if it is lost in a crash, the entries are still in the synced
+    /// log and are applied again on restart.
+    public func write(_ output: BatchOutput) throws(StorageError) {
+        var batch = StorageBatch()
+        if output.stateWrite.replacesState { batch.deleteRange(from: Self.stateStart, to: Self.stateEnd) }
+        for mutation in output.stateWrite.mutations {
+            switch mutation {
+            case .put(let key, let value): batch.put(key, value)
+            case .delete(let key): batch.delete(key)
+            }
+        }
+        AppliedIndex.put(output.stateWrite.appliedIndex, into: &batch)
+        if let snapshot = output.snapshot {
+            let update = try log.prepareSaveSnapshot(snapshot)
+            batch.append(contentsOf: update.batch)
+            try engine.write(batch, sync: false)
+            log.didWrite(update)
+        } else {
+            try engine.write(batch, sync: false)
+        }
+        if let through = output.compactedThrough, through <= log.snapshotIndex {
+            try log.compact(through: through, sync: false)
+        }
+    }
+
+    /// Reads the member back after a restart: the Raft log and hard state, and the state
+    /// machine as of its applied index. If the crash came after a received snapshot was stored
+    /// but before its state was written, the state is rebuilt from the snapshot here.
+    public func recover() throws -> RecoveredState {
+        let applied = try AppliedIndex.read(from: engine)
+        var raft = try log.load(appliedIndex: applied)
+        if let snapshot = raft.snapshot, snapshot.metadata.index > applied {
+            let pairs = try SnapshotCodec.decode(snapshot.data)
+            var batch = StorageBatch()
+            batch.deleteRange(from: Self.stateStart, to: Self.stateEnd)
+            for (key, value) in pairs { batch.put(key, value) }
+            AppliedIndex.put(snapshot.metadata.index, into: &batch)
+            try engine.write(batch, sync: true)
+            raft.appliedIndex = snapshot.metadata.index
+        }
+        let records = try engine.scan(from: Self.stateStart, to: Self.stateEnd)
+        let store = try StateStore(restoringFrom: records.map { ($0.key, $0.value) }, configuration: storeConfiguration)
+        return RecoveredState(raft: raft, store: store)
+    }
+
+    /// The state machine owns the keys from `k/` through `m/…` (key versions, leases, metadata).
+    static let stateStart: [UInt8] = Array("k/".utf8)
+    static let stateEnd: [UInt8] = Array("m0".utf8)
+}

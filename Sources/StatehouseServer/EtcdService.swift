@@ -1,0 +1,55 @@
+import EtcdMapping
+import EtcdWire
+import GRPCServer
+import GRPCStatus
+import NIOCore
+import ReplicatedMember
+import SwiftProtobuf
+
+/// The type constraint of responses built on the member loop.
+typealias SwiftProtobufMessageSendable = SwiftProtobuf.Message & Sendable
+
+/// One of etcd's gRPC services, served by the member in `host`: one type per service
+/// (`KVService`, `WatchService`, `LeaseService`, `ClusterService`, `MaintenanceService`,
+/// `LockService`, `ElectionService`), routed by ``Services``.
+protocol EtcdService: Sendable {
+    /// The member the service answers for.
+    var host: MemberHost { get }
+}
+
+extension EtcdService {
+    /// A response header with the member's identity and term, at `revision`.
+    func header(_ context: HeaderContext, revision: Int64) -> Etcdserverpb_ResponseHeader {
+        EtcdMapping.header(clusterID: context.clusterID, memberID: context.memberID, revision: revision, raftTerm: context.raftTerm)
+    }
+
+    /// Submits `request` and hands a successful answer to `success`, or fails the call.
+    func submit(
+        _ request: ClientRequest, _ responder: UnaryResponder,
+        _ success: @escaping @Sendable (ClientResponse, HeaderContext) -> (any SwiftProtobuf.Message)?
+    ) {
+        host.submit(request) { response, context in
+            if case .failure(let error) = response {
+                responder.fail(ServiceError(error))
+            } else if let message = success(response, context) {
+                responder.succeed(message)
+            } else {
+                responder.fail(ServiceError(.internal, "etcdserver: unexpected response \(response)"))
+            }
+        }
+    }
+
+    /// Runs `body` on the member loop, then answers with its result or error.
+    func onLoop<Response: SwiftProtobufMessageSendable>(
+        _ responder: UnaryResponder, _ body: @escaping @Sendable (@escaping @Sendable (Result<Response, ServiceError>) -> Void) -> Void
+    ) {
+        host.loop.execute {
+            body { result in
+                switch result {
+                case .success(let response): responder.succeed(response)
+                case .failure(let error): responder.fail(error)
+                }
+            }
+        }
+    }
+}

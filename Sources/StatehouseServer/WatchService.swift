@@ -1,0 +1,29 @@
+import EtcdWire
+import GRPCServer
+import GRPCStatus
+import NIOCore
+
+/// `etcdserverpb.Watch`.
+struct WatchService: EtcdService {
+    let host: MemberHost
+
+    func watch(_ call: ServerCall) -> any ServerCallHandler {
+        let host = self.host
+        let stream = WatchStream(call: call, requiresLeader: call.requiresLeader)
+        if stream.requiresLeader && !host.hasLeaderHint {
+            call.fail(.noLeader)
+        }
+        host.loop.execute { host.watches.open(stream) }
+        call.onWritabilityChanged { writable in
+            host.loop.execute { host.watches.setWritable(writable, stream: stream) }
+        }
+        return StreamingCall<Etcdserverpb_WatchRequest>(
+            call: call,
+            onMessage: { request in host.loop.execute { host.watches.handle(request, on: stream) } },
+            onEnd: {
+                host.loop.execute { host.watches.close(stream) }
+                call.finish(.ok)
+            },
+            onCancel: { host.loop.execute { host.watches.close(stream) } })
+    }
+}

@@ -1,0 +1,286 @@
+import Primitives
+import RaftCore
+import StateMachine
+import Storage
+import Testing
+
+@testable import ReplicatedMember
+
+/// A synchronous shell for members: batches complete at once and messages are delivered in order.
+struct MemberHarness {
+    var members: [NodeID: Member] = [:]
+    var inFlight: [RaftMessage] = []
+    var responses: [RequestID: ClientResponse] = [:]
+    var appliedAt: [RequestID: LogIndex] = [:]
+    var expired: [Int64] = []
+    var nextRequest: RequestID = 1
+
+    init(voters: [NodeID], configure: (inout MemberConfiguration) -> Void = { _ in }) {
+        for id in voters {
+            var configuration = MemberConfiguration(id: id)
+            configure(&configuration)
+            members[id] = Member(
+                configuration: configuration,
+                recovered: RecoveredState(
+                    raft: .bootstrap(voters: voters), store: StateStore(configuration: configuration.storeConfiguration)))
+        }
+        settle()
+    }
+
+    mutating func settle(maxRounds: Int = 1_000) {
+        for _ in 0..<maxRounds {
+            var moved = false
+            for id in members.keys.sorted() where members[id]!.hasBatch {
+                let ready = members[id]!.startBatch()
+                let output = members[id]!.finishBatch()
+                inFlight.append(contentsOf: ready.leaderMessages + output.messages)
+                for (request, response) in output.responses { responses[request] = response }
+                appliedAt.merge(output.appliedAt) { $1 }
+                expired.append(contentsOf: output.expiredLeases)
+                moved = true
+            }
+            let messages = inFlight
+            inFlight = []
+            for message in messages {
+                members[message.to]?.step(message)
+                moved = true
+            }
+            if !moved { return }
+        }
+    }
+
+    mutating func elect(_ id: NodeID) {
+        members[id]!.campaign()
+        settle()
+    }
+
+    /// Submits a request to a member, settles, and returns the answer.
+    mutating func call(_ request: ClientRequest, at id: NodeID) -> ClientResponse? {
+        let requestID = nextRequest
+        nextRequest += 1
+        if let immediate = members[id]!.submit(request, id: requestID) { return immediate }
+        settle()
+        return responses.removeValue(forKey: requestID)
+    }
+
+    mutating func tick(_ count: Int) {
+        for _ in 0..<count {
+            for id in members.keys.sorted() { members[id]!.tick() }
+            settle()
+        }
+    }
+}
+
+private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+@Suite("Member")
+struct MemberTests {
+    @Test("a write on any member is applied everywhere and read back linearizably")
+    func writeAndRead() throws {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        let put = harness.call(.write(.put(PutRequest(key: bytes("a"), value: bytes("1")))), at: 2)
+        guard case .write(.put(let response))? = put else {
+            Issue.record("unexpected \(String(describing: put))")
+            return
+        }
+        #expect(response.revision == 2)
+        for id: NodeID in [1, 2, 3] {
+            let read = harness.call(.range(RangeRequest(key: bytes("a"))), at: id)
+            guard case .range(let range)? = read else {
+                Issue.record("member \(id): unexpected \(String(describing: read))")
+                continue
+            }
+            #expect(range.kvs.map(\.value) == [bytes("1")])
+        }
+        #expect(harness.members.values.allSatisfy { $0.store.currentRevision == 2 })
+    }
+
+    @Test("a compare-and-swap transaction succeeds once and fails on a stale value")
+    func compareAndSwap() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        _ = harness.call(.write(.put(PutRequest(key: bytes("k"), value: bytes("old")))), at: 1)
+        func swap(expecting value: String) -> Bool? {
+            let txn = TxnRequest(
+                compares: [Compare(key: bytes("k"), target: .value(bytes(value)), result: .equal)],
+                success: [.put(PutRequest(key: bytes("k"), value: bytes("new")))])
+            guard case .write(.txn(let response))? = harness.call(.write(.txn(txn)), at: 3) else { return nil }
+            return response.succeeded
+        }
+        #expect(swap(expecting: "old") == true)
+        #expect(swap(expecting: "old") == false)
+    }
+
+    @Test("state-machine errors reach the client with etcd's messages")
+    func errorsCarryEtcdMessages() {
+        var harness = MemberHarness(voters: [1])
+        harness.elect(1)
+        let response = harness.call(.write(.put(PutRequest(key: [], value: bytes("v")))), at: 1)
+        #expect(response == .failure(.state(.emptyKey)))
+        #expect(MemberError.state(.emptyKey).message == "etcdserver: key is not provided")
+        let future = harness.call(.range(RangeRequest(key: bytes("a"), revision: 99)), at: 1)
+        #expect(future == .failure(.state(.futureRevision)))
+        let attach = harness.call(.write(.put(PutRequest(key: bytes("a"), value: bytes("v"), lease: 42))), at: 1)
+        #expect(attach == .failure(.state(.leaseNotFound)))
+    }
+
+    @Test("without a leader, reads and writes fail with etcd's no-leader error")
+    func noLeader() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        #expect(harness.call(.range(RangeRequest(key: bytes("a"))), at: 1) == .failure(.noLeader))
+        #expect(harness.call(.write(.put(PutRequest(key: bytes("a"), value: [1]))), at: 1) == .failure(.noLeader))
+        #expect(MemberError.noLeader.message == "etcdserver: no leader")
+    }
+
+    @Test("an expired lease is revoked by the leader through the log, deleting its keys everywhere")
+    func leaseExpiry() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        guard case .write(.leaseGrant(let grant))? = harness.call(.write(.leaseGrant(LeaseGrantRequest(ttl: 3))), at: 1) else {
+            Issue.record("grant failed")
+            return
+        }
+        _ = harness.call(.write(.put(PutRequest(key: bytes("session"), value: [1], lease: grant.id))), at: 2)
+        // Keep it alive for a while: it must not expire.
+        for _ in 0..<5 {
+            harness.tick(10)
+            #expect(harness.call(.leaseKeepAlive(id: grant.id), at: 1) == .leaseKeepAlive(id: grant.id, ttl: 3))
+        }
+        #expect(harness.expired.isEmpty)
+        guard
+            case .leaseTimeToLive(_, let remaining, let granted, let keys)? = harness.call(
+                .leaseTimeToLive(id: grant.id, keys: true), at: 1)
+        else {
+            Issue.record("time-to-live failed")
+            return
+        }
+        #expect(granted == 3 && remaining > 0 && remaining <= 3 && keys == [bytes("session")])
+        // Stop renewing: within TTL plus a tick it is revoked, and the key is gone on every member.
+        harness.tick(31)
+        #expect(harness.expired == [grant.id, grant.id, grant.id], "each member applies the expiry once")
+        for member in harness.members.values {
+            #expect(member.store.lease(grant.id) == nil)
+            #expect((try? member.store.range(RangeRequest(key: bytes("session"))).kvs.isEmpty) == true)
+        }
+        #expect(harness.call(.leaseKeepAlive(id: grant.id), at: 1) == .leaseKeepAlive(id: grant.id, ttl: 0))
+    }
+
+    @Test("a keep-alive clears the checkpointed TTL before answering, so a new leader restarts the full TTL")
+    func keepAliveClearsCheckpoint() {
+        var harness = MemberHarness(voters: [1, 2, 3]) { $0.leaseCheckpointMilliseconds = 1_000 }
+        harness.elect(1)
+        guard case .write(.leaseGrant(let grant))? = harness.call(.write(.leaseGrant(LeaseGrantRequest(ttl: 10))), at: 1) else {
+            Issue.record("grant failed")
+            return
+        }
+        harness.tick(40)
+        let checkpointed = harness.members[2]!.store.lease(grant.id)!.remainingTTL
+        #expect(checkpointed > 0 && checkpointed < 10, "a checkpoint should have recorded the remaining TTL, got \(checkpointed)")
+        #expect(harness.call(.leaseKeepAlive(id: grant.id), at: 1) == .leaseKeepAlive(id: grant.id, ttl: 10))
+        #expect(
+            harness.members.values.allSatisfy { $0.store.lease(grant.id)!.remainingTTL == 0 }, "the keep-alive must clear the checkpoint")
+        harness.members[1]!.transferLeadership(to: 2)
+        harness.settle()
+        #expect(harness.members[2]!.raft.role == .leader)
+        guard case .leaseTimeToLive(_, let remaining, _, _)? = harness.call(.leaseTimeToLive(id: grant.id, keys: false), at: 2) else {
+            Issue.record("time-to-live on the new leader failed")
+            return
+        }
+        #expect(remaining >= 10, "the new leader must count the full TTL from the keep-alive, got \(remaining)")
+    }
+
+    @Test("short lease TTLs are raised to 1.5 election timeouts, rounded up")
+    func minimumLeaseTTLFollowsElectionTimeout() {
+        #expect(MemberConfiguration(id: 1).minimumLeaseTTL == 2)
+        var harness = MemberHarness(voters: [1]) { $0.raft.electionTicks = 30 }
+        harness.elect(1)
+        #expect(harness.members[1]!.configuration.minimumLeaseTTL == 5)
+        let grant = harness.call(.write(.leaseGrant(LeaseGrantRequest(ttl: 1))), at: 1)
+        guard case .write(.leaseGrant(let granted))? = grant else {
+            Issue.record("grant failed: \(String(describing: grant))")
+            return
+        }
+        #expect(granted.ttl == 5)
+    }
+
+    @Test("keep-alives and time-to-live are answered only by the leader")
+    func leaseCallsNeedTheLeader() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        #expect(harness.call(.leaseKeepAlive(id: 5), at: 2) == .failure(.notLeader(leader: 1)))
+        #expect(harness.call(.leaseTimeToLive(id: 5, keys: false), at: 1) == .leaseTimeToLive(id: 5, remaining: -1, granted: 0, keys: []))
+    }
+
+    @Test("a member snapshots its state and a lagging member catches up from the snapshot")
+    func snapshotCatchUp() {
+        var harness = MemberHarness(voters: [1, 2, 3]) {
+            $0.snapshotCount = 10
+            $0.retainedEntries = 0
+        }
+        harness.elect(1)
+        let lagging = harness.members.removeValue(forKey: 3)!
+        for value in 0..<30 { _ = harness.call(.write(.put(PutRequest(key: bytes("k\(value % 4)"), value: [UInt8(value)]))), at: 1) }
+        #expect(harness.members[1]!.raft.firstIndex > lagging.appliedIndex + 1)
+        harness.members[3] = lagging
+        harness.tick(3)
+        let leaderHash = try? harness.members[1]!.store.hashKV()
+        #expect(harness.members[3]!.appliedIndex == harness.members[1]!.appliedIndex)
+        #expect(leaderHash != nil && (try? harness.members[3]!.store.hashKV()) == leaderHash)
+    }
+
+    @Test("after a restart, an old entry with the same request ID does not answer a new request")
+    func restartDoesNotMixUpRequests() throws {
+        let engine = MemoryEngine()
+        let storage = try MemberStorage(engine: engine)
+        try storage.bootstrap(voters: [1])
+        func start(_ incarnation: UInt64) throws -> Member {
+            var configuration = MemberConfiguration(id: 1)
+            configuration.incarnation = incarnation
+            var member = Member(configuration: configuration, recovered: try storage.recover())
+            while member.hasBatch {
+                let ready = member.startBatch()
+                try storage.persist(ready)
+                try storage.write(member.finishBatch())
+            }
+            member.campaign()
+            return member
+        }
+        var first = try start(1)
+        #expect(first.submit(.write(.put(PutRequest(key: bytes("a"), value: bytes("old")))), id: 1) == nil)
+        try storage.persist(first.startBatch())  // durable, then the process dies before applying it
+        engine.crash()
+
+        var second = try start(2)
+        #expect(second.submit(.write(.put(PutRequest(key: bytes("a"), value: bytes("new")))), id: 1) == nil)
+        var answers: [(RequestID, ClientResponse)] = []
+        for _ in 0..<10 where second.hasBatch {
+            let ready = second.startBatch()
+            try storage.persist(ready)
+            let output = second.finishBatch()
+            try storage.write(output)
+            answers += output.responses
+        }
+        #expect(answers.count == 1)
+        guard case .write(.put(let put))? = answers.first?.1 else {
+            Issue.record("no answer: \(answers)")
+            return
+        }
+        let stored = try second.store.range(RangeRequest(key: bytes("a")))
+        #expect(
+            stored.kvs.first?.value == bytes("new") && put.revision == stored.kvs.first?.modRevision, "answered with another entry's result"
+        )
+    }
+
+    @Test("entries and snapshots round-trip through their encodings")
+    func envelopeAndSnapshotCodec() throws {
+        let envelope = Envelope(
+            origin: 3, incarnation: 5, request: 99, body: .put(PutRequest(key: bytes("a"), value: bytes("b"), lease: 7)))
+        #expect(Envelope(decoding: envelope.encoded()) == envelope)
+        #expect(Envelope(decoding: Array(envelope.encoded().dropLast())) == nil)
+        let pairs: [([UInt8], [UInt8])] = [(bytes("k/1"), bytes("x")), (bytes("m/revision"), [0, 1])]
+        let decoded = try SnapshotCodec.decode(SnapshotCodec.encode(pairs))
+        #expect(decoded.map(\.0) == pairs.map(\.0) && decoded.map(\.1) == pairs.map(\.1))
+        #expect(throws: ByteDecodingError.self) { try SnapshotCodec.decode([1, 2, 3]) }
+    }
+}
