@@ -176,12 +176,16 @@ let package = Package(
         // MARK: - Tests
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // gRPC framing and request headers for the tests' own HTTP/2 clients.
+        .target(name: "GRPCTestSupport", dependencies: [nioHPACK], path: "Tests/GRPCTestSupport"),
         .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "Primitives"]),
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "RaftCore", "Primitives"]),
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "StateMachine", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(
             name: "ReplicatedMemberTests", dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage", "Primitives"]),
+        // The stored and sent bytes, pinned against the first format's output.
+        .testTarget(name: "StoredFormatTests", dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["crash-member", "TestSupport"]),
@@ -189,7 +193,8 @@ let package = Package(
         .testTarget(
             name: "GRPCServerTests",
             dependencies: [
-                "GRPCServer", "GRPCStatus", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, nioHTTP2, nioHPACK,
+                "GRPCServer", "GRPCStatus", "GRPCTestSupport", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, nioHTTP2,
+                nioHPACK,
             ]
         ),
         .testTarget(
@@ -212,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "statehousectl", "statehouse-workflow", "TestSupport", "EtcdWire", "GRPCStatus",
+                "statehouse", "statehousectl", "statehouse-workflow", "TestSupport", "GRPCTestSupport", "EtcdWire", "GRPCStatus",
                 "StatehouseClient", "Primitives", logging, nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, crypto,
                 swiftProtobuf,
             ]

@@ -1,3 +1,5 @@
+import Primitives
+
 /// A key and its value, as returned by ``StorageEngine`` scans.
 public struct StorageRecord: Sendable, Hashable {
     /// The key.
@@ -184,12 +186,7 @@ extension StorageEngine {
 /// The smallest key greater than every key that begins with `prefix`, or `nil` if there is none
 /// (an empty or all-`0xFF` prefix).
 public func keyAfterPrefix(_ prefix: [UInt8]) -> [UInt8]? {
-    var bound = prefix
-    while let last = bound.popLast() {
-        if last != 0xFF {
-            bound.append(last + 1)
-            return bound
-        }
-    }
-    return nil
+    // etcd's prefix end, whose `[0]` ("no end") is never the end of a real prefix.
+    let end = prefixEnd(prefix)
+    return end == [0] ? nil : end
 }

@@ -1,6 +1,7 @@
 import EtcdWire
 import Foundation
 import GRPCStatus
+import Primitives
 
 /// etcd's v3 calls the tests make, over one ``GRPCConnection`` to one member.
 struct EtcdClient: Sendable {
@@ -68,17 +69,7 @@ struct EtcdClient: Sendable {
     }
 
     /// The range end that selects every key starting with `key`, as etcd computes it.
-    static func prefixEnd(of key: Data) -> Data {
-        var end = Array(key)
-        while let last = end.last {
-            if last < 0xFF {
-                end[end.count - 1] = last + 1
-                return Data(end)
-            }
-            end.removeLast()
-        }
-        return Data([0])
-    }
+    static func prefixEnd(of key: Data) -> Data { Data(Primitives.prefixEnd(Array(key))) }
 
     // MARK: - Maintenance and cluster
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCStatus
+import GRPCTestSupport
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
@@ -97,15 +98,7 @@ final class GRPCConnection: Sendable {
             streamChannel.close(promise: nil)
         }
         defer { timer.cancel() }
-        var headers = HPACKHeaders()
-        headers.add(name: ":method", value: "POST")
-        headers.add(name: ":scheme", value: "http")
-        headers.add(name: ":path", value: path)
-        headers.add(name: ":authority", value: authority)
-        headers.add(name: "content-type", value: "application/grpc")
-        headers.add(name: "te", value: "trailers")
-        headers.add(name: "grpc-timeout", value: "\(max(timeout.nanoseconds / 1_000_000, 1))m")
-        for (name, value) in metadata { headers.add(name: name, value: value) }
+        let headers = GRPCTestWire.requestHeaders(path: path, authority: authority, timeout: timeout, metadata: metadata)
         do {
             return try await stream.executeThenClose { inbound, outbound in
                 let call = GRPCCall(path: path, inbound: inbound.makeAsyncIterator(), outbound: outbound)
@@ -164,11 +157,7 @@ final class GRPCCall {
 
     /// Sends one message; `isLast` half-closes the request stream with it.
     func send(_ message: some SwiftProtobuf.Message, isLast: Bool = false) async throws {
-        let bytes: [UInt8] = try message.serializedBytes()
-        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count + 5)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(bytes.count))
-        buffer.writeBytes(bytes)
+        let buffer = ByteBufferAllocator().buffer(bytes: GRPCTestWire.frame(try message.serializedBytes()))
         try await outbound.write(.data(HTTP2Frame.FramePayload.Data(data: .byteBuffer(buffer), endStream: isLast)))
     }
 
@@ -209,15 +198,12 @@ final class GRPCCall {
 
     /// Takes one length-prefixed message off the front of the buffer, if it is complete.
     private func nextMessageBytes() throws -> [UInt8]? {
-        guard buffer.count >= 5 else { return nil }
-        guard buffer[0] == 0 else {
+        guard let message = GRPCTestWire.messages(in: buffer).messages.first else { return nil }
+        guard !message.isCompressed else {
             throw GRPCCallError(code: .internal, message: "\(path) answered a compressed message (flag \(buffer[0])) unasked")
         }
-        let length = buffer[1...4].reduce(0) { $0 << 8 | Int($1) }
-        guard buffer.count >= 5 + length else { return nil }
-        let message = Array(buffer[5..<5 + length])
-        buffer.removeFirst(5 + length)
-        return message
+        buffer.removeFirst(5 + message.bytes.count)
+        return message.bytes
     }
 
     private func handle(_ frame: HTTP2Frame.FramePayload) throws {

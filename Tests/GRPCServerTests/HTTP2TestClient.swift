@@ -1,3 +1,4 @@
+import GRPCTestSupport
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
@@ -126,23 +127,13 @@ struct TestResponse {
 
 /// Frames `message` as one gRPC length-prefixed message.
 func grpcFrame(_ message: [UInt8], compressed: Bool = false) -> [UInt8] {
-    let length = UInt32(message.count)
-    return [compressed ? 1 : 0, UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
-        + message
+    GRPCTestWire.frame(message, compressed: compressed)
 }
 
 /// Splits gRPC length-prefixed messages; returns them and the count of bytes left over.
 func grpcMessages(in bytes: [UInt8]) -> (messages: [[UInt8]], leftover: Int) {
-    var messages: [[UInt8]] = []
-    var offset = 0
-    while bytes.count - offset >= 5 {
-        var length = 0
-        for index in 1...4 { length = length << 8 | Int(bytes[offset + index]) }
-        guard bytes.count - offset - 5 >= length else { break }
-        messages.append(Array(bytes[(offset + 5)..<(offset + 5 + length)]))
-        offset += 5 + length
-    }
-    return (messages, bytes.count - offset)
+    let (messages, consumed) = GRPCTestWire.messages(in: bytes)
+    return (messages.map(\.bytes), bytes.count - consumed)
 }
 
 /// One client stream (one call).
@@ -160,14 +151,7 @@ final class TestStream {
     func sendHeaders(
         path: String, contentType: String = "application/grpc", metadata: [(String, String)] = [], endStream: Bool = false
     ) async throws {
-        var headers = HPACKHeaders()
-        headers.add(name: ":method", value: "POST")
-        headers.add(name: ":scheme", value: "http")
-        headers.add(name: ":authority", value: "localhost")
-        headers.add(name: ":path", value: path)
-        headers.add(name: "content-type", value: contentType)
-        headers.add(name: "te", value: "trailers")
-        for (name, value) in metadata { headers.add(name: name, value: value) }
+        let headers = GRPCTestWire.requestHeaders(path: path, authority: "localhost", contentType: contentType, metadata: metadata)
         try await send(.headers(.init(headers: headers, endStream: endStream)))
     }
 

@@ -1,0 +1,130 @@
+import Foundation
+import RaftCore
+import StateMachine
+import Storage
+import Testing
+
+@testable import ReplicatedMember
+
+/// The bytes Statehouse stores and sends, pinned: a data directory or a backup written by one
+/// version must read back in the next. Each expected value below was produced by the build
+/// before the codecs were merged into `Primitives` and must never change without a format
+/// version change.
+@Suite("Stored formats")
+struct StoredFormatTests {
+    /// The bytes as lowercase hex.
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    /// The key/value pairs as `key=value` lines of hex.
+    static func hex(_ pairs: [([UInt8], [UInt8])]) -> String {
+        pairs.map { hex($0.0) + "=" + hex($0.1) }.joined(separator: "\n")
+    }
+
+    static let chunk = SnapshotChunk(
+        metadata: SnapshotMetadata(index: 9, term: 3, confState: ConfState(voters: [1, 2, 3], learners: [4])),
+        offset: 0, data: [0xAB, 0xCD], isLast: true)
+
+    static let message = RaftMessage(
+        kind: .appendEntries, from: 1, to: 2, term: 3, logTerm: 2, index: 7,
+        entries: [
+            LogEntry(term: 3, index: 8, kind: .normal, data: Array("x".utf8)),
+            LogEntry(term: 3, index: 9, kind: .confChange, data: ConfChange(.addLearner, node: 4, context: [1, 2]).encoded()),
+        ],
+        commit: 6, rejectHint: 4, context: 9, snapshot: chunk)
+
+    /// A store after puts, a transaction, a delete, a lease, members and an alarm.
+    static func store() throws -> StateStore {
+        var store = StateStore()
+        func apply(_ request: StateRequest) throws { _ = try store.apply(request) }
+        try apply(.leaseGrant(LeaseGrantRequest(ttl: 60, id: 0x42)))
+        try apply(.put(PutRequest(key: Array("a".utf8), value: Array("1".utf8))))
+        try apply(.put(PutRequest(key: Array("b".utf8), value: Array("2".utf8), lease: 0x42)))
+        try apply(
+            .txn(
+                TxnRequest(
+                    compares: [Compare(key: Array("a".utf8), target: .version(1), result: .equal)],
+                    success: [.put(PutRequest(key: Array("c".utf8), value: Array("3".utf8)))],
+                    failure: [])))
+        try apply(.deleteRange(DeleteRangeRequest(key: Array("a".utf8))))
+        _ = store.applyMembership(.addVoter(ClusterMember(id: 7, name: "n7", peerURLs: ["http://10.0.0.7:2380"])))
+        _ = store.applyMembership(.addLearner(ClusterMember(id: 8, peerURLs: ["http://[::1]:2380"])))
+        try apply(.alarm(AlarmRequest(action: .activate, memberID: 7, alarm: .noSpace)))
+        return store
+    }
+
+    @Test("Raft messages, entries, membership and snapshot metadata")
+    func raft() {
+        #expect(Self.hex(HardState(term: 5, vote: 2, commit: 17).encoded()) == Golden.hardState)
+        #expect(Self.hex(Self.message.encoded()) == Golden.message)
+        #expect(RaftMessage(decoding: Self.message.encoded()) == Self.message)
+        #expect(Self.hex(Self.chunk.metadata.encoded()) == Golden.snapshotMetadata)
+    }
+
+    @Test("the Raft log and applied index as stored")
+    func raftLog() throws {
+        let engine = MemoryEngine()
+        let log = try RaftLogStore(engine: engine)
+        let base = SnapshotMetadata(index: 7, term: 2, confState: ConfState(voters: [1, 2, 3]))
+        try log.append(
+            entries: Self.message.entries, hardState: HardState(term: 3, vote: 1, commit: 8),
+            snapshot: Snapshot(metadata: base, data: [1, 2, 3]))
+        var batch = StorageBatch()
+        AppliedIndex.put(8, into: &batch)
+        try engine.write(batch, sync: true)
+        let records = try engine.scan(from: [], to: nil)
+        #expect(Self.hex(records.map { ($0.key, $0.value) }) == Golden.raftLog)
+    }
+
+    @Test("the state machine's records, the snapshot codec and log entry payloads")
+    func stateMachine() throws {
+        let store = try Self.store()
+        #expect(Self.hex(store.backendPairs()) == Golden.backend)
+        #expect(Self.hex(SnapshotCodec.encode(Array(store.backendPairs().prefix(2)))) == Golden.snapshotCodec)
+        let request = StateRequest.txn(
+            TxnRequest(
+                compares: [Compare(key: Array("k".utf8), rangeEnd: [0], target: .modRevision(-3), result: .less)],
+                success: [.range(RangeRequest(key: Array("k".utf8), limit: 2))],
+                failure: [.deleteRange(DeleteRangeRequest(key: Array("k".utf8), prevKV: true))]))
+        let envelope = Envelope(origin: 2, incarnation: 5, request: 11, body: request)
+        #expect(Self.hex(envelope.encoded()) == Golden.envelope)
+        #expect(Envelope(decoding: envelope.encoded()) == envelope)
+    }
+}
+
+/// The expected bytes, as produced by the format's first version.
+enum Golden {
+    static let hardState = "050000000000000002000000000000001100000000000000"
+    static let message =
+        "000100000000000000020000000000000003000000000000000200000000000000070000000000000006000000000000"
+        + "000004000000000000000900000000000000020000000000000003000000000000000800000000000000000100000078"
+        + "03000000000000000900000000000000010f000000010400000000000000020000000102010900000000000000030000"
+        + "000000000003000000000000000100000000000000020000000000000003000000000000000100000000000000040000"
+        + "0000000000000000000000000002000000abcd01"
+    static let snapshotMetadata =
+        "090000000000000003000000000000000300000000000000010000000000000002000000000000000300000000000000"
+        + "01000000000000000400000000000000"
+    static let raftLog = """
+        612f6170706c696564=0800000000000000
+        722f652f0000000000000008=03000000000000000800000000000000000100000078
+        722f652f0000000000000009=03000000000000000900000000000000010f000000010400000000000000020000000102
+        722f68=030000000000000001000000000000000800000000000000
+        722f73=070000000000000002000000000000000300000000000000010000000000000002000000000000000300000000000000000000000000000003000000010203
+        """
+    static let backend = """
+        6b2f00000000000000020000000000000000=010001610402000131
+        6b2f00000000000000030000000000000000=01000162060284010132
+        6b2f00000000000000040000000000000000=010001630802000133
+        6b2f00000000000000050000000000000000=0101016100000000
+        6c2f8000000000000042=010000000000000042000000000000003c0000000000000000
+        6d2f616c61726d2f000000000000000701=01
+        6d2f6d656d6265722f0000000000000007=0001026e370114687474703a2f2f31302e302e302e373a3233383000
+        6d2f6d656d6265722f0000000000000008=0101000111687474703a2f2f5b3a3a315d3a3233383000
+        6d2f7265766973696f6e=0000000000000005
+        """
+    static let snapshotCodec =
+        "0200000000000000120000006b2f0000000000000002000000000000000009000000010001610402000131120000006b"
+        + "2f000000000000000300000000000000000a00000001000162060284010132"
+    static let envelope =
+        "01020000000000000005000000000000000b00000000000000010301020205016b01000100016b000400000000000000"
+        + "0000000102016b0001"
+}
