@@ -35,7 +35,7 @@ enum ServerKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
 /// A three-member cluster of `server` and a client of all its members, for the duration of
 /// `body`. The members are killed afterwards; their files are kept (and their logs printed)
-/// if `body` throws.
+/// if `body` throws or an expectation fails while it runs.
 func withClusterClient<Result: Sendable>(
     _ server: ServerKind, size: Int = 3,
     configure: (inout StatehouseClientConfiguration) -> Void = { _ in },
@@ -44,16 +44,23 @@ func withClusterClient<Result: Sendable>(
     let executable = try #require(server.executable, "\(server) is not installed")
     let cluster = try LocalCluster(size: size, executable: executable)
     do {
-        try await cluster.start()
-        var configuration = try StatehouseClientConfiguration(endpoints: cluster.members.map(\.clientURL))
-        configure(&configuration)
-        var logger = Logger(label: "client-tests")
-        logger.logLevel = .info
-        let result = try await withStatehouseClient(configuration: configuration, logger: logger) { client in
-            try await body(cluster, client)
+        let (result, issueRecorded) = try await watchingForIssues {
+            try await cluster.start()
+            var configuration = try StatehouseClientConfiguration(endpoints: cluster.members.map(\.clientURL))
+            configure(&configuration)
+            var logger = Logger(label: "client-tests")
+            logger.logLevel = .info
+            return try await withStatehouseClient(configuration: configuration, logger: logger) { client in
+                try await body(cluster, client)
+            }
         }
         await cluster.shutdown()
-        cluster.removeFiles()
+        if issueRecorded {
+            print("==== \(server) cluster: an expectation failed; files kept in \(cluster.root)")
+            print(cluster.logTails(lines: 20))
+        } else {
+            cluster.removeFiles()
+        }
         return result
     } catch {
         await cluster.shutdown()

@@ -49,7 +49,7 @@ final class LocalMember {
 /// directory, short Raft timings, and each member's log in a file.
 ///
 /// Members can be killed, stopped, restarted on the same data, and added. ``shutdown()`` kills
-/// whatever still runs; call it in `tearDown`.
+/// whatever still runs; ``withCluster(size:snapshotCount:_:)`` calls it.
 final class LocalCluster {
     /// The `statehouse` executable.
     let executable: URL
@@ -65,6 +65,8 @@ final class LocalCluster {
     let snapshotCount: Int?
     /// Every member ever created, in order of creation.
     private(set) var members: [LocalMember] = []
+    /// Processes other than members that ``shutdown()`` kills (see ``adopt(_:)``).
+    private var children: [ChildProcess] = []
 
     /// Where the executable is missing, the reason.
     struct MissingExecutable: Error, CustomStringConvertible {
@@ -185,8 +187,19 @@ final class LocalCluster {
         try await waitUntilHealthy([member], timeout: timeout)
     }
 
-    /// Kills every running member with SIGKILL and closes the test's connections.
+    /// Has ``shutdown()`` kill `child`, a process other than a member (an etcdctl, statehousectl
+    /// or statehouse-workflow run), if it still runs then; returns `child`.
+    @discardableResult
+    func adopt(_ child: ChildProcess) -> ChildProcess {
+        children.append(child)
+        return child
+    }
+
+    /// Kills every adopted process and every running member with SIGKILL, and closes the test's
+    /// connections.
     func shutdown() async {
+        for child in children { await child.killAndWait() }
+        children = []
         for member in members {
             await dropClient(of: member)
             await member.process?.killAndWait()

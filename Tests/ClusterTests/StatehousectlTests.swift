@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import TestSupport
-import XCTest
+import Testing
 
 /// Runs the `statehousectl` built next to the test bundle against a ``LocalCluster``.
 struct StatehousectlRunner {
@@ -15,10 +15,15 @@ struct StatehousectlRunner {
         var value = 0
     }
 
-    init(cluster: LocalCluster) throws {
-        guard let executable = builtExecutable(named: "statehousectl") else {
-            throw XCTSkip("statehousectl was not built next to the test bundle; build it with `swift build --product statehousectl`")
+    /// The `statehousectl` built next to the test bundle; skips the running test if there is none.
+    static func builtExecutable() throws -> URL {
+        guard let executable = TestSupport.builtExecutable(named: "statehousectl") else {
+            try skipTest("statehousectl was not built next to the test bundle; build it with `swift build --product statehousectl`")
         }
+        return executable
+    }
+
+    init(executable: URL, cluster: LocalCluster) {
         self.executable = executable
         self.cluster = cluster
     }
@@ -62,376 +67,392 @@ struct StatehousectlRunner {
     }
 }
 
-/// `statehousectl` against a three-member cluster: what each command prints and how it exits.
-final class StatehousectlTests: ClusterTestCase {
-    /// Starts a three-member cluster and returns a runner for it.
-    private func startCtlCluster() async throws -> (LocalCluster, StatehousectlRunner) {
-        let cluster = try await startCluster()
-        return (cluster, try StatehousectlRunner(cluster: cluster))
-    }
-
-    /// Runs statehousectl and checks it exits 0; returns what it printed.
-    @discardableResult
-    private func succeed(
-        _ ctl: StatehousectlRunner, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
-        file: StaticString = #filePath, line: UInt = #line
-    ) async throws -> EtcdctlResult {
-        let result = try await ctl.run(arguments, environment: environment, input: input)
-        XCTAssertEqual(result.status, .exited(0), "\(result)", file: file, line: line)
-        return result
-    }
-
-    /// Runs statehousectl and checks it exits 0 and prints exactly `expected`.
-    private func expect(
-        _ ctl: StatehousectlRunner, _ arguments: [String], prints expected: String, input: String? = nil,
-        file: StaticString = #filePath, line: UInt = #line
-    ) async throws {
-        let result = try await succeed(ctl, arguments, input: input, file: file, line: line)
-        XCTAssertEqual(result.output, expected, "\(result)", file: file, line: line)
-    }
-
-    /// Starts statehousectl in the background; `tearDown` kills it if the test does not.
-    private func background(_ ctl: StatehousectlRunner, _ arguments: [String]) throws -> ChildProcess {
-        let process = try ctl.start(arguments)
-        children.append(process)
-        return process
-    }
-
-    // MARK: - Key-value commands
-
-    func testPutGetDeleteTxnAndCompaction() async throws {
-        let (cluster, ctl) = try await startCtlCluster()
-        try await expect(ctl, ["put", "foo", "bar"], prints: "OK\n")
-        try await expect(ctl, ["put", "foo1", "a"], prints: "OK\n")
-        try await expect(ctl, ["put", "foo2", "b"], prints: "OK\n")
-        try await expect(ctl, ["get", "foo"], prints: "foo\nbar\n")
-        // Global options before the command's name, as etcdctl takes them.
-        try await expect(ctl, ["--endpoints=\(cluster.members[1].clientURL)", "-w", "simple", "get", "foo"], prints: "foo\nbar\n")
-        try await expect(ctl, ["get", "--prefix", "foo"], prints: "foo\nbar\nfoo1\na\nfoo2\nb\n")
-        try await expect(ctl, ["get", "foo", "foo2"], prints: "foo\nbar\nfoo1\na\n")
-        try await expect(ctl, ["get", "--from-key", "foo1"], prints: "foo1\na\nfoo2\nb\n")
-        try await expect(ctl, ["get", "--prefix", "--keys-only", "foo"], prints: "foo\n\nfoo1\n\nfoo2\n\n")
-        try await expect(ctl, ["get", "--prefix", "--limit", "1", "foo"], prints: "foo\nbar\n")
-        try await expect(ctl, ["get", "--prefix", "--sort-by", "KEY", "--order", "DESCEND", "foo"], prints: "foo2\nb\nfoo1\na\nfoo\nbar\n")
-        try await expect(ctl, ["get", "--print-value-only", "--consistency", "s", "foo1"], prints: "a\n")
-        try await expect(ctl, ["get", "missing"], prints: "")
-
-        // JSON: plain UTF-8 keys and values, IDs in hexadecimal, revisions as numbers.
-        let json = try await succeed(ctl, ["get", "foo", "-w", "json"])
-        let object = try jsonObject(json.output)
-        let header = object["header"] as? [String: Any]
-        XCTAssertGreaterThanOrEqual(jsonInt64(header?["revision"]) ?? 0, 4, json.output)
-        XCTAssertNotNil((header?["member_id"] as? String).flatMap { UInt64($0, radix: 16) }, json.output)
-        let kvs = object["kvs"] as? [[String: Any]] ?? []
-        XCTAssertEqual(kvs.first?["key"] as? String, "foo", json.output)
-        XCTAssertEqual(kvs.first?["value"] as? String, "bar", json.output)
-        XCTAssertEqual(jsonInt64(kvs.first?["version"]), 1, json.output)
-        XCTAssertEqual(jsonInt64(object["count"]), 1, json.output)
-        XCTAssertEqual(object["more"] as? Bool, false, json.output)
-
-        // Table: a boxed header and one aligned row per key.
-        let table = try await succeed(ctl, ["get", "--prefix", "foo", "-w", "table"])
-        let rows = table.lines
-        XCTAssertEqual(rows.count, 7, "\(table)")
-        XCTAssertTrue(rows.first?.hasPrefix("+-") ?? false, "\(table)")
-        XCTAssertEqual(Set(rows.map(\.count)).count, 1, "every table line has the same width: \(table)")
-        XCTAssertTrue(rows[1].contains("KEY") && rows[1].contains("MOD_REVISION"), "\(table)")
-        XCTAssertTrue(rows[3].hasPrefix("| foo  ") && rows[3].contains(" bar "), "\(table)")
-
-        // --rev reads an older revision; put --prev-kv prints the old value.
-        let old = try await succeed(ctl, ["put", "versioned", "old", "-w", "json"])
-        let oldRevision = jsonInt64((try jsonObject(old.output)["header"] as? [String: Any])?["revision"]) ?? 0
-        XCTAssertGreaterThan(oldRevision, 0, "\(old)")
-        try await expect(ctl, ["put", "versioned", "new", "--prev-kv"], prints: "OK\nversioned\nold\n")
-        try await expect(ctl, ["get", "versioned", "--rev", String(oldRevision)], prints: "versioned\nold\n")
-
-        // txn from standard input, both branches.
-        try await expect(
-            ctl, ["txn"], prints: "SUCCESS\n\nOK\n\nfoo\nbaz\n",
-            input: "value(\"foo\") = \"bar\"\nversion(\"foo\") = \"1\"\n\nput foo baz\nget foo\n\nput foo failed\n\n")
-        try await expect(
-            ctl, ["txn"], prints: "FAILURE\n\nOK\n",
-            input: "value(\"foo\") = \"bar\"\nmod(\"foo1\") > \"0\"\n\nput foo never\n\nput txn-failure \"yes it failed\"\n")
-        try await expect(ctl, ["get", "txn-failure"], prints: "txn-failure\nyes it failed\n")
-        try await expect(
-            ctl, ["txn", "-i"], prints: "compares:\nsuccess requests (get, put, del):\nfailure requests (get, put, del):\nSUCCESS\n\n1\n",
-            input: "create(\"txn-failure\") > \"0\"\n\ndel txn-failure\n\n")
-        let badTxn = try await ctl.run(["txn"], input: "bogus(\"k\") = \"v\"\n\n\n")
-        XCTAssertEqual(badTxn.status, .exited(2), "\(badTxn)")
-        XCTAssertTrue(badTxn.errorOutput.contains("unknown comparison target \"bogus\""), "\(badTxn)")
-
-        // del, with --prev-kv and --prefix.
-        try await expect(ctl, ["del", "foo"], prints: "1\n")
-        try await expect(ctl, ["del", "foo"], prints: "0\n")
-        try await expect(ctl, ["del", "--prev-kv", "versioned"], prints: "1\nversioned\nnew\n")
-        try await expect(ctl, ["del", "--prefix", "foo"], prints: "2\n")
-        try await expect(ctl, ["get", "--prefix", "foo"], prints: "")
-
-        // STATEHOUSE_ENDPOINTS stands in for --endpoints.
-        let viaEnvironment = try await succeed(
-            ctl, ["put", "from-env", "yes"], environment: ["STATEHOUSE_ENDPOINTS": cluster.members[2].clientURL])
-        XCTAssertEqual(viaEnvironment.output, "OK\n")
-        let unreachable = try await ctl.run(
-            ["get", "from-env", "--command-timeout", "1s"], environment: ["STATEHOUSE_ENDPOINTS": "127.0.0.1:1"])
-        XCTAssertEqual(unreachable.status, .exited(1), "STATEHOUSE_ENDPOINTS naming nothing must fail: \(unreachable)")
-        XCTAssertTrue(unreachable.errorOutput.hasPrefix("Error: "), "\(unreachable)")
-
-        // compaction, then reading the compacted revision is a server error (exit 1).
-        try await expect(ctl, ["compaction", String(oldRevision + 1)], prints: "compacted revision \(oldRevision + 1)\n")
-        let compacted = try await ctl.run(["get", "versioned", "--rev", String(oldRevision)])
-        XCTAssertEqual(compacted.status, .exited(1), "\(compacted)")
-        XCTAssertEqual(compacted.errorOutput, "Error: etcdserver: mvcc: required revision has been compacted\n", "\(compacted)")
-    }
-
-    // MARK: - Watch and leases
-
-    func testWatchAndLeaseCommands() async throws {
-        let (_, ctl) = try await startCtlCluster()
-        let first = try await succeed(ctl, ["put", "wk", "v0", "-w", "json"])
-        let start = jsonInt64((try jsonObject(first.output)["header"] as? [String: Any])?["revision"]) ?? 0
-        // From a known revision, so the watch misses nothing however late it starts.
-        let watch = try background(ctl, ["watch", "--prefix", "--prev-kv", "--rev", String(start + 1), "wk"])
-        let json = try background(ctl, ["watch", "wk", "-w", "json", "--rev", String(start + 1)])
-        try await expect(ctl, ["put", "wk", "v1"], prints: "OK\n")
-        try await expect(ctl, ["del", "wk"], prints: "1\n")
-        let output = try await watch.waitForOutput("the watch to print a put and a delete") { $0.hasPrefix("PUT") && $0.contains("DELETE") }
-        try await Task.sleep(for: .milliseconds(200))
-        XCTAssertEqual(watch.output, "PUT\nwk\nv0\nwk\nv1\nDELETE\nwk\nv1\nwk\n\n", "watch --prev-kv: \(output)")
-        let events = try await json.waitForOutput("the JSON watch to print two events") { $0.split(separator: "\n").count >= 2 }
-        let lines = events.split(separator: "\n").map(String.init)
-        XCTAssertEqual(try lines.map { try jsonObject($0)["type"] as? String }, ["PUT", "DELETE"], events)
-        XCTAssertEqual((try jsonObject(lines[0])["kv"] as? [String: Any])?["value"] as? String, "v1", events)
-        watch.send(SIGINT)
-        json.send(SIGTERM)
-        let watchExit = try await watch.waitForExit()
-        let jsonExit = try await json.waitForExit()
-        XCTAssertEqual(watchExit, .exited(0), "watch after SIGINT: \(watch.errorOutput)")
-        XCTAssertEqual(jsonExit, .exited(0), "watch after SIGTERM: \(json.errorOutput)")
-
-        // Leases.
-        let grant = try await succeed(ctl, ["lease", "grant", "60"])
-        let words = grant.output.split(separator: " ")
-        let id = words.count > 1 ? String(words[1]) : ""
-        XCTAssertEqual(grant.output, "lease \(id) granted with TTL(60s)\n")
-        XCTAssertEqual(id.count, 16, grant.output)
-        try await expect(ctl, ["put", "leased", "value", "--lease", id], prints: "OK\n")
-        try await expect(ctl, ["lease", "keep-alive", "--once", id], prints: "lease \(id) keepalived with TTL(60)\n")
-        let timeToLive = try await succeed(ctl, ["lease", "timetolive", "--keys", id])
-        let prefix = "lease \(id) granted with TTL(60s), remaining("
-        let suffix = "s), attached keys([leased])\n"
-        XCTAssertTrue(timeToLive.output.hasPrefix(prefix) && timeToLive.output.hasSuffix(suffix), "\(timeToLive)")
-        try await expect(ctl, ["lease", "list"], prints: "found 1 leases\n\(id)\n")
-        try await expect(ctl, ["lease", "revoke", id], prints: "lease \(id) revoked\n")
-        try await expect(ctl, ["get", "leased"], prints: "")
-        try await expect(ctl, ["lease", "timetolive", id], prints: "lease \(id) already expired\n")
-        try await expect(ctl, ["lease", "list"], prints: "found 0 leases\n")
-        // keep-alive renews every third of the TTL until the lease is revoked, then says so and exits 0.
-        let short = try await succeed(ctl, ["lease", "grant", "3", "-w", "json"])
-        let shortID = try jsonObject(short.output)["id"] as? String ?? ""
-        let shortPadded = String(repeating: "0", count: max(0, 16 - shortID.count)) + shortID
-        let keepAlive = try background(ctl, ["lease", "keep-alive", shortID])
-        _ = try await keepAlive.waitForOutput("keep-alive to renew twice") {
-            $0.components(separatedBy: "lease \(shortPadded) keepalived with TTL(3)\n").count >= 3
-        }
-        try await expect(ctl, ["lease", "revoke", shortID], prints: "lease \(shortPadded) revoked\n")
-        let keepAliveExit = try await keepAlive.waitForExit()
-        XCTAssertEqual(keepAliveExit, .exited(0), keepAlive.errorOutput)
-        XCTAssertTrue(keepAlive.output.hasSuffix("lease \(shortPadded) expired or revoked.\n"), keepAlive.output)
-
-        let unknown = try await ctl.run(["lease", "keep-alive", "--once", id])
-        XCTAssertEqual(unknown.status, .exited(1), "\(unknown)")
-        XCTAssertEqual(unknown.errorOutput, "Error: etcdserver: requested lease not found\n", "\(unknown)")
-    }
-
-    // MARK: - Lock and election
-
-    func testLockAndElect() async throws {
-        let (cluster, ctl) = try await startCtlCluster()
-        // With a command: the command runs under the lock, with the key and the fencing token.
-        let script = "echo key=$STATEHOUSE_LOCK_KEY token=$STATEHOUSE_FENCING_TOKEN etcd=$ETCD_LOCK_KEY/$ETCD_LOCK_REV; exit 3"
-        let locked = try await ctl.run(["lock", "--endpoints=\(cluster.endpoints())", "mylock", "sh", "-c", script])
-        XCTAssertEqual(locked.status, .exited(3), "lock exits with the command's status: \(locked)")
-        let fields = Dictionary(
-            uniqueKeysWithValues: locked.output.trimmingCharacters(in: .newlines).split(separator: " ").compactMap { field in
-                field.split(separator: "=", maxSplits: 1).count == 2
-                    ? (String(field.split(separator: "=")[0]), String(field.split(separator: "=", maxSplits: 1)[1])) : nil
-            })
-        let key = fields["key"] ?? ""
-        let token = Int64(fields["token"] ?? "") ?? 0
-        XCTAssertTrue(key.hasPrefix("mylock/") && UInt64(key.dropFirst(7), radix: 16) != nil, "\(locked)")
-        XCTAssertGreaterThan(token, 0, "\(locked)")
-        XCTAssertEqual(fields["etcd"], "\(key)/\(token)", "\(locked)")
-        try await expect(ctl, ["get", "--prefix", "mylock/"], prints: "")
-
-        // Without a command: held until SIGINT; a second locker waits, then gets a larger token.
-        let first = try background(ctl, ["lock", "mylock"])
-        let firstKey = try await first.waitForOutput("the first lock") { $0.hasSuffix("\n") }.trimmingCharacters(in: .newlines)
-        XCTAssertTrue(firstKey.hasPrefix("mylock/"), firstKey)
-        let second = try background(ctl, ["lock", "-w", "json", "mylock"])
-        try await Task.sleep(for: .seconds(1))
-        XCTAssertEqual(second.output, "", "a second lock was acquired while the first is held")
-        first.send(SIGINT)
-        let firstExit = try await first.waitForExit()
-        XCTAssertEqual(firstExit, .exited(0), first.errorOutput)
-        let secondOutput = try await second.waitForOutput("the second lock") { $0.hasSuffix("\n") }
-        let secondLock = try jsonObject(secondOutput)
-        XCTAssertNotEqual(secondLock["key"] as? String, firstKey, secondOutput)
-        XCTAssertGreaterThan(jsonInt64(secondLock["revision"]) ?? 0, token, secondOutput)
-        second.send(SIGTERM)
-        let secondExit = try await second.waitForExit()
-        XCTAssertEqual(secondExit, .exited(0), second.errorOutput)
-        try await expect(ctl, ["get", "--prefix", "mylock/"], prints: "")
-
-        // Elections: a leader, an observer, a successor once the leader resigns.
-        let p1 = try background(ctl, ["elect", "myelection", "p1"])
-        let p1Output = try await p1.waitForOutput("p1 to be elected") { $0.hasSuffix("\np1\n") }
-        XCTAssertTrue(p1Output.hasPrefix("myelection/"), p1Output)
-        let p2 = try background(ctl, ["elect", "myelection", "p2"])
-        let observer = try background(ctl, ["elect", "-l", "myelection"])
-        let observed = try await observer.waitForOutput("the observer to print p1") { $0.hasSuffix("\np1\n") }
-        XCTAssertEqual(observed, p1Output)
-        XCTAssertEqual(p2.output, "", "p2 was elected while p1 leads")
-        p1.send(SIGINT)
-        let p1Exit = try await p1.waitForExit()
-        XCTAssertEqual(p1Exit, .exited(0), p1.errorOutput)
-        let p2Output = try await p2.waitForOutput("p2 to be elected") { $0.hasSuffix("\np2\n") }
-        let observedBoth = try await observer.waitForOutput("the observer to print p2") { $0.hasSuffix("\np2\n") }
-        XCTAssertEqual(observedBoth, p1Output + p2Output)
-        p2.send(SIGINT)
-        observer.send(SIGINT)
-        let p2Exit = try await p2.waitForExit()
-        let observerExit = try await observer.waitForExit()
-        XCTAssertEqual(p2Exit, .exited(0), p2.errorOutput)
-        XCTAssertEqual(observerExit, .exited(0), observer.errorOutput)
-        try await expect(ctl, ["get", "--prefix", "myelection/"], prints: "")
-    }
-
-    // MARK: - Cluster and maintenance
-
-    func testMemberEndpointSnapshotAndMoveLeader() async throws {
-        let (cluster, ctl) = try await startCtlCluster()
-        let leader = try await cluster.waitForLeader()
-
-        let list = try await succeed(ctl, ["member", "list"])
-        for member in cluster.members {
-            XCTAssertTrue(
-                list.lines.contains("\(member.hexID), started, \(member.name), \(member.peerURL), \(member.clientURL), false"), "\(list)")
-        }
-        let table = try await succeed(ctl, ["member", "list", "-w", "table"])
-        XCTAssertEqual(table.lines.count, 7, "\(table)")
-        XCTAssertTrue(table.lines[1].contains(" ID ") && table.lines[1].contains("PEER ADDRS"), "\(table)")
-        let cells = table.lines.map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
-        for member in cluster.members {
-            XCTAssertTrue(
-                cells.contains([member.hexID, "started", member.name, member.peerURL, member.clientURL, "false"]), "\(table)")
+extension LocalClusterTests {
+    /// `statehousectl` against a three-member cluster: what each command prints and how it exits.
+    @Suite("statehousectl")
+    struct StatehousectlTests {
+        /// Runs `body` with a three-member cluster (see ``withCluster(size:snapshotCount:_:)``) and a
+        /// statehousectl runner for it; skips the test if statehousectl was not built.
+        private func withCtlCluster(_ body: (LocalCluster, StatehousectlRunner) async throws -> Void) async throws {
+            let executable = try StatehousectlRunner.builtExecutable()
+            try await withCluster { cluster in try await body(cluster, StatehousectlRunner(executable: executable, cluster: cluster)) }
         }
 
-        // member add (as an unstarted learner, so the quorum stays), update and remove.
-        let learnerPeer = "http://127.0.0.1:\(try freePorts(count: 1)[0])"
-        let add = try await succeed(ctl, ["member", "add", "n9", "--peer-urls", learnerPeer, "--learner"])
-        let addWords = add.lines.first?.split(separator: " ") ?? []
-        let learnerID = addWords.count == 6 ? String(addWords[1]) : ""
-        XCTAssertTrue(addWords.count == 6 && addWords[2] == "added" && UInt64(learnerID, radix: 16) != nil, "\(add)")
-        XCTAssertEqual(Array(add.lines.dropFirst()).first, "", "\(add)")
-        XCTAssertEqual(add.lines.dropFirst(2).first, "STATEHOUSE_NAME=\"n9\"", "\(add)")
-        XCTAssertTrue(add.lines.contains("STATEHOUSE_INITIAL_CLUSTER_STATE=\"existing\""), "\(add)")
-        XCTAssertTrue(add.output.contains("n9=\(learnerPeer)") && add.output.contains("n1=\(cluster.members[0].peerURL)"), "\(add)")
-        let withLearner = try await succeed(ctl, ["member", "list"])
-        XCTAssertTrue(withLearner.lines.contains("\(learnerID), unstarted, , \(learnerPeer), , true"), "\(withLearner)")
-        let movedPeer = "http://127.0.0.1:\(try freePorts(count: 1)[0])"
-        let update = try await succeed(ctl, ["member", "update", learnerID, "--peer-urls", movedPeer])
-        XCTAssertTrue(update.output.hasPrefix("Member \(learnerID) updated in cluster "), "\(update)")
-        let remove = try await succeed(ctl, ["member", "remove", learnerID])
-        XCTAssertTrue(remove.output.hasPrefix("Member \(learnerID) removed from cluster "), "\(remove)")
-        let afterRemove = try await succeed(ctl, ["member", "list"])
-        XCTAssertEqual(afterRemove.lines.count, 3, "\(afterRemove)")
-
-        let status = try await succeed(ctl, ["endpoint", "status"])
-        XCTAssertEqual(status.lines.count, 3, "\(status)")
-        for member in cluster.members {
-            let columns = status.lines.first { $0.hasPrefix(member.clientURL + ",") }?.components(separatedBy: ", ") ?? []
-            XCTAssertEqual(columns.count, 10, "\(status)")
-            guard columns.count >= 10 else { continue }
-            XCTAssertEqual(columns[1], member.hexID, "\(status)")
-            XCTAssertEqual(columns[4], String(member === leader), "is leader, \(member.name): \(status)")
-        }
-        let statusTable = try await succeed(ctl, ["endpoint", "status", "--cluster", "-w", "table"])
-        XCTAssertEqual(statusTable.lines.count, 7, "\(statusTable)")
-        XCTAssertTrue(statusTable.lines[1].contains("RAFT APPLIED INDEX"), "\(statusTable)")
-        let statusJSON = try await succeed(ctl, ["endpoint", "status", "-w", "json"])
-        let leaders = (try JSONSerialization.jsonObject(with: Data(statusJSON.output.utf8)) as? [[String: Any]] ?? []).map {
-            $0["leader"] as? String
-        }
-        XCTAssertEqual(leaders, [leader.hexID, leader.hexID, leader.hexID], "\(statusJSON)")
-
-        let health = try await succeed(ctl, ["endpoint", "health"])
-        for member in cluster.members {
-            XCTAssertTrue(
-                health.lines.contains { $0.hasPrefix("\(member.clientURL) is healthy: successfully committed proposal: took = ") },
-                "\(health)")
-        }
-        let unhealthy = try await ctl.run(["endpoint", "health", "--endpoints=127.0.0.1:1", "--command-timeout=1s"])
-        XCTAssertEqual(unhealthy.status, .exited(1), "\(unhealthy)")
-        XCTAssertEqual(unhealthy.output, "127.0.0.1:1 is unhealthy: failed to commit proposal\n", "\(unhealthy)")
-        XCTAssertEqual(unhealthy.errorOutput, "Error: unhealthy cluster\n", "\(unhealthy)")
-
-        try await expect(ctl, ["alarm", "list"], prints: "")
-
-        let path = cluster.root + "/ctl-snapshot.db"
-        let snapshot = try await succeed(ctl, ["snapshot", "save", path])
-        XCTAssertEqual(snapshot.output, "Snapshot saved at \(path)\n", "\(snapshot)")
-        XCTAssertEqual(snapshot.errorOutput, "", "no progress bar when standard error is not a terminal")
-        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        XCTAssertGreaterThan(size, 0)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".part"))
-
-        let target = cluster.others(than: leader)[0]
-        try await expect(ctl, ["move-leader", target.hexID], prints: "Leadership transferred from \(leader.hexID) to \(target.hexID)\n")
-        let newLeader = try await cluster.waitForLeader()
-        XCTAssertTrue(newLeader === target, "move-leader to \(target.name) made \(newLeader.name) the leader")
-    }
-
-    // MARK: - Usage
-
-    func testUsageErrorsExitTwoWithOneLine() async throws {
-        guard let executable = builtExecutable(named: "statehousectl") else {
-            throw XCTSkip("statehousectl was not built next to the test bundle")
-        }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statehousectl-usage-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cases: [([String], String)] = [
-            (["get", "--no-such-flag", "k"], "--no-such-flag"),
-            (["get"], "<key>"),
-            (["get", "k", "--prefix", "--from-key"], "--prefix and --from-key"),
-            (["put", "k", "v", "--lease", "not-hex"], "--lease"),
-            (["get", "k", "-w", "yaml"], "yaml"),
-            (["get", "k", "--endpoints", "https://a:1"], "bad endpoint"),
-            (["elect", "e"], "PROPOSAL"),
-            (["no-such-command"], "no-such-command"),
-        ]
-        for (index, (arguments, mention)) in cases.enumerated() {
-            let process = try ChildProcess(
-                executable: executable.path, arguments: arguments, outputPath: "\(directory)/\(index).out",
-                errorPath: "\(directory)/\(index).err")
-            let status = try await process.waitForExit()
-            let errorLines = process.errorOutput.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-            XCTAssertEqual(status, .exited(2), "\(arguments): \(process.errorOutput)")
-            XCTAssertEqual(errorLines.count, 1, "\(arguments): exactly one line on stderr: \(process.errorOutput.debugDescription)")
-            XCTAssertTrue(
-                errorLines.first?.hasPrefix("statehousectl: ") ?? false && process.errorOutput.contains(mention),
-                "\(arguments): \(process.errorOutput.debugDescription)")
-            XCTAssertEqual(process.output, "", "\(arguments)")
+        /// Runs statehousectl and checks it exits 0; returns what it printed.
+        @discardableResult
+        private func succeed(
+            _ ctl: StatehousectlRunner, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> EtcdctlResult {
+            let result = try await ctl.run(arguments, environment: environment, input: input)
+            #expect(result.status == .exited(0), "\(result)", sourceLocation: sourceLocation)
+            return result
         }
 
-        let help = try ChildProcess(executable: executable.path, arguments: ["--help"], outputPath: "\(directory)/help.out")
-        let helpStatus = try await help.waitForExit()
-        XCTAssertEqual(helpStatus, .exited(0))
-        for word in ["STATEHOUSE_ENDPOINTS", "json", "table", "lock", "snapshot", "move-leader", "EXIT STATUS"] {
-            XCTAssertTrue(help.output.contains(word), "--help lacks \(word): \(help.output)")
+        /// Runs statehousectl and checks it exits 0 and prints exactly `expected`.
+        private func expect(
+            _ ctl: StatehousectlRunner, _ arguments: [String], prints expected: String, input: String? = nil,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws {
+            let result = try await succeed(ctl, arguments, input: input, sourceLocation: sourceLocation)
+            #expect(result.output == expected, "\(result)", sourceLocation: sourceLocation)
         }
-        let lockHelp = try ChildProcess(executable: executable.path, arguments: ["lock", "--help"], outputPath: "\(directory)/lock.out")
-        _ = try await lockHelp.waitForExit()
-        XCTAssertTrue(lockHelp.output.contains("STATEHOUSE_FENCING_TOKEN"), lockHelp.output)
+
+        /// Starts statehousectl in the background; the cluster kills it when the test ends if the
+        /// test does not.
+        private func background(_ ctl: StatehousectlRunner, _ arguments: [String]) throws -> ChildProcess {
+            ctl.cluster.adopt(try ctl.start(arguments))
+        }
+
+        // MARK: - Key-value commands
+
+        @Test("put, get, del, txn and compaction")
+        func putGetDeleteTxnAndCompaction() async throws {
+            try await withCtlCluster { cluster, ctl in
+                try await expect(ctl, ["put", "foo", "bar"], prints: "OK\n")
+                try await expect(ctl, ["put", "foo1", "a"], prints: "OK\n")
+                try await expect(ctl, ["put", "foo2", "b"], prints: "OK\n")
+                try await expect(ctl, ["get", "foo"], prints: "foo\nbar\n")
+                // Global options before the command's name, as etcdctl takes them.
+                try await expect(ctl, ["--endpoints=\(cluster.members[1].clientURL)", "-w", "simple", "get", "foo"], prints: "foo\nbar\n")
+                try await expect(ctl, ["get", "--prefix", "foo"], prints: "foo\nbar\nfoo1\na\nfoo2\nb\n")
+                try await expect(ctl, ["get", "foo", "foo2"], prints: "foo\nbar\nfoo1\na\n")
+                try await expect(ctl, ["get", "--from-key", "foo1"], prints: "foo1\na\nfoo2\nb\n")
+                try await expect(ctl, ["get", "--prefix", "--keys-only", "foo"], prints: "foo\n\nfoo1\n\nfoo2\n\n")
+                try await expect(ctl, ["get", "--prefix", "--limit", "1", "foo"], prints: "foo\nbar\n")
+                try await expect(
+                    ctl, ["get", "--prefix", "--sort-by", "KEY", "--order", "DESCEND", "foo"], prints: "foo2\nb\nfoo1\na\nfoo\nbar\n")
+                try await expect(ctl, ["get", "--print-value-only", "--consistency", "s", "foo1"], prints: "a\n")
+                try await expect(ctl, ["get", "missing"], prints: "")
+
+                // JSON: plain UTF-8 keys and values, IDs in hexadecimal, revisions as numbers.
+                let json = try await succeed(ctl, ["get", "foo", "-w", "json"])
+                let object = try jsonObject(json.output)
+                let header = object["header"] as? [String: Any]
+                #expect(jsonInt64(header?["revision"]) ?? 0 >= 4, "\(json.output)")
+                #expect((header?["member_id"] as? String).flatMap { UInt64($0, radix: 16) } != nil, "\(json.output)")
+                let kvs = object["kvs"] as? [[String: Any]] ?? []
+                #expect(kvs.first?["key"] as? String == "foo", "\(json.output)")
+                #expect(kvs.first?["value"] as? String == "bar", "\(json.output)")
+                #expect(jsonInt64(kvs.first?["version"]) == 1, "\(json.output)")
+                #expect(jsonInt64(object["count"]) == 1, "\(json.output)")
+                #expect(object["more"] as? Bool == false, "\(json.output)")
+
+                // Table: a boxed header and one aligned row per key.
+                let table = try await succeed(ctl, ["get", "--prefix", "foo", "-w", "table"])
+                let rows = table.lines
+                #expect(rows.count == 7, "\(table)")
+                #expect(rows.first?.hasPrefix("+-") ?? false, "\(table)")
+                #expect(Set(rows.map(\.count)).count == 1, "every table line has the same width: \(table)")
+                #expect(rows[1].contains("KEY") && rows[1].contains("MOD_REVISION"), "\(table)")
+                #expect(rows[3].hasPrefix("| foo  ") && rows[3].contains(" bar "), "\(table)")
+
+                // --rev reads an older revision; put --prev-kv prints the old value.
+                let old = try await succeed(ctl, ["put", "versioned", "old", "-w", "json"])
+                let oldRevision = jsonInt64((try jsonObject(old.output)["header"] as? [String: Any])?["revision"]) ?? 0
+                #expect(oldRevision > 0, "\(old)")
+                try await expect(ctl, ["put", "versioned", "new", "--prev-kv"], prints: "OK\nversioned\nold\n")
+                try await expect(ctl, ["get", "versioned", "--rev", String(oldRevision)], prints: "versioned\nold\n")
+
+                // txn from standard input, both branches.
+                try await expect(
+                    ctl, ["txn"], prints: "SUCCESS\n\nOK\n\nfoo\nbaz\n",
+                    input: "value(\"foo\") = \"bar\"\nversion(\"foo\") = \"1\"\n\nput foo baz\nget foo\n\nput foo failed\n\n")
+                try await expect(
+                    ctl, ["txn"], prints: "FAILURE\n\nOK\n",
+                    input: "value(\"foo\") = \"bar\"\nmod(\"foo1\") > \"0\"\n\nput foo never\n\nput txn-failure \"yes it failed\"\n")
+                try await expect(ctl, ["get", "txn-failure"], prints: "txn-failure\nyes it failed\n")
+                try await expect(
+                    ctl, ["txn", "-i"],
+                    prints: "compares:\nsuccess requests (get, put, del):\nfailure requests (get, put, del):\nSUCCESS\n\n1\n",
+                    input: "create(\"txn-failure\") > \"0\"\n\ndel txn-failure\n\n")
+                let badTxn = try await ctl.run(["txn"], input: "bogus(\"k\") = \"v\"\n\n\n")
+                #expect(badTxn.status == .exited(2), "\(badTxn)")
+                #expect(badTxn.errorOutput.contains("unknown comparison target \"bogus\""), "\(badTxn)")
+
+                // del, with --prev-kv and --prefix.
+                try await expect(ctl, ["del", "foo"], prints: "1\n")
+                try await expect(ctl, ["del", "foo"], prints: "0\n")
+                try await expect(ctl, ["del", "--prev-kv", "versioned"], prints: "1\nversioned\nnew\n")
+                try await expect(ctl, ["del", "--prefix", "foo"], prints: "2\n")
+                try await expect(ctl, ["get", "--prefix", "foo"], prints: "")
+
+                // STATEHOUSE_ENDPOINTS stands in for --endpoints.
+                let viaEnvironment = try await succeed(
+                    ctl, ["put", "from-env", "yes"], environment: ["STATEHOUSE_ENDPOINTS": cluster.members[2].clientURL])
+                #expect(viaEnvironment.output == "OK\n")
+                let unreachable = try await ctl.run(
+                    ["get", "from-env", "--command-timeout", "1s"], environment: ["STATEHOUSE_ENDPOINTS": "127.0.0.1:1"])
+                #expect(unreachable.status == .exited(1), "STATEHOUSE_ENDPOINTS naming nothing must fail: \(unreachable)")
+                #expect(unreachable.errorOutput.hasPrefix("Error: "), "\(unreachable)")
+
+                // compaction, then reading the compacted revision is a server error (exit 1).
+                try await expect(ctl, ["compaction", String(oldRevision + 1)], prints: "compacted revision \(oldRevision + 1)\n")
+                let compacted = try await ctl.run(["get", "versioned", "--rev", String(oldRevision)])
+                #expect(compacted.status == .exited(1), "\(compacted)")
+                #expect(compacted.errorOutput == "Error: etcdserver: mvcc: required revision has been compacted\n", "\(compacted)")
+            }
+        }
+
+        // MARK: - Watch and leases
+
+        @Test("watch and lease commands")
+        func watchAndLeaseCommands() async throws {
+            try await withCtlCluster { _, ctl in
+                let first = try await succeed(ctl, ["put", "wk", "v0", "-w", "json"])
+                let start = jsonInt64((try jsonObject(first.output)["header"] as? [String: Any])?["revision"]) ?? 0
+                // From a known revision, so the watch misses nothing however late it starts.
+                let watch = try background(ctl, ["watch", "--prefix", "--prev-kv", "--rev", String(start + 1), "wk"])
+                let json = try background(ctl, ["watch", "wk", "-w", "json", "--rev", String(start + 1)])
+                try await expect(ctl, ["put", "wk", "v1"], prints: "OK\n")
+                try await expect(ctl, ["del", "wk"], prints: "1\n")
+                let output = try await watch.waitForOutput("the watch to print a put and a delete") {
+                    $0.hasPrefix("PUT") && $0.contains("DELETE")
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(watch.output == "PUT\nwk\nv0\nwk\nv1\nDELETE\nwk\nv1\nwk\n\n", "watch --prev-kv: \(output)")
+                let events = try await json.waitForOutput("the JSON watch to print two events") { $0.split(separator: "\n").count >= 2 }
+                let lines = events.split(separator: "\n").map(String.init)
+                #expect(try lines.map { try jsonObject($0)["type"] as? String } == ["PUT", "DELETE"], "\(events)")
+                #expect((try jsonObject(lines[0])["kv"] as? [String: Any])?["value"] as? String == "v1", "\(events)")
+                watch.send(SIGINT)
+                json.send(SIGTERM)
+                let watchExit = try await watch.waitForExit()
+                let jsonExit = try await json.waitForExit()
+                #expect(watchExit == .exited(0), "watch after SIGINT: \(watch.errorOutput)")
+                #expect(jsonExit == .exited(0), "watch after SIGTERM: \(json.errorOutput)")
+
+                // Leases.
+                let grant = try await succeed(ctl, ["lease", "grant", "60"])
+                let words = grant.output.split(separator: " ")
+                let id = words.count > 1 ? String(words[1]) : ""
+                #expect(grant.output == "lease \(id) granted with TTL(60s)\n")
+                #expect(id.count == 16, "\(grant.output)")
+                try await expect(ctl, ["put", "leased", "value", "--lease", id], prints: "OK\n")
+                try await expect(ctl, ["lease", "keep-alive", "--once", id], prints: "lease \(id) keepalived with TTL(60)\n")
+                let timeToLive = try await succeed(ctl, ["lease", "timetolive", "--keys", id])
+                let prefix = "lease \(id) granted with TTL(60s), remaining("
+                let suffix = "s), attached keys([leased])\n"
+                #expect(timeToLive.output.hasPrefix(prefix) && timeToLive.output.hasSuffix(suffix), "\(timeToLive)")
+                try await expect(ctl, ["lease", "list"], prints: "found 1 leases\n\(id)\n")
+                try await expect(ctl, ["lease", "revoke", id], prints: "lease \(id) revoked\n")
+                try await expect(ctl, ["get", "leased"], prints: "")
+                try await expect(ctl, ["lease", "timetolive", id], prints: "lease \(id) already expired\n")
+                try await expect(ctl, ["lease", "list"], prints: "found 0 leases\n")
+                // keep-alive renews every third of the TTL until the lease is revoked, then says so and exits 0.
+                let short = try await succeed(ctl, ["lease", "grant", "3", "-w", "json"])
+                let shortID = try jsonObject(short.output)["id"] as? String ?? ""
+                let shortPadded = String(repeating: "0", count: max(0, 16 - shortID.count)) + shortID
+                let keepAlive = try background(ctl, ["lease", "keep-alive", shortID])
+                _ = try await keepAlive.waitForOutput("keep-alive to renew twice") {
+                    $0.components(separatedBy: "lease \(shortPadded) keepalived with TTL(3)\n").count >= 3
+                }
+                try await expect(ctl, ["lease", "revoke", shortID], prints: "lease \(shortPadded) revoked\n")
+                let keepAliveExit = try await keepAlive.waitForExit()
+                #expect(keepAliveExit == .exited(0), "\(keepAlive.errorOutput)")
+                #expect(keepAlive.output.hasSuffix("lease \(shortPadded) expired or revoked.\n"), "\(keepAlive.output)")
+
+                let unknown = try await ctl.run(["lease", "keep-alive", "--once", id])
+                #expect(unknown.status == .exited(1), "\(unknown)")
+                #expect(unknown.errorOutput == "Error: etcdserver: requested lease not found\n", "\(unknown)")
+            }
+        }
+
+        // MARK: - Lock and election
+
+        @Test("lock and elect")
+        func lockAndElect() async throws {
+            try await withCtlCluster { cluster, ctl in
+                // With a command: the command runs under the lock, with the key and the fencing token.
+                let script = "echo key=$STATEHOUSE_LOCK_KEY token=$STATEHOUSE_FENCING_TOKEN etcd=$ETCD_LOCK_KEY/$ETCD_LOCK_REV; exit 3"
+                let locked = try await ctl.run(["lock", "--endpoints=\(cluster.endpoints())", "mylock", "sh", "-c", script])
+                #expect(locked.status == .exited(3), "lock exits with the command's status: \(locked)")
+                let fields = Dictionary(
+                    uniqueKeysWithValues: locked.output.trimmingCharacters(in: .newlines).split(separator: " ").compactMap { field in
+                        field.split(separator: "=", maxSplits: 1).count == 2
+                            ? (String(field.split(separator: "=")[0]), String(field.split(separator: "=", maxSplits: 1)[1])) : nil
+                    })
+                let key = fields["key"] ?? ""
+                let token = Int64(fields["token"] ?? "") ?? 0
+                #expect(key.hasPrefix("mylock/") && UInt64(key.dropFirst(7), radix: 16) != nil, "\(locked)")
+                #expect(token > 0, "\(locked)")
+                #expect(fields["etcd"] == "\(key)/\(token)", "\(locked)")
+                try await expect(ctl, ["get", "--prefix", "mylock/"], prints: "")
+
+                // Without a command: held until SIGINT; a second locker waits, then gets a larger token.
+                let first = try background(ctl, ["lock", "mylock"])
+                let firstKey = try await first.waitForOutput("the first lock") { $0.hasSuffix("\n") }.trimmingCharacters(in: .newlines)
+                #expect(firstKey.hasPrefix("mylock/"), "\(firstKey)")
+                let second = try background(ctl, ["lock", "-w", "json", "mylock"])
+                try await Task.sleep(for: .seconds(1))
+                #expect(second.output == "", "a second lock was acquired while the first is held")
+                first.send(SIGINT)
+                let firstExit = try await first.waitForExit()
+                #expect(firstExit == .exited(0), "\(first.errorOutput)")
+                let secondOutput = try await second.waitForOutput("the second lock") { $0.hasSuffix("\n") }
+                let secondLock = try jsonObject(secondOutput)
+                #expect(secondLock["key"] as? String != firstKey, "\(secondOutput)")
+                #expect(jsonInt64(secondLock["revision"]) ?? 0 > token, "\(secondOutput)")
+                second.send(SIGTERM)
+                let secondExit = try await second.waitForExit()
+                #expect(secondExit == .exited(0), "\(second.errorOutput)")
+                try await expect(ctl, ["get", "--prefix", "mylock/"], prints: "")
+
+                // Elections: a leader, an observer, a successor once the leader resigns.
+                let p1 = try background(ctl, ["elect", "myelection", "p1"])
+                let p1Output = try await p1.waitForOutput("p1 to be elected") { $0.hasSuffix("\np1\n") }
+                #expect(p1Output.hasPrefix("myelection/"), "\(p1Output)")
+                let p2 = try background(ctl, ["elect", "myelection", "p2"])
+                let observer = try background(ctl, ["elect", "-l", "myelection"])
+                let observed = try await observer.waitForOutput("the observer to print p1") { $0.hasSuffix("\np1\n") }
+                #expect(observed == p1Output)
+                #expect(p2.output == "", "p2 was elected while p1 leads")
+                p1.send(SIGINT)
+                let p1Exit = try await p1.waitForExit()
+                #expect(p1Exit == .exited(0), "\(p1.errorOutput)")
+                let p2Output = try await p2.waitForOutput("p2 to be elected") { $0.hasSuffix("\np2\n") }
+                let observedBoth = try await observer.waitForOutput("the observer to print p2") { $0.hasSuffix("\np2\n") }
+                #expect(observedBoth == p1Output + p2Output)
+                p2.send(SIGINT)
+                observer.send(SIGINT)
+                let p2Exit = try await p2.waitForExit()
+                let observerExit = try await observer.waitForExit()
+                #expect(p2Exit == .exited(0), "\(p2.errorOutput)")
+                #expect(observerExit == .exited(0), "\(observer.errorOutput)")
+                try await expect(ctl, ["get", "--prefix", "myelection/"], prints: "")
+            }
+        }
+
+        // MARK: - Cluster and maintenance
+
+        @Test("member, endpoint, snapshot and move-leader")
+        func memberEndpointSnapshotAndMoveLeader() async throws {
+            try await withCtlCluster { cluster, ctl in
+                let leader = try await cluster.waitForLeader()
+
+                let list = try await succeed(ctl, ["member", "list"])
+                for member in cluster.members {
+                    #expect(
+                        list.lines.contains("\(member.hexID), started, \(member.name), \(member.peerURL), \(member.clientURL), false"),
+                        "\(list)")
+                }
+                let table = try await succeed(ctl, ["member", "list", "-w", "table"])
+                #expect(table.lines.count == 7, "\(table)")
+                #expect(table.lines[1].contains(" ID ") && table.lines[1].contains("PEER ADDRS"), "\(table)")
+                let cells = table.lines.map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
+                for member in cluster.members {
+                    #expect(cells.contains([member.hexID, "started", member.name, member.peerURL, member.clientURL, "false"]), "\(table)")
+                }
+
+                // member add (as an unstarted learner, so the quorum stays), update and remove.
+                let learnerPeer = "http://127.0.0.1:\(try freePorts(count: 1)[0])"
+                let add = try await succeed(ctl, ["member", "add", "n9", "--peer-urls", learnerPeer, "--learner"])
+                let addWords = add.lines.first?.split(separator: " ") ?? []
+                let learnerID = addWords.count == 6 ? String(addWords[1]) : ""
+                #expect(addWords.count == 6 && addWords[2] == "added" && UInt64(learnerID, radix: 16) != nil, "\(add)")
+                #expect(Array(add.lines.dropFirst()).first == "", "\(add)")
+                #expect(add.lines.dropFirst(2).first == "STATEHOUSE_NAME=\"n9\"", "\(add)")
+                #expect(add.lines.contains("STATEHOUSE_INITIAL_CLUSTER_STATE=\"existing\""), "\(add)")
+                #expect(add.output.contains("n9=\(learnerPeer)") && add.output.contains("n1=\(cluster.members[0].peerURL)"), "\(add)")
+                let withLearner = try await succeed(ctl, ["member", "list"])
+                #expect(withLearner.lines.contains("\(learnerID), unstarted, , \(learnerPeer), , true"), "\(withLearner)")
+                let movedPeer = "http://127.0.0.1:\(try freePorts(count: 1)[0])"
+                let update = try await succeed(ctl, ["member", "update", learnerID, "--peer-urls", movedPeer])
+                #expect(update.output.hasPrefix("Member \(learnerID) updated in cluster "), "\(update)")
+                let remove = try await succeed(ctl, ["member", "remove", learnerID])
+                #expect(remove.output.hasPrefix("Member \(learnerID) removed from cluster "), "\(remove)")
+                let afterRemove = try await succeed(ctl, ["member", "list"])
+                #expect(afterRemove.lines.count == 3, "\(afterRemove)")
+
+                let status = try await succeed(ctl, ["endpoint", "status"])
+                #expect(status.lines.count == 3, "\(status)")
+                for member in cluster.members {
+                    let columns = status.lines.first { $0.hasPrefix(member.clientURL + ",") }?.components(separatedBy: ", ") ?? []
+                    #expect(columns.count == 10, "\(status)")
+                    guard columns.count >= 10 else { continue }
+                    #expect(columns[1] == member.hexID, "\(status)")
+                    #expect(columns[4] == String(member === leader), "is leader, \(member.name): \(status)")
+                }
+                let statusTable = try await succeed(ctl, ["endpoint", "status", "--cluster", "-w", "table"])
+                #expect(statusTable.lines.count == 7, "\(statusTable)")
+                #expect(statusTable.lines[1].contains("RAFT APPLIED INDEX"), "\(statusTable)")
+                let statusJSON = try await succeed(ctl, ["endpoint", "status", "-w", "json"])
+                let leaders = (try JSONSerialization.jsonObject(with: Data(statusJSON.output.utf8)) as? [[String: Any]] ?? []).map {
+                    $0["leader"] as? String
+                }
+                #expect(leaders == [leader.hexID, leader.hexID, leader.hexID], "\(statusJSON)")
+
+                let health = try await succeed(ctl, ["endpoint", "health"])
+                for member in cluster.members {
+                    #expect(
+                        health.lines.contains { $0.hasPrefix("\(member.clientURL) is healthy: successfully committed proposal: took = ") },
+                        "\(health)")
+                }
+                let unhealthy = try await ctl.run(["endpoint", "health", "--endpoints=127.0.0.1:1", "--command-timeout=1s"])
+                #expect(unhealthy.status == .exited(1), "\(unhealthy)")
+                #expect(unhealthy.output == "127.0.0.1:1 is unhealthy: failed to commit proposal\n", "\(unhealthy)")
+                #expect(unhealthy.errorOutput == "Error: unhealthy cluster\n", "\(unhealthy)")
+
+                try await expect(ctl, ["alarm", "list"], prints: "")
+
+                let path = cluster.root + "/ctl-snapshot.db"
+                let snapshot = try await succeed(ctl, ["snapshot", "save", path])
+                #expect(snapshot.output == "Snapshot saved at \(path)\n", "\(snapshot)")
+                #expect(snapshot.errorOutput == "", "no progress bar when standard error is not a terminal")
+                let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+                #expect(size > 0)
+                #expect(!FileManager.default.fileExists(atPath: path + ".part"))
+
+                let target = cluster.others(than: leader)[0]
+                try await expect(
+                    ctl, ["move-leader", target.hexID], prints: "Leadership transferred from \(leader.hexID) to \(target.hexID)\n")
+                let newLeader = try await cluster.waitForLeader()
+                #expect(newLeader === target, "move-leader to \(target.name) made \(newLeader.name) the leader")
+            }
+        }
+
+        // MARK: - Usage
+
+        @Test("Usage errors exit 2 with one line")
+        func usageErrorsExitTwoWithOneLine() async throws {
+            let executable = try StatehousectlRunner.builtExecutable()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statehousectl-usage-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let cases: [([String], String)] = [
+                (["get", "--no-such-flag", "k"], "--no-such-flag"),
+                (["get"], "<key>"),
+                (["get", "k", "--prefix", "--from-key"], "--prefix and --from-key"),
+                (["put", "k", "v", "--lease", "not-hex"], "--lease"),
+                (["get", "k", "-w", "yaml"], "yaml"),
+                (["get", "k", "--endpoints", "https://a:1"], "bad endpoint"),
+                (["elect", "e"], "PROPOSAL"),
+                (["no-such-command"], "no-such-command"),
+            ]
+            for (index, (arguments, mention)) in cases.enumerated() {
+                let process = try ChildProcess(
+                    executable: executable.path, arguments: arguments, outputPath: "\(directory)/\(index).out",
+                    errorPath: "\(directory)/\(index).err")
+                let status = try await process.waitForExit()
+                let errorLines = process.errorOutput.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+                #expect(status == .exited(2), "\(arguments): \(process.errorOutput)")
+                #expect(errorLines.count == 1, "\(arguments): exactly one line on stderr: \(process.errorOutput.debugDescription)")
+                #expect(
+                    errorLines.first?.hasPrefix("statehousectl: ") ?? false && process.errorOutput.contains(mention),
+                    "\(arguments): \(process.errorOutput.debugDescription)")
+                #expect(process.output == "", "\(arguments)")
+            }
+
+            let help = try ChildProcess(executable: executable.path, arguments: ["--help"], outputPath: "\(directory)/help.out")
+            let helpStatus = try await help.waitForExit()
+            #expect(helpStatus == .exited(0))
+            for word in ["STATEHOUSE_ENDPOINTS", "json", "table", "lock", "snapshot", "move-leader", "EXIT STATUS"] {
+                #expect(help.output.contains(word), "--help lacks \(word): \(help.output)")
+            }
+            let lockHelp = try ChildProcess(
+                executable: executable.path, arguments: ["lock", "--help"], outputPath: "\(directory)/lock.out")
+            _ = try await lockHelp.waitForExit()
+            #expect(lockHelp.output.contains("STATEHOUSE_FENCING_TOKEN"), "\(lockHelp.output)")
+        }
     }
 }

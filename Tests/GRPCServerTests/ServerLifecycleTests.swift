@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import XCTest
+import Testing
 
 /// Answers `/health` with 200 "ok", anything else with 404; remembers what it was asked.
 final class TestHTTPRouter: Sendable {
@@ -25,10 +25,13 @@ final class TestHTTPRouter: Sendable {
     }
 }
 
-final class ServerLifecycleTests: XCTestCase {
+/// Shutdown and HTTP/1.1, one test at a time (the shutdown tests measure how long it takes).
+@Suite("Server lifecycle", .serialized)
+struct ServerLifecycleTests {
     // MARK: - Shutdown
 
-    func testShutdownLetsAnInFlightCallFinishSendsGoAwayAndRefusesNewConnections() async throws {
+    @Test("Shutdown lets an in-flight call finish, sends GOAWAY and refuses new connections")
+    func shutdownLetsAnInFlightCallFinishSendsGoAwayAndRefusesNewConnections() async throws {
         let running = try await RunningServer.start(configure: { $0.gracefulShutdownTimeout = .seconds(5) })
         let server = running.server
         let connection = try await running.connect()
@@ -36,7 +39,7 @@ final class ServerLifecycleTests: XCTestCase {
         try await stream.sendHeaders(path: TestPath.bidi)
         try await stream.sendMessage([1])
         let firstEcho = try await stream.nextMessage()
-        XCTAssertEqual(firstEcho, [1])
+        #expect(firstEcho == [1])
 
         let started = NIODeadline.now()
         let shutdown = Task { await server.shutdown() }
@@ -46,7 +49,7 @@ final class ServerLifecycleTests: XCTestCase {
             do {
                 let late = try await TestConnection.connect(to: running.port, group: running.group)
                 await late.close()
-                XCTFail("a connection after shutdown was accepted")
+                Issue.record("a connection after shutdown was accepted")
             } catch {
                 // Refused, as it should be.
             }
@@ -54,11 +57,11 @@ final class ServerLifecycleTests: XCTestCase {
             // The call in flight still runs to its end.
             try await stream.sendMessage([2])
             let secondEcho = try await stream.nextMessage()
-            XCTAssertEqual(secondEcho, [2])
+            #expect(secondEcho == [2])
             try await stream.sendEnd()
             let response = try await stream.response()
-            XCTAssertEqual(response.grpcStatus, 0)
-            XCTAssertEqual(running.probe.cancelledCount, 0)
+            #expect(response.grpcStatus == 0)
+            #expect(running.probe.cancelledCount == 0)
 
             // Once its calls are done the connection closes, well before the graceful timeout.
             try await connection.channel.closeFuture.get(within: .seconds(1), "the connection to close")
@@ -68,31 +71,33 @@ final class ServerLifecycleTests: XCTestCase {
             throw error
         }
         await shutdown.value
-        XCTAssertLessThan(NIODeadline.now() - started, .seconds(1))
+        #expect(NIODeadline.now() - started < .seconds(1))
     }
 
-    func testShutdownClosesIdleConnectionsPromptly() async throws {
+    @Test("Shutdown closes idle connections promptly")
+    func shutdownClosesIdleConnectionsPromptly() async throws {
         let running = try await RunningServer.start(
             configure: { $0.gracefulShutdownTimeout = .seconds(5) }, http: TestHTTPRouter().router)
         let http2 = try await running.connect()
         let answered = try await http2.unary(path: TestPath.unary, message: [1])
-        XCTAssertEqual(answered.grpcStatus, 0)
+        #expect(answered.grpcStatus == 0)
         let http1 = try await HTTP1TestConnection.connect(to: running.port, group: running.group)
         try await http1.send(.GET, "/health")
         let health = try await http1.response(at: 0)
-        XCTAssertEqual(health.status, 200)
+        #expect(health.status == 200)
         // A connection that has not said anything yet.
         let silent = try await ClientBootstrap(group: running.group).connect(host: "127.0.0.1", port: running.port).get()
 
         let started = NIODeadline.now()
         await running.server.shutdown()
-        XCTAssertLessThan(NIODeadline.now() - started, .seconds(1), "idle connections do not wait for the graceful timeout")
+        #expect(NIODeadline.now() - started < .seconds(1), "idle connections do not wait for the graceful timeout")
         for channel in [http2.channel, http1.channel, silent] {
             try await channel.closeFuture.get(within: .seconds(1), "the server to close an idle connection")
         }
     }
 
-    func testShutdownClosesCallsThatOutliveTheGracefulTimeout() async throws {
+    @Test("Shutdown closes calls that outlive the graceful timeout")
+    func shutdownClosesCallsThatOutliveTheGracefulTimeout() async throws {
         let running = try await RunningServer.start(configure: { $0.gracefulShutdownTimeout = .milliseconds(200) })
         let connection = try await running.connect()
         let stream = try await connection.makeStream()
@@ -103,87 +108,92 @@ final class ServerLifecycleTests: XCTestCase {
         let started = NIODeadline.now()
         await running.server.shutdown()
         let elapsed = NIODeadline.now() - started
-        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(150))
-        XCTAssertLessThan(elapsed, .seconds(1))
+        #expect(elapsed >= .milliseconds(150))
+        #expect(elapsed < .seconds(1))
         try await running.probe.cancelled.wait("the hanging call to be cancelled")
-        XCTAssertEqual(running.probe.cancelledCount, 1)
+        #expect(running.probe.cancelledCount == 1)
         try await connection.channel.closeFuture.get(within: .seconds(1), "the connection to close")
     }
 
     // MARK: - HTTP/1.1 on the same port
 
-    func testHTTP1HealthIsAnsweredByTheRouter() async throws {
+    @Test("HTTP/1.1 /health is answered by the router")
+    func http1HealthIsAnsweredByTheRouter() async throws {
         let router = TestHTTPRouter()
         try await withServer(http: router.router) { server in
             let connection = try await HTTP1TestConnection.connect(to: server.port, group: server.group)
             try await connection.send(.GET, "/health?serializable=true", headers: [("x-probe", "1")])
             var response = try await connection.response(at: 0)
-            XCTAssertEqual(response.status, 404, "the path includes the query")
+            #expect(response.status == 404, "the path includes the query")
             try await connection.send(.GET, "/health")
             response = try await connection.response(at: 1)
-            XCTAssertEqual(response.status, 200)
-            XCTAssertEqual(response.headers.first(name: "content-type"), "application/json")
-            XCTAssertEqual(response.headers.first(name: "content-length"), "17")
-            XCTAssertEqual(response.text, #"{"health":"true"}"#)
+            #expect(response.status == 200)
+            #expect(response.headers.first(name: "content-type") == "application/json")
+            #expect(response.headers.first(name: "content-length") == "17")
+            #expect(response.text == #"{"health":"true"}"#)
             let requests = router.requests.withLockedValue { $0 }
-            XCTAssertEqual(requests.map(\.method), ["GET", "GET"])
-            XCTAssertEqual(requests.map(\.path), ["/health?serializable=true", "/health"])
-            XCTAssertTrue(requests[0].headers.contains { $0.0.lowercased() == "x-probe" && $0.1 == "1" })
+            #expect(requests.map(\.method) == ["GET", "GET"])
+            #expect(requests.map(\.path) == ["/health?serializable=true", "/health"])
+            #expect(requests[0].headers.contains { $0.0.lowercased() == "x-probe" && $0.1 == "1" })
             await connection.close()
         }
     }
 
-    func testHTTP1KeepAliveServesSeveralRequestsOnOneConnection() async throws {
+    @Test("HTTP/1.1 keep-alive serves several requests on one connection")
+    func http1KeepAliveServesSeveralRequestsOnOneConnection() async throws {
         try await withServer(http: TestHTTPRouter().router) { server in
             let connection = try await HTTP1TestConnection.connect(to: server.port, group: server.group)
             for index in 0..<3 {
                 try await connection.send(.GET, "/health")
                 let response = try await connection.response(at: index)
-                XCTAssertEqual(response.status, 200)
-                XCTAssertEqual(response.text, #"{"health":"true"}"#)
-                XCTAssertNil(response.headers.first(name: "connection"))
+                #expect(response.status == 200)
+                #expect(response.text == #"{"health":"true"}"#)
+                #expect(response.headers.first(name: "connection") == nil)
             }
-            XCTAssertTrue(connection.channel.isActive, "the connection stays open")
+            #expect(connection.channel.isActive, "the connection stays open")
             // gRPC still works on the same port meanwhile.
             let grpc = try await server.connect()
             let answered = try await grpc.unary(path: TestPath.unary, message: [3])
-            XCTAssertEqual(answered.messages, [[3]])
+            #expect(answered.messages == [[3]])
             await grpc.close()
             await connection.close()
         }
     }
 
-    func testHTTP1PipelinedRequestsAreAnsweredInOrder() async throws {
+    @Test("HTTP/1.1 pipelined requests are answered in order")
+    func http1PipelinedRequestsAreAnsweredInOrder() async throws {
         try await withServer(http: TestHTTPRouter().router) { server in
             let connection = try await HTTP1TestConnection.connect(to: server.port, group: server.group)
             // The slow /health answer (another thread) must still come before the fast 404.
             try await connection.send(.GET, "/health")
             try await connection.send(.GET, "/missing")
             let first = try await connection.response(at: 0)
-            XCTAssertEqual(first.status, 200)
+            #expect(first.status == 200)
             let second = try await connection.response(at: 1)
-            XCTAssertEqual(second.status, 404)
+            #expect(second.status == 404)
             await connection.close()
         }
     }
 
-    func testHTTP1ConnectionCloseIsHonoured() async throws {
+    @Test("HTTP/1.1 Connection: close is honoured")
+    func http1ConnectionCloseIsHonoured() async throws {
         try await withServer(http: TestHTTPRouter().router) { server in
             let connection = try await HTTP1TestConnection.connect(to: server.port, group: server.group)
             try await connection.send(.GET, "/health", headers: [("connection", "close")])
             let response = try await connection.response(at: 0)
-            XCTAssertEqual(response.status, 200)
-            XCTAssertEqual(response.headers.first(name: "connection"), "close")
+            #expect(response.status == 200)
+            #expect(response.headers.first(name: "connection") == "close")
             try await connection.channel.closeFuture.get(within: .seconds(1), "the server to close the connection")
         }
     }
 
-    func testHTTP1WithoutARouterIs404() async throws {
+    @Test("HTTP/1.1 without a router is 404")
+    func http1WithoutARouterIs404() async throws {
         try await withServer { server in
             let connection = try await HTTP1TestConnection.connect(to: server.port, group: server.group)
             try await connection.send(.GET, "/health")
             let response = try await connection.response(at: 0)
-            XCTAssertEqual(response.status, 404)
+            #expect(response.status == 404)
             await connection.close()
         }
     }

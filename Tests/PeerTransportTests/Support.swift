@@ -3,7 +3,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PeerTransport
-import XCTest
 
 /// Frames a transport received, by sender, in arrival order.
 final class Inbox: Sendable {
@@ -87,20 +86,11 @@ func freePort(group: any EventLoopGroup) async throws -> Int {
     return port
 }
 
-/// The base of the transport tests: an event loop group and the members to shut down afterwards.
-class TransportTestCase: XCTestCase {
-    var group: MultiThreadedEventLoopGroup!
+/// What a transport test runs with: an event loop group and the members to shut down afterwards
+/// (see ``withTransports(_:)``).
+final class TransportHarness {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     private var members: [PeerTransport] = []
-
-    override func setUp() async throws {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-    }
-
-    override func tearDown() async throws {
-        for member in members { await member.shutdown() }
-        members = []
-        try await group.shutdownGracefully()
-    }
 
     /// Creates member `id` of `cluster`, listening on a free port of 127.0.0.1 unless `listen` is false.
     func makeMember(
@@ -133,4 +123,24 @@ class TransportTestCase: XCTestCase {
     func rawConnection(to port: Int) async throws -> any Channel {
         try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
     }
+
+    /// Shuts down every member made, then the event loop group.
+    fileprivate func shutdown() async throws {
+        for member in members { await member.shutdown() }
+        members = []
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Runs `body` with a fresh ``TransportHarness``, and shuts the harness's members and event loop
+/// group down afterwards, also when `body` throws.
+func withTransports(_ body: (TransportHarness) async throws -> Void) async throws {
+    let harness = TransportHarness()
+    do {
+        try await body(harness)
+    } catch {
+        try await harness.shutdown()
+        throw error
+    }
+    try await harness.shutdown()
 }

@@ -1,5 +1,5 @@
 import ServerConfiguration
-import XCTest
+import Testing
 
 /// What the tests' file reader throws for a path it holds no text for.
 private struct MissingFile: Error, CustomStringConvertible {
@@ -7,7 +7,7 @@ private struct MissingFile: Error, CustomStringConvertible {
     var description: String { "no such file: \(path)" }
 }
 
-/// What ``configuration(_:environment:files:file:line:)`` throws when asked for help or the version.
+/// What ``configuration(_:environment:files:sourceLocation:)`` throws when asked for help or the version.
 private struct NotRun: Error {}
 
 /// Parses with `files` as the only readable files.
@@ -23,16 +23,16 @@ private func parse(
 /// The configuration `arguments`, `environment` and `files` describe, failing the test if refused.
 private func configuration(
     _ arguments: [String] = [], environment: [String: String] = [:], files: [String: String] = [:],
-    file: StaticString = #filePath, line: UInt = #line
+    sourceLocation: SourceLocation = #_sourceLocation
 ) throws -> ServerConfiguration {
     do {
         guard case .run(let configuration) = try parse(arguments, environment: environment, files: files) else {
-            XCTFail("expected a configuration to run", file: file, line: line)
+            Issue.record("expected a configuration to run", sourceLocation: sourceLocation)
             throw NotRun()
         }
         return configuration
     } catch let error as ConfigurationError {
-        XCTFail("unexpected error: \(error.line)", file: file, line: line)
+        Issue.record("unexpected error: \(error.line)", sourceLocation: sourceLocation)
         throw error
     }
 }
@@ -52,54 +52,58 @@ private func refusal(
 /// Asserts that the arguments are refused with exactly `expectedLine`.
 private func assertRefused(
     _ arguments: [String], environment: [String: String] = [:], files: [String: String] = [:], _ expectedLine: String,
-    file: StaticString = #filePath, line: UInt = #line
+    sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    XCTAssertEqual(refusal(arguments, environment: environment, files: files)?.line, expectedLine, file: file, line: line)
+    #expect(refusal(arguments, environment: environment, files: files)?.line == expectedLine, sourceLocation: sourceLocation)
 }
 
 private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=http://10.0.0.3:2380"
 
-final class DefaultsTests: XCTestCase {
-    func testNoFlagsGiveASingleLocalMember() throws {
+@Suite struct DefaultsTests {
+    @Test("No flags give a single local member")
+    func noFlagsGiveASingleLocalMember() throws {
         let configuration = try configuration()
-        XCTAssertEqual(configuration.name, "default")
-        XCTAssertEqual(configuration.dataDir, "default.statehouse")
-        XCTAssertEqual(configuration.listenClient, [.init(host: "127.0.0.1", port: 2379, url: "http://127.0.0.1:2379")])
-        XCTAssertEqual(configuration.advertiseClientURLs, ["http://127.0.0.1:2379"])
-        XCTAssertEqual(configuration.listenPeer, [.init(host: "127.0.0.1", port: 2380, url: "http://127.0.0.1:2380")])
-        XCTAssertEqual(configuration.initialAdvertisePeerURLs, ["http://127.0.0.1:2380"])
+        #expect(configuration.name == "default")
+        #expect(configuration.dataDir == "default.statehouse")
+        #expect(configuration.listenClient == [.init(host: "127.0.0.1", port: 2379, url: "http://127.0.0.1:2379")])
+        #expect(configuration.advertiseClientURLs == ["http://127.0.0.1:2379"])
+        #expect(configuration.listenPeer == [.init(host: "127.0.0.1", port: 2380, url: "http://127.0.0.1:2380")])
+        #expect(configuration.initialAdvertisePeerURLs == ["http://127.0.0.1:2380"])
         let id = ServerConfiguration.memberID(peerURLs: ["http://127.0.0.1:2380"], token: "statehouse-cluster")
-        XCTAssertEqual(configuration.initialCluster, [.init(name: "default", peerURLs: ["http://127.0.0.1:2380"], id: id)])
-        XCTAssertEqual(configuration.initialMembers, configuration.initialCluster)
-        XCTAssertEqual(configuration.localID, id)
-        XCTAssertEqual(String(id, radix: 16), "a93c6faefab57874")
-        XCTAssertEqual(configuration.clusterID, ServerConfiguration.clusterID(memberIDs: [], token: "statehouse-cluster"))
-        XCTAssertEqual(configuration.clusterState, .new)
-        XCTAssertEqual(configuration.token, "statehouse-cluster")
-        XCTAssertEqual(configuration.heartbeatMilliseconds, 100)
-        XCTAssertEqual(configuration.electionMilliseconds, 1000)
-        XCTAssertEqual(configuration.snapshotCount, 100_000)
-        XCTAssertEqual(configuration.quotaBackendBytes, 2 << 30)
-        XCTAssertEqual(configuration.maxRequestBytes, 1_572_864)
-        XCTAssertEqual(configuration.logLevel, .info)
+        #expect(configuration.initialCluster == [.init(name: "default", peerURLs: ["http://127.0.0.1:2380"], id: id)])
+        #expect(configuration.initialMembers == configuration.initialCluster)
+        #expect(configuration.localID == id)
+        #expect(String(id, radix: 16) == "a93c6faefab57874")
+        #expect(configuration.clusterID == ServerConfiguration.clusterID(memberIDs: [], token: "statehouse-cluster"))
+        #expect(configuration.clusterState == .new)
+        #expect(configuration.token == "statehouse-cluster")
+        #expect(configuration.heartbeatMilliseconds == 100)
+        #expect(configuration.electionMilliseconds == 1000)
+        #expect(configuration.snapshotCount == 100_000)
+        #expect(configuration.quotaBackendBytes == 2 << 30)
+        #expect(configuration.maxRequestBytes == 1_572_864)
+        #expect(configuration.logLevel == .info)
     }
 
-    func testNameSetsTheDefaultDataDirAndCluster() throws {
+    @Test("--name sets the default data dir and cluster")
+    func nameSetsTheDefaultDataDirAndCluster() throws {
         let configuration = try configuration(["--name", "n1"])
-        XCTAssertEqual(configuration.dataDir, "n1.statehouse")
-        XCTAssertEqual(configuration.initialCluster.map(\.name), ["n1"])
-        XCTAssertEqual(configuration.initialCluster.map(\.peerURLs), [["http://127.0.0.1:2380"]])
+        #expect(configuration.dataDir == "n1.statehouse")
+        #expect(configuration.initialCluster.map(\.name) == ["n1"])
+        #expect(configuration.initialCluster.map(\.peerURLs) == [["http://127.0.0.1:2380"]])
     }
 
-    func testDefaultClusterHoldsEveryAdvertisedPeerURL() throws {
+    @Test("The default cluster holds every advertised peer URL")
+    func defaultClusterHoldsEveryAdvertisedPeerURL() throws {
         let configuration = try configuration([
             "--initial-advertise-peer-urls", "http://10.0.0.2:2380, http://10.0.0.1:2380",
         ])
-        XCTAssertEqual(configuration.initialAdvertisePeerURLs, ["http://10.0.0.2:2380", "http://10.0.0.1:2380"])
-        XCTAssertEqual(configuration.initialCluster.map(\.peerURLs), [["http://10.0.0.1:2380", "http://10.0.0.2:2380"]])
+        #expect(configuration.initialAdvertisePeerURLs == ["http://10.0.0.2:2380", "http://10.0.0.1:2380"])
+        #expect(configuration.initialCluster.map(\.peerURLs) == [["http://10.0.0.1:2380", "http://10.0.0.2:2380"]])
     }
 
-    func testEveryOptionIsApplied() throws {
+    @Test("Every option is applied")
+    func everyOptionIsApplied() throws {
         let configuration = try configuration([
             "--name", "n2", "--data-dir", "/var/lib/n2", "--listen-client-urls", "http://0.0.0.0:12379,http://[::1]:12379",
             "--advertise-client-urls", "http://node2.example:12379", "--listen-peer-urls", "http://10.0.0.2:2380",
@@ -108,71 +112,77 @@ final class DefaultsTests: XCTestCase {
             "--election-timeout", "250", "--snapshot-count", "10", "--quota-backend-bytes", "8589934592",
             "--max-request-bytes", "67108864", "--log-level", "debug",
         ])
-        XCTAssertEqual(configuration.name, "n2")
-        XCTAssertEqual(configuration.dataDir, "/var/lib/n2")
-        XCTAssertEqual(
-            configuration.listenClient,
-            [
+        #expect(configuration.name == "n2")
+        #expect(configuration.dataDir == "/var/lib/n2")
+        #expect(
+            configuration.listenClient == [
                 .init(host: "0.0.0.0", port: 12379, url: "http://0.0.0.0:12379"),
                 .init(host: "::1", port: 12379, url: "http://[::1]:12379"),
             ])
-        XCTAssertEqual(configuration.advertiseClientURLs, ["http://node2.example:12379"])
-        XCTAssertEqual(configuration.listenPeer.map(\.url), ["http://10.0.0.2:2380"])
-        XCTAssertEqual(configuration.clusterState, .existing)
-        XCTAssertEqual(configuration.token, "t1")
-        XCTAssertEqual(configuration.heartbeatMilliseconds, 50)
-        XCTAssertEqual(configuration.electionMilliseconds, 250)
-        XCTAssertEqual(configuration.snapshotCount, 10)
-        XCTAssertEqual(configuration.quotaBackendBytes, 8 << 30)
-        XCTAssertEqual(configuration.maxRequestBytes, 64 << 20)
-        XCTAssertEqual(configuration.logLevel, .debug)
-        XCTAssertEqual(configuration.initialCluster.count, 3)
+        #expect(configuration.advertiseClientURLs == ["http://node2.example:12379"])
+        #expect(configuration.listenPeer.map(\.url) == ["http://10.0.0.2:2380"])
+        #expect(configuration.clusterState == .existing)
+        #expect(configuration.token == "t1")
+        #expect(configuration.heartbeatMilliseconds == 50)
+        #expect(configuration.electionMilliseconds == 250)
+        #expect(configuration.snapshotCount == 10)
+        #expect(configuration.quotaBackendBytes == 8 << 30)
+        #expect(configuration.maxRequestBytes == 64 << 20)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.initialCluster.count == 3)
     }
 
-    func testURLsAreNormalized() throws {
+    @Test("URLs are normalized")
+    func urlsAreNormalized() throws {
         let configuration = try configuration([
             "--listen-client-urls", "HTTP://localhost:02379", "--advertise-client-urls", " http://Node:2379 ",
         ])
-        XCTAssertEqual(configuration.listenClient, [.init(host: "localhost", port: 2379, url: "http://localhost:2379")])
-        XCTAssertEqual(configuration.advertiseClientURLs, ["http://Node:2379"])
+        #expect(configuration.listenClient == [.init(host: "localhost", port: 2379, url: "http://localhost:2379")])
+        #expect(configuration.advertiseClientURLs == ["http://Node:2379"])
     }
 }
 
-final class FlagFormTests: XCTestCase {
-    func testEachFormOfAFlag() throws {
+@Suite struct FlagFormTests {
+    @Test("Each form of a flag")
+    func eachFormOfAFlag() throws {
         for arguments in [["--name", "a"], ["--name=a"], ["-name", "a"], ["-name=a"]] {
-            XCTAssertEqual(try configuration(arguments).name, "a", "\(arguments)")
+            #expect(try configuration(arguments).name == "a", "\(arguments)")
         }
     }
 
-    func testValueMayHoldEqualsSignsAndStartWithADash() throws {
-        XCTAssertEqual(try configuration(["--initial-cluster-token=a=b"]).token, "a=b")
-        XCTAssertEqual(try configuration(["--initial-cluster-token", "-x"]).token, "-x")
+    @Test("A value may hold equals signs and start with a dash")
+    func valueMayHoldEqualsSignsAndStartWithADash() throws {
+        #expect(try configuration(["--initial-cluster-token=a=b"]).token == "a=b")
+        #expect(try configuration(["--initial-cluster-token", "-x"]).token == "-x")
     }
 
-    func testLastOfARepeatedFlagWins() throws {
-        XCTAssertEqual(try configuration(["--name", "a", "--name=b"]).name, "b")
+    @Test("The last of a repeated flag wins")
+    func lastOfARepeatedFlagWins() throws {
+        #expect(try configuration(["--name", "a", "--name=b"]).name == "b")
     }
 
-    func testDoubleDashEndsTheFlags() throws {
-        XCTAssertEqual(try configuration(["--name", "a", "--"]).name, "a")
+    @Test("A double dash ends the flags")
+    func doubleDashEndsTheFlags() throws {
+        #expect(try configuration(["--name", "a", "--"]).name == "a")
         assertRefused(
             ["--", "--name"],
             #"statehouse: unexpected argument "--name": expected only flags, such as --name n1 (statehouse takes no other arguments)"#)
     }
 
-    func testHelpAndVersion() throws {
+    @Test("Help and version")
+    func helpAndVersion() throws {
         for arguments in [["--help"], ["-h"], ["-help"], ["--h"], ["--help=true"], ["--name", "a", "--help", "--bogus"]] {
-            XCTAssertEqual(try parse(arguments), .help, "\(arguments)")
+            #expect(try parse(arguments) == .help, "\(arguments)")
         }
-        XCTAssertEqual(try parse(["--version"]), .version)
-        XCTAssertEqual(try parse(["-version", "--heartbeat-interval", "abc"]), .version)
-        XCTAssertEqual(try parse(["--version=false", "--help=false"]), .run(try configuration()))
+        #expect(try parse(["--version"]) == .version)
+        #expect(try parse(["-version", "--heartbeat-interval", "abc"]) == .version)
+        #expect(try parse(["--version=false", "--help=false"]) == .run(try configuration()))
         assertRefused(["--bogus", "--help"], #"statehouse: unknown flag "--bogus": expected one of the flags listed by --help"#)
         assertRefused(["--version=maybe"], #"statehouse: invalid value "maybe" for --version: expected no value, or true or false"#)
     }
 
-    func testMalformedCommandLines() {
+    @Test("Malformed command lines")
+    func malformedCommandLines() {
         assertRefused(["--nmae", "x"], #"statehouse: unknown flag "--nmae": expected one of the flags listed by --help"#)
         assertRefused(["-Name=x"], #"statehouse: unknown flag "-Name": expected one of the flags listed by --help"#)
         assertRefused(["---name", "x"], #"statehouse: unknown flag "---name": expected a flag written --flag, --flag=value or -flag"#)
@@ -184,40 +194,44 @@ final class FlagFormTests: XCTestCase {
             ["-"], #"statehouse: unexpected argument "-": expected only flags, such as --name n1 (statehouse takes no other arguments)"#)
     }
 
-    func testConfigurationErrorFields() {
+    @Test("ConfigurationError fields")
+    func configurationErrorFields() {
         let error = refusal(["--heartbeat-interval", "abc"])
-        XCTAssertEqual(
-            error,
-            ConfigurationError(
-                kind: .invalidValue, flag: "--heartbeat-interval", value: "abc",
-                expected: "a whole number of milliseconds greater than 0", source: .commandLine))
-        XCTAssertEqual(error?.description, error?.line)
+        #expect(
+            error
+                == ConfigurationError(
+                    kind: .invalidValue, flag: "--heartbeat-interval", value: "abc",
+                    expected: "a whole number of milliseconds greater than 0", source: .commandLine))
+        #expect(error?.description == error?.line)
     }
 }
 
-final class PrecedenceTests: XCTestCase {
+@Suite struct PrecedenceTests {
     private let file = ["/etc/statehouse.yaml": "heartbeat-interval: 50\nname: from-file\n"]
 
-    func testFlagBeatsEnvironmentBeatsFileBeatsDefault() throws {
+    @Test("Flag beats environment beats file beats default")
+    func flagBeatsEnvironmentBeatsFileBeatsDefault() throws {
         let environment = ["STATEHOUSE_HEARTBEAT_INTERVAL": "60", "STATEHOUSE_CONFIG_FILE": "/etc/statehouse.yaml"]
         let flagged = try configuration(["--heartbeat-interval", "70"], environment: environment, files: file)
-        XCTAssertEqual(flagged.heartbeatMilliseconds, 70)
-        XCTAssertEqual(flagged.name, "from-file")
-        XCTAssertEqual(flagged.dataDir, "from-file.statehouse")
-        XCTAssertEqual(try configuration(environment: environment, files: file).heartbeatMilliseconds, 60)
-        XCTAssertEqual(try configuration(["--config-file", "/etc/statehouse.yaml"], files: file).heartbeatMilliseconds, 50)
-        XCTAssertEqual(try configuration().heartbeatMilliseconds, 100)
+        #expect(flagged.heartbeatMilliseconds == 70)
+        #expect(flagged.name == "from-file")
+        #expect(flagged.dataDir == "from-file.statehouse")
+        #expect(try configuration(environment: environment, files: file).heartbeatMilliseconds == 60)
+        #expect(try configuration(["--config-file", "/etc/statehouse.yaml"], files: file).heartbeatMilliseconds == 50)
+        #expect(try configuration().heartbeatMilliseconds == 100)
     }
 
-    func testConfigFileFlagBeatsItsVariable() throws {
+    @Test("--config-file beats its variable")
+    func configFileFlagBeatsItsVariable() throws {
         let files = file.merging(["other.yaml": "name: other"]) { $1 }
         let configuration = try configuration(
             ["--config-file=other.yaml"], environment: ["STATEHOUSE_CONFIG_FILE": "/etc/statehouse.yaml"], files: files)
-        XCTAssertEqual(configuration.name, "other")
-        XCTAssertEqual(configuration.heartbeatMilliseconds, 100)
+        #expect(configuration.name == "other")
+        #expect(configuration.heartbeatMilliseconds == 100)
     }
 
-    func testEnvironmentNamesEveryOption() throws {
+    @Test("The environment names every option")
+    func environmentNamesEveryOption() throws {
         let configuration = try configuration(environment: [
             "STATEHOUSE_NAME": "n3", "STATEHOUSE_DATA_DIR": "/d", "STATEHOUSE_LISTEN_CLIENT_URLS": "http://0.0.0.0:2379",
             "STATEHOUSE_ADVERTISE_CLIENT_URLS": "http://10.0.0.3:2379", "STATEHOUSE_LISTEN_PEER_URLS": "http://0.0.0.0:2380",
@@ -227,28 +241,30 @@ final class PrecedenceTests: XCTestCase {
             "STATEHOUSE_QUOTA_BACKEND_BYTES": "1024", "STATEHOUSE_MAX_REQUEST_BYTES": "2048", "STATEHOUSE_LOG_LEVEL": "warn",
             "PATH": "/usr/bin", "ETCD_NAME": "ignored",
         ])
-        XCTAssertEqual(configuration.name, "n3")
-        XCTAssertEqual(configuration.dataDir, "/d")
-        XCTAssertEqual(configuration.listenClient.map(\.url), ["http://0.0.0.0:2379"])
-        XCTAssertEqual(configuration.advertiseClientURLs, ["http://10.0.0.3:2379"])
-        XCTAssertEqual(configuration.listenPeer.map(\.url), ["http://0.0.0.0:2380"])
-        XCTAssertEqual(configuration.initialAdvertisePeerURLs, ["http://10.0.0.3:2380"])
-        XCTAssertEqual(configuration.initialCluster.count, 3)
-        XCTAssertEqual(configuration.clusterState, .existing)
-        XCTAssertEqual(configuration.token, "t")
-        XCTAssertEqual(configuration.heartbeatMilliseconds, 10)
-        XCTAssertEqual(configuration.electionMilliseconds, 50)
-        XCTAssertEqual(configuration.snapshotCount, 5)
-        XCTAssertEqual(configuration.quotaBackendBytes, 1024)
-        XCTAssertEqual(configuration.maxRequestBytes, 2048)
-        XCTAssertEqual(configuration.logLevel, .warn)
+        #expect(configuration.name == "n3")
+        #expect(configuration.dataDir == "/d")
+        #expect(configuration.listenClient.map(\.url) == ["http://0.0.0.0:2379"])
+        #expect(configuration.advertiseClientURLs == ["http://10.0.0.3:2379"])
+        #expect(configuration.listenPeer.map(\.url) == ["http://0.0.0.0:2380"])
+        #expect(configuration.initialAdvertisePeerURLs == ["http://10.0.0.3:2380"])
+        #expect(configuration.initialCluster.count == 3)
+        #expect(configuration.clusterState == .existing)
+        #expect(configuration.token == "t")
+        #expect(configuration.heartbeatMilliseconds == 10)
+        #expect(configuration.electionMilliseconds == 50)
+        #expect(configuration.snapshotCount == 5)
+        #expect(configuration.quotaBackendBytes == 1024)
+        #expect(configuration.maxRequestBytes == 2048)
+        #expect(configuration.logLevel == .warn)
     }
 
-    func testEmptyVariableCountsAsUnset() throws {
-        XCTAssertEqual(try configuration(environment: ["STATEHOUSE_NAME": ""]).name, "default")
+    @Test("An empty variable counts as unset")
+    func emptyVariableCountsAsUnset() throws {
+        #expect(try configuration(environment: ["STATEHOUSE_NAME": ""]).name == "default")
     }
 
-    func testConfigFileSyntax() throws {
+    @Test("Config file syntax")
+    func configFileSyntax() throws {
         let text = """
             \u{FEFF}---
             # A Statehouse member.
@@ -260,26 +276,28 @@ final class PrecedenceTests: XCTestCase {
             advertise-client-urls: ~
             """
         let files = ["c.yaml": text]
-        XCTAssertEqual(
-            refusal(["--config-file", "c.yaml"], files: files)?.line,
-            #"statehouse: invalid value "" for --advertise-client-urls (from config file "c.yaml", line 8): expected a comma-separated list of http://host:port URLs, none of them empty"#
+        #expect(
+            refusal(["--config-file", "c.yaml"], files: files)?.line
+                == #"statehouse: invalid value "" for --advertise-client-urls (from config file "c.yaml", line 8): expected a comma-separated list of http://host:port URLs, none of them empty"#
         )
         let configuration = try configuration(["--config-file", "c.yaml", "--advertise-client-urls", "http://a:1"], files: files)
-        XCTAssertEqual(configuration.name, "n1's")
-        XCTAssertEqual(configuration.dataDir, #"/var/lib/a "b""#)
-        XCTAssertEqual(configuration.token, "plain#value")
-        XCTAssertEqual(configuration.logLevel, .warn)
+        #expect(configuration.name == "n1's")
+        #expect(configuration.dataDir == #"/var/lib/a "b""#)
+        #expect(configuration.token == "plain#value")
+        #expect(configuration.logLevel == .warn)
     }
 
-    func testConfigFileWithWindowsLineEndings() throws {
+    @Test("A config file with Windows line endings")
+    func configFileWithWindowsLineEndings() throws {
         let configuration = try configuration(["--config-file", "c"], files: ["c": "name: n1\r\nsnapshot-count: 7\r\n"])
-        XCTAssertEqual(configuration.name, "n1")
-        XCTAssertEqual(configuration.snapshotCount, 7)
+        #expect(configuration.name == "n1")
+        #expect(configuration.snapshotCount == 7)
     }
 
-    func testConfigFileMistakes() {
-        func assertFileRefused(_ text: String, _ expectedLine: String, line: UInt = #line) {
-            assertRefused(["--config-file", "s.yaml"], files: ["s.yaml": text], expectedLine, line: line)
+    @Test("Config file mistakes")
+    func configFileMistakes() {
+        func assertFileRefused(_ text: String, _ expectedLine: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            assertRefused(["--config-file", "s.yaml"], files: ["s.yaml": text], expectedLine, sourceLocation: sourceLocation)
         }
         assertFileRefused(
             "name: a\nenable-v2: true\n",
@@ -322,13 +340,15 @@ final class PrecedenceTests: XCTestCase {
         )
     }
 
-    func testOverriddenFileValuesAreNotChecked() throws {
+    @Test("Overridden file values are not checked")
+    func overriddenFileValuesAreNotChecked() throws {
         let configuration = try configuration(
             ["--config-file", "c", "--heartbeat-interval", "10", "--election-timeout", "100"], files: ["c": "heartbeat-interval: x"])
-        XCTAssertEqual(configuration.heartbeatMilliseconds, 10)
+        #expect(configuration.heartbeatMilliseconds == 10)
     }
 
-    func testUnreadableConfigFile() {
+    @Test("An unreadable config file")
+    func unreadableConfigFile() {
         assertRefused(
             ["--config-file", "/missing.yaml"],
             #"statehouse: invalid value "/missing.yaml" for --config-file: expected a readable config file, but reading it failed: no such file: /missing.yaml"#
@@ -336,7 +356,8 @@ final class PrecedenceTests: XCTestCase {
         assertRefused(["--config-file="], #"statehouse: invalid value "" for --config-file: expected the path of a config file"#)
     }
 
-    func testUnknownEnvironmentVariable() {
+    @Test("An unknown environment variable")
+    func unknownEnvironmentVariable() {
         assertRefused(
             [], environment: ["STATEHOUSE_NAME": "a", "STATEHOUSE_DATADIR": "x"],
             #"statehouse: unknown environment variable "STATEHOUSE_DATADIR": expected one of the STATEHOUSE_ variables listed by --help"#)
@@ -345,18 +366,20 @@ final class PrecedenceTests: XCTestCase {
             #"statehouse: unknown environment variable "STATEHOUSE_VERSION": expected one of the STATEHOUSE_ variables listed by --help"#)
     }
 
-    func testClientToolVariablesAreIgnored() throws {
+    @Test("Client tool variables are ignored")
+    func clientToolVariablesAreIgnored() throws {
         let environment = [
             "STATEHOUSE_ENDPOINTS": "127.0.0.1:2379,127.0.0.1:22379", "STATEHOUSE_LOCK_KEY": "jobs/694d",
             "STATEHOUSE_FENCING_TOKEN": "17", "STATEHOUSE_NAME": "n2",
         ]
-        XCTAssertEqual(try configuration(environment: environment).name, "n2")
+        #expect(try configuration(environment: environment).name == "n2")
         assertRefused(
             [], environment: ["STATEHOUSE_ENDPOINTS": "127.0.0.1:2379", "STATEHOUSE_ENDPOINT": "127.0.0.1:2379"],
             #"statehouse: unknown environment variable "STATEHOUSE_ENDPOINT": expected one of the STATEHOUSE_ variables listed by --help"#)
     }
 
-    func testValueFromTheEnvironmentNamesItsVariable() {
+    @Test("A value from the environment names its variable")
+    func valueFromTheEnvironmentNamesItsVariable() {
         assertRefused(
             [], environment: ["STATEHOUSE_LOG_LEVEL": "loud\nlouder"],
             #"statehouse: invalid value "loud\nlouder" for --log-level (from STATEHOUSE_LOG_LEVEL): expected one of debug, info, warn, error"#
@@ -364,8 +387,9 @@ final class PrecedenceTests: XCTestCase {
     }
 }
 
-final class ValidationTests: XCTestCase {
-    func testNameAndDataDir() {
+@Suite struct ValidationTests {
+    @Test("Name and data dir")
+    func nameAndDataDir() {
         let name = "expected a non-empty member name without commas, equals signs, whitespace or control characters"
         assertRefused(["--name", ""], #"statehouse: invalid value "" for --name: "# + name)
         assertRefused(["--name", "a b"], #"statehouse: invalid value "a b" for --name: "# + name)
@@ -373,7 +397,8 @@ final class ValidationTests: XCTestCase {
         assertRefused(["--data-dir", ""], #"statehouse: invalid value "" for --data-dir: expected a non-empty directory path"#)
     }
 
-    func testHeartbeatAndElectionTimeout() {
+    @Test("Heartbeat and election timeout")
+    func heartbeatAndElectionTimeout() {
         let heartbeat = "expected a whole number of milliseconds greater than 0"
         assertRefused(["--heartbeat-interval", "abc"], #"statehouse: invalid value "abc" for --heartbeat-interval: "# + heartbeat)
         assertRefused(["--heartbeat-interval", "0"], #"statehouse: invalid value "0" for --heartbeat-interval: "# + heartbeat)
@@ -394,11 +419,12 @@ final class ValidationTests: XCTestCase {
             ["--heartbeat-interval", "300"],
             #"statehouse: invalid value "1000" for --election-timeout (the default): expected a whole number of milliseconds from 1500 (5 × --heartbeat-interval 300) to 50000"#
         )
-        XCTAssertNil(refusal(["--heartbeat-interval", "10000", "--election-timeout", "50000"]))
-        XCTAssertNil(refusal(["--heartbeat-interval", "200", "--election-timeout", "1000"]))
+        #expect(refusal(["--heartbeat-interval", "10000", "--election-timeout", "50000"]) == nil)
+        #expect(refusal(["--heartbeat-interval", "200", "--election-timeout", "1000"]) == nil)
     }
 
-    func testCountsAndSizes() throws {
+    @Test("Counts and sizes")
+    func countsAndSizes() throws {
         assertRefused(
             ["--snapshot-count", "0"],
             #"statehouse: invalid value "0" for --snapshot-count: expected a whole number of applied entries greater than 0"#
@@ -408,7 +434,7 @@ final class ValidationTests: XCTestCase {
         assertRefused(
             ["--quota-backend-bytes", "8589934593"], #"statehouse: invalid value "8589934593" for --quota-backend-bytes: "# + quota)
         assertRefused(["--quota-backend-bytes", "2GiB"], #"statehouse: invalid value "2GiB" for --quota-backend-bytes: "# + quota)
-        XCTAssertEqual(try configuration(["--quota-backend-bytes", "1"]).quotaBackendBytes, 1)
+        #expect(try configuration(["--quota-backend-bytes", "1"]).quotaBackendBytes == 1)
         let request = "expected a whole number of bytes from 1 to 67108864 (64 MiB)"
         assertRefused(["--max-request-bytes", "0"], #"statehouse: invalid value "0" for --max-request-bytes: "# + request)
         assertRefused(["--max-request-bytes", "67108865"], #"statehouse: invalid value "67108865" for --max-request-bytes: "# + request)
@@ -417,7 +443,8 @@ final class ValidationTests: XCTestCase {
             #"statehouse: invalid value "99999999999999999999999" for --max-request-bytes: "# + request)
     }
 
-    func testEnumerations() {
+    @Test("Enumerations")
+    func enumerations() {
         assertRefused(
             ["--log-level", "INFO"], #"statehouse: invalid value "INFO" for --log-level: expected one of debug, info, warn, error"#)
         assertRefused(
@@ -428,7 +455,8 @@ final class ValidationTests: XCTestCase {
         )
     }
 
-    func testURLs() {
+    @Test("URLs")
+    func urls() {
         assertRefused(
             ["--listen-peer-urls", "https://127.0.0.1:2380"],
             #"statehouse: invalid value "https://127.0.0.1:2380" for --listen-peer-urls: expected an http:// URL: TLS is not supported by this server, so use http://host:port"#
@@ -479,16 +507,18 @@ final class ValidationTests: XCTestCase {
         )
     }
 
-    func testIPv6Addresses() throws {
+    @Test("IPv6 addresses")
+    func ipv6Addresses() throws {
         for host in ["::", "::1", "fe80::1", "2001:db8:0:0:0:0:2:1", "2001:db8::2:1", "::ffff:192.0.2.1", "1:2:3:4:5:6:7::"] {
-            XCTAssertNoThrow(try configuration(["--listen-peer-urls", "http://[\(host)]:2380"]), host)
+            #expect(throws: Never.self, "\(host)") { try configuration(["--listen-peer-urls", "http://[\(host)]:2380"]) }
         }
         for host in ["", ":", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "fe80::1%eth0", "1:2:3:4:5:6:7:8::", ":::1"] {
-            XCTAssertNotNil(refusal(["--listen-peer-urls", "http://[\(host)]:2380"]), host)
+            #expect(refusal(["--listen-peer-urls", "http://[\(host)]:2380"]) != nil, "\(host)")
         }
     }
 
-    func testURLLists() {
+    @Test("URL lists")
+    func urlLists() {
         let list = "expected a comma-separated list of http://host:port URLs, none of them empty"
         assertRefused(["--listen-peer-urls", ""], #"statehouse: invalid value "" for --listen-peer-urls: "# + list)
         assertRefused(
@@ -500,14 +530,16 @@ final class ValidationTests: XCTestCase {
         )
     }
 
-    func testListenClientURLsNeedAdvertiseClientURLs() {
+    @Test("--listen-client-urls needs --advertise-client-urls")
+    func listenClientURLsNeedAdvertiseClientURLs() {
         assertRefused(
             ["--listen-client-urls", "http://0.0.0.0:2379"],
             #"statehouse: invalid value "http://0.0.0.0:2379" for --listen-client-urls: expected --advertise-client-urls to be set as well (etcd requires it when --listen-client-urls is set, so that clients are told an address they can reach)"#
         )
     }
 
-    func testInitialCluster() {
+    @Test("Initial cluster")
+    func initialCluster() {
         let flags = ["--name", "n1", "--initial-advertise-peer-urls", "http://10.0.0.1:2380", "--initial-cluster"]
         assertRefused(
             ["--initial-cluster", "n2=http://127.0.0.1:2380"],
@@ -547,14 +579,15 @@ final class ValidationTests: XCTestCase {
         )
     }
 
-    func testEveryErrorIsOneLine() {
+    @Test("Every error is one line")
+    func everyErrorIsOneLine() {
         let error = ConfigurationError(flag: "--name", value: "a\nb", expected: "x\ny", source: .environment(variable: "STATEHOUSE_NAME"))
-        XCTAssertFalse(error.line.contains("\n"))
-        XCTAssertEqual(error.line, #"statehouse: invalid value "a\nb" for --name (from STATEHOUSE_NAME): expected x y"#)
+        #expect(!error.line.contains("\n"))
+        #expect(error.line == #"statehouse: invalid value "a\nb" for --name (from STATEHOUSE_NAME): expected x y"#)
     }
 }
 
-final class IdentityTests: XCTestCase {
+@Suite struct IdentityTests {
     private func member(_ name: String) throws -> ServerConfiguration {
         let number = name.dropFirst()
         return try configuration([
@@ -562,92 +595,97 @@ final class IdentityTests: XCTestCase {
         ])
     }
 
-    func testThreeNodeClusterHasStableDistinctIDs() throws {
+    @Test("A three-node cluster has stable, distinct IDs")
+    func threeNodeClusterHasStableDistinctIDs() throws {
         let n1 = try member("n1")
         let n2 = try member("n2")
         let n3 = try member("n3")
-        XCTAssertEqual(n1.initialCluster, n2.initialCluster)
-        XCTAssertEqual(n1.initialCluster, n3.initialCluster)
+        #expect(n1.initialCluster == n2.initialCluster)
+        #expect(n1.initialCluster == n3.initialCluster)
         let ids = n1.initialCluster.map(\.id)
-        XCTAssertEqual(ids, ids.sorted())
-        XCTAssertEqual(Set(ids).count, 3)
-        XCTAssertFalse(ids.contains(0))
-        XCTAssertEqual(Set(n1.initialCluster.map(\.name)), ["n1", "n2", "n3"])
+        #expect(ids == ids.sorted())
+        #expect(Set(ids).count == 3)
+        #expect(!ids.contains(0))
+        #expect(Set(n1.initialCluster.map(\.name)) == ["n1", "n2", "n3"])
         for configuration in [n1, n2, n3] {
             let local = configuration.initialCluster.first { $0.name == configuration.name }
-            XCTAssertEqual(configuration.localID, local?.id)
-            XCTAssertEqual(local?.peerURLs, configuration.initialAdvertisePeerURLs)
-            XCTAssertEqual(configuration.clusterID, n1.clusterID)
+            #expect(configuration.localID == local?.id)
+            #expect(local?.peerURLs == configuration.initialAdvertisePeerURLs)
+            #expect(configuration.clusterID == n1.clusterID)
         }
-        XCTAssertEqual(Set([n1.localID, n2.localID, n3.localID]).count, 3)
+        #expect(Set([n1.localID, n2.localID, n3.localID]).count == 3)
         // Pinned: these IDs are stored in data directories and must never change.
-        XCTAssertEqual(
-            n1.initialCluster.map { "\($0.name)=\(String($0.id, radix: 16))" },
-            ["n3=11ea35e029645235", "n2=4f14762685262704", "n1=f64eb88793da2af1"])
-        XCTAssertEqual(n1.clusterID, ServerConfiguration.clusterID(memberIDs: [], token: n1.token))
+        #expect(
+            n1.initialCluster.map { "\($0.name)=\(String($0.id, radix: 16))" } == [
+                "n3=11ea35e029645235", "n2=4f14762685262704", "n1=f64eb88793da2af1",
+            ])
+        #expect(n1.clusterID == ServerConfiguration.clusterID(memberIDs: [], token: n1.token))
     }
 
-    func testTokenChangesEveryID() throws {
+    @Test("The token changes every ID")
+    func tokenChangesEveryID() throws {
         let a = try configuration(["--initial-cluster-token", "a"])
         let b = try configuration(["--initial-cluster-token", "b"])
-        XCTAssertNotEqual(a.localID, b.localID)
-        XCTAssertNotEqual(a.clusterID, b.clusterID)
+        #expect(a.localID != b.localID)
+        #expect(a.clusterID != b.clusterID)
     }
 
-    func testMemberIDIgnoresURLOrder() {
+    @Test("The member ID ignores URL order")
+    func memberIDIgnoresURLOrder() {
         let urls = ["http://10.0.0.1:2380", "http://10.0.0.1:12380"]
-        XCTAssertEqual(
-            ServerConfiguration.memberID(peerURLs: urls, token: "t"),
-            ServerConfiguration.memberID(peerURLs: urls.reversed(), token: "t"))
-        XCTAssertNotEqual(
-            ServerConfiguration.memberID(peerURLs: urls, token: "t"), ServerConfiguration.memberID(peerURLs: [urls[0]], token: "t"))
-        XCTAssertEqual(
-            ServerConfiguration.clusterID(memberIDs: [1, 2], token: "t"), ServerConfiguration.clusterID(memberIDs: [2, 1], token: "t"))
+        #expect(
+            ServerConfiguration.memberID(peerURLs: urls, token: "t") == ServerConfiguration.memberID(peerURLs: urls.reversed(), token: "t"))
+        #expect(ServerConfiguration.memberID(peerURLs: urls, token: "t") != ServerConfiguration.memberID(peerURLs: [urls[0]], token: "t"))
+        #expect(
+            ServerConfiguration.clusterID(memberIDs: [1, 2], token: "t") == ServerConfiguration.clusterID(memberIDs: [2, 1], token: "t"))
     }
 
-    func testMemberWithSeveralURLs() throws {
+    @Test("A member with several URLs")
+    func memberWithSeveralURLs() throws {
         let configuration = try configuration([
             "--name", "n1", "--initial-advertise-peer-urls", "http://10.0.0.1:2380,http://[fd00::1]:2380",
             "--initial-cluster", "n1=http://[fd00::1]:2380,n2=http://10.0.0.2:2380,n1=http://10.0.0.1:2380",
         ])
         let local = configuration.initialCluster.first { $0.name == "n1" }
-        XCTAssertEqual(local?.peerURLs, ["http://10.0.0.1:2380", "http://[fd00::1]:2380"])
-        XCTAssertEqual(configuration.localID, ServerConfiguration.memberID(peerURLs: local?.peerURLs ?? [], token: "statehouse-cluster"))
+        #expect(local?.peerURLs == ["http://10.0.0.1:2380", "http://[fd00::1]:2380"])
+        #expect(configuration.localID == ServerConfiguration.memberID(peerURLs: local?.peerURLs ?? [], token: "statehouse-cluster"))
     }
 }
 
-final class HelpTests: XCTestCase {
+@Suite struct HelpTests {
     private let flags = [
         "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls",
         "initial-cluster", "initial-cluster-state", "initial-cluster-token", "heartbeat-interval", "election-timeout",
         "snapshot-count", "quota-backend-bytes", "max-request-bytes", "log-level", "config-file",
     ]
 
-    func testHelpMentionsEveryFlagAndVariable() {
+    @Test("Help mentions every flag and variable")
+    func helpMentionsEveryFlagAndVariable() {
         let help = ServerConfiguration.helpText
         for flag in flags {
-            XCTAssertTrue(help.contains("--\(flag) <"), flag)
+            #expect(help.contains("--\(flag) <"), "\(flag)")
             let variable = "STATEHOUSE_" + flag.uppercased().replacing("-", with: "_")
-            XCTAssertTrue(help.contains("env \(variable),"), variable)
+            #expect(help.contains("env \(variable),"), "\(variable)")
         }
         for text in ["--help", "-h", "--version", "default \"default\"", "default \"http://127.0.0.1:2379\"", "default.statehouse"] {
-            XCTAssertTrue(help.contains(text), text)
+            #expect(help.contains(text), "\(text)")
         }
     }
 
-    func testEveryDocumentedVariableIsAccepted() {
+    @Test("Every documented variable is accepted")
+    func everyDocumentedVariableIsAccepted() {
         for flag in flags where flag != "config-file" {
             let variable = "STATEHOUSE_" + flag.uppercased().replacing("-", with: "_")
-            XCTAssertNotEqual(refusal(environment: [variable: "x"])?.kind, .unknownEnvironmentVariable, variable)
-            XCTAssertNotEqual(refusal(["--\(flag)", "x"])?.kind, .unknownFlag, flag)
-            XCTAssertNotEqual(
-                refusal(["--config-file", "c"], files: ["c": "\(flag): x"])?.kind, .unknownConfigKey, flag)
+            #expect(refusal(environment: [variable: "x"])?.kind != .unknownEnvironmentVariable, "\(variable)")
+            #expect(refusal(["--\(flag)", "x"])?.kind != .unknownFlag, "\(flag)")
+            #expect(refusal(["--config-file", "c"], files: ["c": "\(flag): x"])?.kind != .unknownConfigKey, "\(flag)")
         }
     }
 
-    func testHelpLinesFitATerminal() {
+    @Test("Help lines fit a terminal")
+    func helpLinesFitATerminal() {
         for line in ServerConfiguration.helpText.split(separator: "\n") {
-            XCTAssertLessThanOrEqual(line.count, 100, String(line))
+            #expect(line.count <= 100, "\(String(line))")
         }
     }
 }
