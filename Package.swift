@@ -101,7 +101,7 @@ let package = Package(
         // Length-prefixed frames between members over TCP.
         .target(name: "PeerTransport", dependencies: [nioCore, nioPosix, nioConcurrencyHelpers, logging]),
         // The `statehouse` options: flags, environment and config file.
-        .target(name: "ServerConfiguration", dependencies: ["Primitives"]),
+        .target(name: "ServerConfiguration", dependencies: ["Primitives", "ReplicatedMember"]),
         // etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
         .target(name: "EtcdWire", dependencies: [swiftProtobuf]),
         // etcd wire messages <-> state-machine types, and errors <-> gRPC statuses.
@@ -201,7 +201,7 @@ let package = Package(
             name: "PeerTransportTests",
             dependencies: ["PeerTransport", nioCore, nioPosix, nioConcurrencyHelpers, nioEmbedded, logging]
         ),
-        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration"]),
+        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration", "ReplicatedMember"]),
         .testTarget(name: "EtcdWireTests", dependencies: ["EtcdWire", swiftProtobuf]),
         .testTarget(
             name: "EtcdMappingTests",

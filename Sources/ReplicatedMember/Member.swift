@@ -81,6 +81,8 @@ public struct MemberConfiguration: Sendable {
     public var store = StateStore.Configuration()
     /// How often the leader checkpoints remaining lease TTLs, in milliseconds.
     public var leaseCheckpointMilliseconds: Int64 = 300_000
+    /// How the leader compacts the key space's history on its own; nil for never (etcd's default).
+    public var autoCompaction: AutoCompaction?
     /// Distinguishes this start of the member from its earlier ones (request identifiers
     /// restart with the process). The shell must give every start a different value, for
     /// example a random number.
@@ -159,6 +161,8 @@ public struct BatchOutput: Sendable {
     public var appliedAt: [RequestID: LogIndex] = [:]
     /// Leases revoked because they expired (not by a client), as applied in this batch.
     public var expiredLeases: [Int64] = []
+    /// Compaction revisions the leader's auto-compaction proposed, as applied in this batch.
+    public var autoCompactions: [Int64] = []
     /// Watch events produced by applied writes, in revision order.
     public var events: [Event] = []
 }
@@ -204,6 +208,7 @@ public struct Member: Sendable {
     var nextReadContext: UInt64 = 1
     var lastSnapshotIndex: LogIndex
     var wasLeader = false
+    var autoCompactor: AutoCompactor?
 
     /// Creates a member from recovered state.
     public init(configuration: MemberConfiguration, recovered: RecoveredState) {
@@ -214,6 +219,7 @@ public struct Member: Sendable {
         leases = LeaseClock(
             configuration: LeaseClock.Configuration(
                 minTTL: configuration.minimumLeaseTTL, checkpointInterval: configuration.leaseCheckpointMilliseconds))
+        autoCompactor = configuration.autoCompaction.map { AutoCompactor(policy: $0, now: 0) }
     }
 
     /// This member's identifier.
@@ -324,13 +330,19 @@ public struct Member: Sendable {
         provideSnapshotIfNeeded()
     }
 
-    /// Advances logical time by one tick. On the leader this expires leases and checkpoints
-    /// their remaining TTLs by proposing through Raft.
+    /// Advances logical time by one tick. On the leader this expires leases, checkpoints their
+    /// remaining TTLs and compacts history (``MemberConfiguration/autoCompaction``) by proposing
+    /// through Raft.
     public mutating func tick() {
         precondition(pendingReady == nil, "tick() during a batch")
         now += configuration.tickMilliseconds
         raft.tick()
         provideSnapshotIfNeeded()
+        if let target = autoCompactor?.advance(
+            now: now, revision: store.currentRevision, compacted: store.compactedRevision, isLeader: raft.role == .leader)
+        {
+            proposeInternal(.compaction(CompactionRequest(revision: target)))
+        }
         guard raft.role == .leader else { return }
         for lease in leases.expired(now: now) {
             proposeInternal(.leaseRevoke(LeaseRevokeRequest(id: lease)))
@@ -440,8 +452,12 @@ public struct Member: Sendable {
             output.events.append(contentsOf: applied.events)
             noteLeaseChanges(envelope.body, response: applied.response)
             response = .write(applied.response)
-            if envelope.origin == noNode, case .leaseRevoke(let revoke) = envelope.body {
-                output.expiredLeases.append(revoke.id)
+            if envelope.origin == noNode {
+                switch envelope.body {
+                case .leaseRevoke(let revoke): output.expiredLeases.append(revoke.id)
+                case .compaction(let compaction): output.autoCompactions.append(compaction.revision)
+                default: break
+                }
             }
         } catch {
             response = .failure(.state(error))

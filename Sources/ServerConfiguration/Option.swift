@@ -17,6 +17,8 @@ enum Option: String, CaseIterable, Sendable {
     case initialClusterState = "initial-cluster-state"
     case initialClusterToken = "initial-cluster-token"
     case advertiseClientURLs = "advertise-client-urls"
+    case autoCompactionMode = "auto-compaction-mode"
+    case autoCompactionRetention = "auto-compaction-retention"
     case logLevel = "log-level"
     case configFile = "config-file"
 
@@ -52,6 +54,8 @@ enum Option: String, CaseIterable, Sendable {
         case .maxRequestBytes: return "1572864"
         case .initialClusterState: return "new"
         case .initialClusterToken: return "statehouse-cluster"
+        case .autoCompactionMode: return "periodic"
+        case .autoCompactionRetention: return "0"
         case .logLevel: return "info"
         }
     }
@@ -68,6 +72,8 @@ enum Option: String, CaseIterable, Sendable {
         case .initialCluster: return "name=url,..."
         case .initialClusterState: return "new|existing"
         case .initialClusterToken: return "token"
+        case .autoCompactionMode: return "periodic|revision"
+        case .autoCompactionRetention: return "retention"
         case .logLevel: return "debug|info|warn|error"
         }
     }
@@ -139,6 +145,18 @@ enum Option: String, CaseIterable, Sendable {
             ]
         case .advertiseClientURLs:
             return ["Comma-separated http://host:port URLs at which clients reach this member."]
+        case .autoCompactionMode:
+            return [
+                "How the leader compacts the key history on its own, as etcd's: \"periodic\" keeps the",
+                "last --auto-compaction-retention of time, \"revision\" the last that many revisions.",
+            ]
+        case .autoCompactionRetention:
+            return [
+                "How much history auto-compaction keeps; 0 turns it off. Periodic mode takes a",
+                "duration such as 30m, 1h30m or 5s (a whole number alone is hours) and compacts every",
+                "retention, at most every hour; revision mode takes a whole number of revisions and",
+                "compacts every 5 minutes.",
+            ]
         case .logLevel:
             return ["Least severe level of log messages written."]
         case .configFile:

@@ -1,3 +1,5 @@
+import ReplicatedMember
+
 /// Checking every value and deriving the configuration from them.
 extension ServerConfiguration {
     /// The configuration the settings describe, defaults filled in, every value checked in the
@@ -86,6 +88,8 @@ extension ServerConfiguration {
 
         let advertiseClient = try urlList(setting(.advertiseClientURLs), .advertiseClientURLs, role: .advertise).map(\.url)
 
+        let autoCompaction = try resolveAutoCompaction(setting(.autoCompactionMode), setting(.autoCompactionRetention))
+
         let logLevelSetting = setting(.logLevel)
         guard let logLevel = LogLevel(rawValue: logLevelSetting.text) else {
             throw logLevelSetting.error(.logLevel, expected: "one of " + LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
@@ -115,6 +119,7 @@ extension ServerConfiguration {
             snapshotCount: snapshotCount,
             quotaBackendBytes: quota == 0 ? defaultQuotaBackendBytes : quota,
             maxRequestBytes: maxRequest,
+            autoCompaction: autoCompaction,
             logLevel: logLevel,
             localID: members.first { $0.name == name }?.id ?? 0,
             clusterID: clusterID(memberIDs: [], token: token))
@@ -183,6 +188,56 @@ extension ServerConfiguration {
 
     /// The whole number `text` spells in decimal digits (no sign), or nil if it spells none or
     /// `Value` cannot hold it.
+    /// The auto-compaction policy of `--auto-compaction-mode` and `--auto-compaction-retention`,
+    /// nil when the retention is 0, as etcd reads them: in periodic mode a whole number is hours,
+    /// anything else a Go duration; revision mode takes a whole number of revisions only.
+    static func resolveAutoCompaction(_ mode: Setting, _ retention: Setting) throws(ConfigurationError) -> AutoCompaction? {
+        switch mode.text {
+        case "periodic":
+            let milliseconds: Int64
+            if let hours = wholeNumber(retention.text, as: Int64.self), hours <= Int64.max / 3_600_000 {
+                milliseconds = hours * 3_600_000
+            } else if let duration = goDurationMilliseconds(retention.text) {
+                milliseconds = duration
+            } else {
+                throw retention.error(
+                    .autoCompactionRetention,
+                    expected: "a duration such as 30m, 1h30m or 5s, or a whole number of hours (0 turns auto-compaction off)")
+            }
+            return milliseconds == 0 ? nil : .periodic(retentionMilliseconds: milliseconds)
+        case "revision":
+            guard let revisions = wholeNumber(retention.text, as: Int64.self) else {
+                throw retention.error(
+                    .autoCompactionRetention,
+                    expected: "a whole number of revisions to keep, as --auto-compaction-mode is revision (0 turns it off)")
+            }
+            return revisions == 0 ? nil : .revision(retainedRevisions: revisions)
+        default:
+            throw mode.error(.autoCompactionMode, expected: "periodic or revision")
+        }
+    }
+
+    /// The milliseconds a Go duration (`time.ParseDuration`: `1h30m`, `1.5h`, `300ms`, `10s`)
+    /// spells, rounded down; nil if it is not one, is negative, or is between 0 and 1 ms.
+    static func goDurationMilliseconds(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [("ns", 1e-6), ("us", 1e-3), ("µs", 1e-3), ("ms", 1), ("s", 1e3), ("m", 6e4), ("h", 3.6e6)]
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        if rest == "0" { return 0 }
+        var total = 0.0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !number.isEmpty, number != ".", let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            let unitText = rest.prefix { !($0.isASCII && ($0.isNumber || $0 == ".")) }
+            guard let unit = units.first(where: { $0.0 == unitText }) else { return nil }
+            rest = rest.dropFirst(unitText.count)
+            total += value * unit.1
+        }
+        guard total < 9.2e18, total == 0 || total >= 1 else { return nil }
+        return Int64(total)
+    }
+
     static func wholeNumber<Value: FixedWidthInteger>(_ text: String, as type: Value.Type) -> Value? {
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
         return Value(text, radix: 10)

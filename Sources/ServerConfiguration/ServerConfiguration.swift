@@ -1,3 +1,5 @@
+public import ReplicatedMember
+
 /// The `statehouse` server's configuration, read from flags, environment variables and an
 /// optional config file with etcd's names, and checked in full before anything starts.
 ///
@@ -97,6 +99,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var quotaBackendBytes: Int64
     /// The largest client request accepted, in bytes (`--max-request-bytes`).
     public var maxRequestBytes: Int
+    /// How the leader compacts history on its own, or nil for never (`--auto-compaction-mode`
+    /// and `--auto-compaction-retention`).
+    public var autoCompaction: AutoCompaction?
     /// The least severe level of log messages written (`--log-level`).
     public var logLevel: LogLevel
     /// This member's ID: the ID of the entry of ``initialCluster`` named ``name``.

@@ -479,6 +479,11 @@ final class MemberHost: @unchecked Sendable {
             }
         }
         if !output.events.isEmpty { watches.publish(output.events, revision: member.store.currentRevision) }
+        if member.raft.role == .leader {
+            for revision in output.autoCompactions {
+                logger.info("auto-compaction compacted the history", metadata: ["revision": "\(revision)"])
+            }
+        }
         if ready.snapshot != nil || ready.committedEntries.contains(where: { $0.kind == .confChange }) {
             refreshPeers()
             watches.storeReplaced(snapshot: ready.snapshot != nil)

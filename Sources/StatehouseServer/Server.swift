@@ -46,6 +46,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.raft.randomSeed = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.snapshotCount = configuration.snapshotCount
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
+        memberConfiguration.autoCompaction = configuration.autoCompaction
         memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
 
         let storage = try MemberStorage(engine: engine, store: memberConfiguration.storeConfiguration)

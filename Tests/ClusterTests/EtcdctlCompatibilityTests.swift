@@ -13,7 +13,7 @@ extension LocalClusterTests {
             if: FileManager.default.isExecutableFile(atPath: Etcdctl.path),
             "etcdctl is not installed at \(Etcdctl.path) (Debian's etcd-client package); skipping the etcdctl compatibility tests"))
     struct EtcdctlCompatibilityTests {
-        /// Runs `body` with a three-member cluster (see ``withCluster(size:snapshotCount:_:)``) and
+        /// Runs `body` with a three-member cluster (see ``withCluster(size:snapshotCount:arguments:_:)``) and
         /// an etcdctl runner for it.
         private func withEtcdctlCluster(_ body: (LocalCluster, Etcdctl) async throws -> Void) async throws {
             try await withCluster { cluster in try await body(cluster, Etcdctl(cluster: cluster)) }

@@ -49,7 +49,7 @@ final class LocalMember {
 /// directory, short Raft timings, and each member's log in a file.
 ///
 /// Members can be killed, stopped, restarted on the same data, and added. ``shutdown()`` kills
-/// whatever still runs; ``withCluster(size:snapshotCount:_:)`` calls it.
+/// whatever still runs; ``withCluster(size:snapshotCount:arguments:_:)`` calls it.
 final class LocalCluster {
     /// The `statehouse` executable.
     let executable: URL
@@ -63,6 +63,8 @@ final class LocalCluster {
     let electionMilliseconds = 500
     /// `--snapshot-count`, if set.
     let snapshotCount: Int?
+    /// Flags every member starts with besides those the cluster sets itself.
+    let extraArguments: [String]
     /// Every member ever created, in order of creation.
     private(set) var members: [LocalMember] = []
     /// Processes other than members that ``shutdown()`` kills (see ``adopt(_:)``).
@@ -88,10 +90,11 @@ final class LocalCluster {
     var isReferenceServer: Bool { executable.lastPathComponent != "statehouse" }
 
     /// Prepares a cluster of `size` members named n1, n2, … (nothing runs until ``start()``).
-    init(size: Int = 3, snapshotCount: Int? = nil, executable chosen: URL? = nil) throws {
+    init(size: Int = 3, snapshotCount: Int? = nil, extraArguments: [String] = [], executable chosen: URL? = nil) throws {
         guard let executable = chosen ?? Self.serverExecutable else { throw MissingExecutable() }
         self.executable = executable
         self.snapshotCount = snapshotCount
+        self.extraArguments = extraArguments
         let unique = UUID().uuidString.prefix(8).lowercased()
         root = FileManager.default.temporaryDirectory.appendingPathComponent("statehouse-cluster-\(unique)").path
         token = "cluster-test-\(unique)"
@@ -140,6 +143,7 @@ final class LocalCluster {
             "--election-timeout", String(electionMilliseconds),
         ]
         if let snapshotCount { arguments += ["--snapshot-count", String(snapshotCount)] }
+        arguments += extraArguments
         let banner = "==== \(Date()) starting \(member.name): statehouse \(arguments.joined(separator: " "))\n"
         try appendToLog(member, banner)
         // The members get the tests' environment without STATEHOUSE_ variables, which would configure them.

@@ -71,7 +71,7 @@ extension LocalClusterTests {
     /// `statehousectl` against a three-member cluster: what each command prints and how it exits.
     @Suite("statehousectl")
     struct StatehousectlTests {
-        /// Runs `body` with a three-member cluster (see ``withCluster(size:snapshotCount:_:)``) and a
+        /// Runs `body` with a three-member cluster (see ``withCluster(size:snapshotCount:arguments:_:)``) and a
         /// statehousectl runner for it; skips the test if statehousectl was not built.
         private func withCtlCluster(_ body: (LocalCluster, StatehousectlRunner) async throws -> Void) async throws {
             let executable = try StatehousectlRunner.builtExecutable()

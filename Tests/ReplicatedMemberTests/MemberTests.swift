@@ -13,6 +13,8 @@ struct MemberHarness {
     var responses: [RequestID: ClientResponse] = [:]
     var appliedAt: [RequestID: LogIndex] = [:]
     var expired: [Int64] = []
+    /// Auto-compaction revisions each member applied, in order.
+    var autoCompactions: [NodeID: [Int64]] = [:]
     var nextRequest: RequestID = 1
 
     init(voters: [NodeID], configure: (inout MemberConfiguration) -> Void = { _ in }) {
@@ -37,6 +39,7 @@ struct MemberHarness {
                 for (request, response) in output.responses { responses[request] = response }
                 appliedAt.merge(output.appliedAt) { $1 }
                 expired.append(contentsOf: output.expiredLeases)
+                autoCompactions[id, default: []].append(contentsOf: output.autoCompactions)
                 moved = true
             }
             let messages = inFlight

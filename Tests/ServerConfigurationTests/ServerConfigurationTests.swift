@@ -1,3 +1,4 @@
+import ReplicatedMember
 import ServerConfiguration
 import Testing
 
@@ -584,6 +585,52 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
         let error = ConfigurationError(flag: "--name", value: "a\nb", expected: "x\ny", source: .environment(variable: "STATEHOUSE_NAME"))
         #expect(!error.line.contains("\n"))
         #expect(error.line == #"statehouse: invalid value "a\nb" for --name (from STATEHOUSE_NAME): expected x y"#)
+    }
+}
+
+@Suite struct AutoCompactionTests {
+    @Test("off by default, as etcd 3.4's")
+    func offByDefault() throws {
+        #expect(try configuration().autoCompaction == nil)
+        #expect(try configuration(["--auto-compaction-mode", "revision"]).autoCompaction == nil)
+        #expect(try configuration(["--auto-compaction-retention", "0s"]).autoCompaction == nil)
+    }
+
+    @Test("periodic retention: a whole number is hours, anything else a Go duration")
+    func periodic() throws {
+        func retention(_ text: String) throws -> AutoCompaction? {
+            try configuration(["--auto-compaction-retention", text]).autoCompaction
+        }
+        #expect(try retention("1") == .periodic(retentionMilliseconds: 3_600_000))
+        #expect(try retention("72") == .periodic(retentionMilliseconds: 72 * 3_600_000))
+        #expect(try retention("30m") == .periodic(retentionMilliseconds: 1_800_000))
+        #expect(try retention("1h30m") == .periodic(retentionMilliseconds: 5_400_000))
+        #expect(try retention("1.5h") == .periodic(retentionMilliseconds: 5_400_000))
+        #expect(try retention("5s") == .periodic(retentionMilliseconds: 5_000))
+        #expect(try retention("250ms") == .periodic(retentionMilliseconds: 250))
+        #expect(
+            try configuration(["--auto-compaction-mode=periodic"], environment: ["STATEHOUSE_AUTO_COMPACTION_RETENTION": "10m"])
+                .autoCompaction == .periodic(retentionMilliseconds: 600_000))
+        let expected = "expected a duration such as 30m, 1h30m or 5s, or a whole number of hours (0 turns auto-compaction off)"
+        for text in ["-1", "1d", "h", "1h-5m", "500us"] {
+            assertRefused(
+                ["--auto-compaction-retention", text],
+                #"statehouse: invalid value ""# + text + #"" for --auto-compaction-retention: "# + expected)
+        }
+    }
+
+    @Test("revision retention is a whole number of revisions")
+    func revision() throws {
+        #expect(
+            try configuration(["--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000"]).autoCompaction
+                == .revision(retainedRevisions: 1000))
+        assertRefused(
+            ["--auto-compaction-mode", "revision", "--auto-compaction-retention", "1h"],
+            #"statehouse: invalid value "1h" for --auto-compaction-retention: expected a whole number of revisions to keep, as --auto-compaction-mode is revision (0 turns it off)"#
+        )
+        assertRefused(
+            ["--auto-compaction-mode", "hourly"],
+            #"statehouse: invalid value "hourly" for --auto-compaction-mode: expected periodic or revision"#)
     }
 }
 

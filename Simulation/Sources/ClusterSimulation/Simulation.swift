@@ -91,6 +91,8 @@ public final class Simulation {
         public var historyLength = 0
         /// MVCC compactions applied for clients.
         public var compactions = 0
+        /// Compactions the leaders' auto-compaction proposed, as the first member applied them.
+        public var autoCompactions = 0
         /// Leases that expired (were revoked by a leader's lease clock).
         public var leasesExpired = 0
     }
@@ -661,6 +663,7 @@ public final class Simulation {
             }
         }
         for lease in output.expiredLeases { checkExpiry(of: lease, member: index) }
+        if index == 0 { statistics.autoCompactions += output.autoCompactions.count }
         for (request, response) in output.responses {
             let operation = Int(request)
             guard members[index].waiting.remove(operation) != nil else { continue }
@@ -676,6 +679,7 @@ public final class Simulation {
         configuration.tickMilliseconds = Int64(options.tickInterval / 1_000)
         configuration.snapshotCount = options.snapshotInterval
         configuration.retainedEntries = options.retainedEntries
+        configuration.autoCompaction = options.autoCompaction
         configuration.raft.electionTicks = options.electionTicks
         configuration.raft.heartbeatTicks = 1
         configuration.raft.preVote = options.preVote

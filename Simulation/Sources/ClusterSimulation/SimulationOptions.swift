@@ -68,6 +68,8 @@ public struct SimulationOptions: Sendable, Hashable {
     public var retainedEntries: UInt64 = 5
     /// Snapshot chunk size (small, so that transfers take several chunks).
     public var snapshotChunkBytes: Int = 8_192
+    /// The leader's auto-compaction of history, if any (drawn for some seeds).
+    public var autoCompaction: AutoCompaction?
 
     // Workload.
     /// Mean pause of each client between getting an answer and sending its next request
@@ -104,6 +106,7 @@ public struct SimulationOptions: Sendable, Hashable {
         clockSkew = [0, 0.05, 0.2][Int(rng.next(below: 3))]
         forwardProposals = rng.chance(0.3)
         maxBytesPerMessage = rng.chance(0.3) ? 1 : 4_096
+        autoCompaction = rng.chance(0.3) ? .periodic(retentionMilliseconds: [300, 2_000][Int(rng.next(below: 2))]) : nil
     }
 
     /// A run with no faults at all (for measuring and for scenario tests that script their own).
@@ -114,6 +117,7 @@ public struct SimulationOptions: Sendable, Hashable {
         options.maxDelay = 2_000
         options.meanTimeBetweenFaults = 0
         options.transferRate = 0
+        options.autoCompaction = nil
         return options
     }
 }
