@@ -7,7 +7,7 @@ extension ServerConfiguration {
         }
         let member: [Option] = [
             .name, .dataDir, .snapshotCount, .heartbeatInterval, .electionTimeout, .listenPeerURLs, .listenClientURLs,
-            .quotaBackendBytes, .maxRequestBytes,
+            .quotaBackendBytes, .maxRequestBytes, .autoCompactionMode, .autoCompactionRetention,
         ]
         let clustering: [Option] = [
             .initialAdvertisePeerURLs, .initialCluster, .initialClusterState, .initialClusterToken, .advertiseClientURLs,

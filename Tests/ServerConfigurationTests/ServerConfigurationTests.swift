@@ -703,7 +703,8 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
     private let flags = [
         "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls",
         "initial-cluster", "initial-cluster-state", "initial-cluster-token", "heartbeat-interval", "election-timeout",
-        "snapshot-count", "quota-backend-bytes", "max-request-bytes", "log-level", "config-file",
+        "snapshot-count", "quota-backend-bytes", "max-request-bytes", "log-level", "config-file", "auto-compaction-mode",
+        "auto-compaction-retention",
     ]
 
     @Test("Help mentions every flag and variable")
