@@ -305,6 +305,22 @@ final class MemberHost: @unchecked Sendable {
         }
     }
 
+    /// If this member leads, hands leadership to the voter whose log matches the leader's
+    /// furthest (as etcd does before it stops) and completes with that voter once it leads; nil
+    /// when this member does not lead, leads alone, or the transfer did not finish in time.
+    func handOffLeadership() -> EventLoopFuture<NodeID?> {
+        let promise = loop.makePromise(of: NodeID?.self)
+        loop.execute {
+            guard !self.stopped, self.member.raft.role == .leader else { return promise.succeed(nil) }
+            let raft = self.member.raft
+            let target = raft.confState.voters.filter { $0 != self.member.id }
+                .max { (raft.matchIndex(of: $0) ?? 0, $1) < (raft.matchIndex(of: $1) ?? 0, $0) }
+            guard let target else { return promise.succeed(nil) }
+            self.transferLeadershipOnLoop(to: target) { error in promise.succeed(error == nil ? target : nil) }
+        }
+        return promise.futureResult
+    }
+
     /// Hands leadership to `target` and calls `done` once it leads, or with a timeout error.
     func transferLeadershipOnLoop(to target: NodeID, done: @escaping @Sendable (ServiceError?) -> Void) {
         guard member.raft.role == .leader else { return done(.notLeader) }

@@ -138,9 +138,14 @@ public final class StatehouseServer: Sendable {
         }
     }
 
-    /// Stops gracefully: stops accepting calls and lets in-flight ones finish, stops the member
-    /// (syncing storage), then closes the peer transport and the event loops.
+    /// Stops gracefully: a leader first hands leadership to its most caught-up follower (so the
+    /// cluster does not wait an election timeout for a new one), then the member stops accepting
+    /// calls and lets in-flight ones finish, stops (syncing storage), and closes the peer
+    /// transport and the event loops.
     public func stop() async {
+        if let successor = try? await host.handOffLeadership().get() {
+            logger.info("handed leadership over before stopping", metadata: ["leader": "\(String(successor, radix: 16))"])
+        }
         for server in clientServers { await server.shutdown() }
         try? await host.stop().get()
         await transport.shutdown()

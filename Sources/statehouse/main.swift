@@ -3,7 +3,8 @@
 // Configuration comes from flags, STATEHOUSE_* environment variables and an optional config
 // file (see `statehouse --help`). Every value is checked before anything starts: a bad one
 // stops the process with one line naming the flag, and exit code 2. SIGTERM and SIGINT shut
-// the member down gracefully (stop accepting calls, finish in-flight ones, sync, exit 0).
+// the member down gracefully (a leader hands leadership to its most caught-up follower, then
+// the member stops accepting calls, finishes in-flight ones, syncs and exits 0).
 
 import Foundation
 import Logging

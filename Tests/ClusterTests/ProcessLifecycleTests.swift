@@ -42,6 +42,41 @@ extension LocalClusterTests {
             }
         }
 
+        /// SIGTERM on the leader hands leadership to a follower before the process exits: the
+        /// survivors agree on a new leader while the old one still runs (without the hand-off
+        /// they would keep following it until its heartbeats stop, then wait an election
+        /// timeout), and the old leader's log names its successor.
+        @Test("SIGTERM on the leader hands leadership over before it exits")
+        func sigtermOnTheLeaderHandsLeadershipOver() async throws {
+            try await withCluster { cluster in
+                let leader = try await cluster.waitForLeader()
+                let survivors = cluster.others(than: leader)
+                try await putMany(try await cluster.client(leader), prefix: "handoff/", 0..<20)
+                guard let process = leader.process else { return }
+                process.send(SIGTERM)
+                var successor: UInt64?
+                while process.isRunning, successor == nil {
+                    let leaders = Set(await cluster.statuses(of: survivors).values.map(\.leader))
+                    if leaders.count == 1, let only = leaders.first, only != 0, only != leader.id { successor = only }
+                }
+                let status = try await process.waitForExit(timeout: .seconds(10))
+                if cluster.isReferenceServer {
+                    // etcd 3.4 re-raises SIGTERM once it has shut down.
+                    #expect([.exited(0), .signaled(SIGTERM)].contains(status), "the old leader after SIGTERM: \(status)")
+                } else {
+                    #expect(status == .exited(0), "the old leader after SIGTERM")
+                    let log = ChildProcess.read(leader.logPath)
+                    #expect(log.contains("handed leadership over before stopping"), "\(leader.name)'s log names no successor")
+                }
+                let handedTo = try #require(successor, "the survivors still followed \(leader.name) when it exited")
+                #expect(survivors.contains { $0.id == handedTo })
+                let after = try await cluster.waitForLeader(among: survivors, excluding: leader.id)
+                #expect(after.id == handedTo, "leadership moved again after the hand-off")
+                let response = try await cluster.client(after).get("handoff/", prefix: true)
+                #expect(response.kvs.count == 20)
+            }
+        }
+
         /// A bad value for a flag stops `statehouse` before it starts, with exit status 2 and one
         /// line on standard error that names the flag.
         @Test("A bad flag exits with status 2 and one line naming the flag")
