@@ -54,6 +54,10 @@ extension ServerConfiguration {
                     Print this text and exit.
               --version
                     Print the version and exit.
+              --validate-config
+                    Check every flag, environment variable and config-file key exactly as a start
+                    would, print what the member would run with, and exit: 0 if the configuration
+                    is valid, 2 (with one line naming the flag) if not. Nothing is created.
             """,
         ]
         return parts.joined(separator: "\n\n") + "\n"

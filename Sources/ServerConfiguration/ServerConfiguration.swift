@@ -69,6 +69,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         case help
         /// Print the version and exit successfully (`--version`).
         case version
+        /// Print ``ServerConfiguration/summary`` and exit successfully without starting
+        /// (`--validate-config`): every value was checked exactly as a start checks it.
+        case validated(ServerConfiguration)
     }
 
     /// This member's name (`--name`).
@@ -152,10 +155,13 @@ public struct ServerConfiguration: Sendable, Equatable {
         arguments: [String], environment: [String: String], readFile: (String) throws -> String
     ) throws(ConfigurationError) -> ParseResult {
         var settings: [Option: Setting]
+        let validateOnly: Bool
         switch try parseCommandLine(arguments) {
         case .help: return .help
         case .version: return .version
-        case .settings(let commandLine): settings = commandLine
+        case .settings(let commandLine, let validate):
+            settings = commandLine
+            validateOnly = validate
         }
         settings.merge(try parseEnvironment(environment)) { commandLine, _ in commandLine }
         if let configFile = settings[.configFile] {
@@ -170,7 +176,31 @@ public struct ServerConfiguration: Sendable, Equatable {
             }
             settings.merge(try parseConfigFile(text, path: configFile.text)) { earlier, _ in earlier }
         }
-        return .run(try resolve(settings))
+        let configuration = try resolve(settings)
+        return validateOnly ? .validated(configuration) : .run(configuration)
+    }
+
+    /// What `--validate-config` prints: one line per setting that shapes the member.
+    public var summary: String {
+        let compaction: String
+        switch autoCompaction {
+        case nil: compaction = "off"
+        case .periodic(let milliseconds): compaction = "periodic, keeping \(milliseconds) ms"
+        case .revision(let revisions): compaction = "revision, keeping \(revisions) revisions"
+        }
+        let lines = [
+            "configuration is valid",
+            "name: \(name) (member ID \(String(localID, radix: 16)))",
+            "data-dir: \(dataDir)",
+            "initial-cluster: " + initialCluster.map { "\($0.name)=\($0.peerURLs.joined(separator: ","))" }.joined(separator: " "),
+            "initial-cluster-state: \(clusterState.rawValue), cluster ID \(String(clusterID, radix: 16))",
+            "listen-peer-urls: " + listenPeer.map(\.url).joined(separator: ","),
+            "listen-client-urls: " + listenClient.map(\.url).joined(separator: ","),
+            "advertise-client-urls: " + advertiseClientURLs.joined(separator: ","),
+            "heartbeat-interval: \(heartbeatMilliseconds) ms, election-timeout: \(electionMilliseconds) ms",
+            "auto-compaction: \(compaction)",
+        ]
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -5,13 +5,14 @@ extension ServerConfiguration {
     enum CommandLine {
         case help
         case version
-        case settings([Option: Setting])
+        case settings([Option: Setting], validateOnly: Bool)
     }
 
     /// Reads the command line the way Go's flag package does.
     static func parseCommandLine(_ arguments: [String]) throws(ConfigurationError) -> CommandLine {
         var settings: [Option: Setting] = [:]
         var wantsVersion = false
+        var validateOnly = false
         var index = arguments.startIndex
         while index < arguments.endIndex {
             let argument = arguments[index]
@@ -43,6 +44,9 @@ extension ServerConfiguration {
             case "version":
                 wantsVersion = try boolean(value, flag: written)
                 continue
+            case "validate-config":
+                validateOnly = try boolean(value, flag: written)
+                continue
             default:
                 break
             }
@@ -60,7 +64,7 @@ extension ServerConfiguration {
             }
             settings[option] = Setting(text: value ?? "", source: .commandLine)
         }
-        return wantsVersion ? .version : .settings(settings)
+        return wantsVersion ? .version : .settings(settings, validateOnly: validateOnly)
     }
 
     /// The value of a boolean flag such as `--version` or `--version=false`, spelled as Go's

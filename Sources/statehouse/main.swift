@@ -43,6 +43,9 @@ case .help:
 case .version:
     print("statehouse \(StatehouseServer.version) (etcd API \(StatehouseServer.apiVersion))")
     exit(0)
+case .validated(let value):
+    print(value.summary)
+    exit(0)
 case .run(let value):
     configuration = value
 }

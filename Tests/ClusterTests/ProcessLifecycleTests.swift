@@ -88,7 +88,7 @@ extension LocalClusterTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
 
-            let cases: [(arguments: [String], flag: String)] = [
+            var cases: [(arguments: [String], flag: String)] = [
                 (["--heartbeat-interval", "abc"], "--heartbeat-interval"),
                 (["--heartbeat-interval=abc"], "--heartbeat-interval"),
                 (["--heartbeat-interval", "100", "--election-timeout", "200"], "--election-timeout"),
@@ -96,6 +96,13 @@ extension LocalClusterTests {
                 (["--snapshot-count", "-1"], "--snapshot-count"),
                 (["--no-such-flag", "1"], "--no-such-flag"),
             ]
+            // --validate-config checks the same way, and exits 0 for a valid one; neither creates anything.
+            let validated = try ChildProcess(
+                executable: executable.path, arguments: ["--validate-config", "--name", "n1", "--data-dir", directory + "/data"],
+                outputPath: directory + "/validated.out", errorPath: directory + "/validated.err")
+            #expect(try await validated.waitForExit(timeout: .seconds(10)) == .exited(0), "\(validated.errorOutput)")
+            #expect(validated.output.hasPrefix("configuration is valid\n"), "\(validated.output)")
+            cases += cases.map { (["--validate-config"] + $0.arguments, $0.flag) }
             for (index, testCase) in cases.enumerated() {
                 let process = try ChildProcess(
                     executable: executable.path, arguments: testCase.arguments + ["--data-dir", directory + "/data"],

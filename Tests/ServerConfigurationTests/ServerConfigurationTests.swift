@@ -588,6 +588,27 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
     }
 }
 
+@Suite struct ValidateConfigTests {
+    @Test("--validate-config checks everything a start checks and asks for no start")
+    func validateConfig() throws {
+        let valid = try configuration(["--name", "n1"])
+        #expect(try parse(["--validate-config", "--name", "n1"]) == .validated(valid))
+        #expect(try parse(["--name=n1", "-validate-config=true"]) == .validated(valid))
+        #expect(try parse(["--validate-config=false", "--name", "n1"]) == .run(valid))
+        #expect(
+            try parse(["--validate-config"], environment: ["STATEHOUSE_NAME": "n1"], files: [:]) == .validated(valid))
+        assertRefused(
+            ["--validate-config", "--heartbeat-interval", "abc"],
+            #"statehouse: invalid value "abc" for --heartbeat-interval: expected a whole number of milliseconds greater than 0"#)
+        assertRefused(
+            ["--validate-config=maybe"], #"statehouse: invalid value "maybe" for --validate-config: expected no value, or true or false"#)
+        let summary = valid.summary
+        #expect(summary.hasPrefix("configuration is valid\nname: n1 (member ID "))
+        #expect(summary.contains("data-dir: n1.statehouse"))
+        #expect(summary.contains("auto-compaction: off"))
+    }
+}
+
 @Suite struct AutoCompactionTests {
     @Test("off by default, as etcd 3.4's")
     func offByDefault() throws {
@@ -715,7 +736,10 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
             let variable = "STATEHOUSE_" + flag.uppercased().replacing("-", with: "_")
             #expect(help.contains("env \(variable),"), "\(variable)")
         }
-        for text in ["--help", "-h", "--version", "default \"default\"", "default \"http://127.0.0.1:2379\"", "default.statehouse"] {
+        for text in [
+            "--help", "-h", "--version", "--validate-config", "default \"default\"", "default \"http://127.0.0.1:2379\"",
+            "default.statehouse",
+        ] {
             #expect(help.contains(text), "\(text)")
         }
     }
