@@ -219,7 +219,8 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "statehouse", "statehousectl", "statehouse-workflow", "TestSupport", "GRPCTestSupport", "EtcdWire", "GRPCStatus",
+                "statehouse", "statehousectl", "statehouse-restore", "statehouse-workflow", "TestSupport", "GRPCTestSupport",
+                "EtcdWire", "GRPCStatus",
                 "StatehouseClient", "Primitives", logging, nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, crypto,
                 swiftProtobuf, yams,
             ]

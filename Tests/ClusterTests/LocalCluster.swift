@@ -129,6 +129,17 @@ final class LocalCluster {
     /// `--initial-cluster-state`.
     func launch(_ member: LocalMember) throws {
         precondition(!member.isRunning, "\(member.name) already runs")
+        let arguments = self.arguments(for: member)
+        let banner = "==== \(Date()) starting \(member.name): statehouse \(arguments.joined(separator: " "))\n"
+        try appendToLog(member, banner)
+        // The members get the tests' environment without STATEHOUSE_ variables, which would configure them.
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STATEHOUSE_") && !$0.key.hasPrefix("ETCD_") }
+        member.process = try ChildProcess(
+            executable: executable.path, arguments: arguments, environment: environment, outputPath: member.logPath)
+    }
+
+    /// The flags `member` starts with (also what `statehouse-restore` needs to prepare its data).
+    func arguments(for member: LocalMember) -> [String] {
         var arguments = [
             "--name", member.name,
             "--data-dir", member.dataDirectory,
@@ -143,13 +154,7 @@ final class LocalCluster {
             "--election-timeout", String(electionMilliseconds),
         ]
         if let snapshotCount { arguments += ["--snapshot-count", String(snapshotCount)] }
-        arguments += extraArguments
-        let banner = "==== \(Date()) starting \(member.name): statehouse \(arguments.joined(separator: " "))\n"
-        try appendToLog(member, banner)
-        // The members get the tests' environment without STATEHOUSE_ variables, which would configure them.
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STATEHOUSE_") && !$0.key.hasPrefix("ETCD_") }
-        member.process = try ChildProcess(
-            executable: executable.path, arguments: arguments, environment: environment, outputPath: member.logPath)
+        return arguments + extraArguments
     }
 
     private func appendToLog(_ member: LocalMember, _ text: String) throws {

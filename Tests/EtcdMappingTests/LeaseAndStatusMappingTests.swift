@@ -86,27 +86,8 @@ struct StatusMappingTests {
         for (error, code, message) in expected {
             #expect(status(for: error) == (code, message))
             #expect(status(for: error as any Error) == (code, message))
+            #expect(error.code == code && error.description == message)
         }
-    }
-
-    @Test(arguments: [
-        (StateError.emptyKey, StatusCode.invalidArgument, "etcdserver: key is not provided"),
-        (.keyNotFound, .invalidArgument, "etcdserver: key not found"),
-        (.valueProvided, .invalidArgument, "etcdserver: value is provided"),
-        (.leaseProvided, .invalidArgument, "etcdserver: lease is provided"),
-        (.tooManyOperations, .invalidArgument, "etcdserver: too many operations in txn request"),
-        (.duplicateKey, .invalidArgument, "etcdserver: duplicate key given in txn request"),
-        (.compacted, .outOfRange, "etcdserver: mvcc: required revision has been compacted"),
-        (.futureRevision, .outOfRange, "etcdserver: mvcc: required revision is a future revision"),
-        (.leaseNotFound, .notFound, "etcdserver: requested lease not found"),
-        (.leaseExists, .failedPrecondition, "etcdserver: lease already exists"),
-        (.leaseTTLTooLarge, .outOfRange, "etcdserver: too large lease TTL"),
-        (.requestTooLarge, .invalidArgument, "etcdserver: request is too large"),
-    ])
-    func codesAndMessages(error: StateError, code: StatusCode, message: String) {
-        #expect(error.code == code)
-        #expect(error.message == message)
-        #expect(error.description == message)
     }
 
     @Test func statusCodeValues() {
