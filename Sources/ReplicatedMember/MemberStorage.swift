@@ -36,6 +36,39 @@ public final class MemberStorage {
         try log.append(entries: state.entries, hardState: state.hardState)
     }
 
+    /// Makes this member the only one of its cluster, for the disaster in which the others are
+    /// lost for good (etcd's `--force-new-cluster`): log entries after the commit index are
+    /// discarded, and a committed removal of every other member is appended, which the member
+    /// applies when it starts. It keeps every committed write.
+    ///
+    /// - Returns: The members removed (none when `id` is the only member already).
+    /// - Throws: ``StorageError`` if nothing is stored or `id` is not a voter as of the commit index.
+    @discardableResult
+    public func forceNewCluster(keeping id: NodeID) throws(StorageError) -> [NodeID] {
+        guard !isEmpty else { throw StorageError(.invalidOperation, "there is no stored cluster to force into a new one") }
+        let state = try log.load(appliedIndex: try AppliedIndex.read(from: engine))
+        let snapshotIndex = state.snapshot?.metadata.index ?? 0
+        let commit = max(state.hardState.commit, snapshotIndex)
+        var membership = state.snapshot?.metadata.confState ?? ConfState()
+        for entry in state.entries where entry.index > snapshotIndex && entry.index <= commit && entry.kind == .confChange {
+            if let change = ConfChange(decoding: entry.data) { membership = membership.applying(change) }
+        }
+        guard membership.voters.contains(id) else {
+            throw StorageError(.invalidOperation, "member \(String(id, radix: 16)) is not a voter of the stored cluster")
+        }
+        let others = membership.members.filter { $0 != id }
+        guard !others.isEmpty else { return [] }
+        let term = state.hardState.term
+        let removals = others.enumerated().map { offset, member in
+            LogEntry(
+                term: term, index: commit + 1 + UInt64(offset), kind: .confChange,
+                data: ConfChange(.removeNode, node: member).encoded())
+        }
+        try log.append(
+            entries: removals, hardState: HardState(term: term, vote: state.hardState.vote, commit: commit + UInt64(others.count)))
+        return others
+    }
+
     /// Step 1 of a batch: makes the Ready's snapshot, entries and hard state durable in one
     /// synced write. Call before sending any of the Ready's messages.
     public func persist(_ ready: Ready) throws(StorageError) {

@@ -11,6 +11,7 @@ extension ServerConfiguration {
         ]
         let clustering: [Option] = [
             .initialAdvertisePeerURLs, .initialCluster, .initialClusterState, .initialClusterToken, .advertiseClientURLs,
+            .forceNewCluster,
         ]
         let parts = [
             """

@@ -19,6 +19,7 @@ enum Option: String, CaseIterable, Sendable {
     case advertiseClientURLs = "advertise-client-urls"
     case autoCompactionMode = "auto-compaction-mode"
     case autoCompactionRetention = "auto-compaction-retention"
+    case forceNewCluster = "force-new-cluster"
     case logLevel = "log-level"
     case configFile = "config-file"
 
@@ -30,6 +31,9 @@ enum Option: String, CaseIterable, Sendable {
     var environmentVariable: String {
         "STATEHOUSE_" + String(rawValue.uppercased().map { $0 == "-" ? "_" : $0 })
     }
+
+    /// Whether the option is a boolean flag: written alone (`--force-new-cluster`) it means true.
+    var isBoolean: Bool { self == .forceNewCluster }
 
     /// Whether the option may be a key of the config file (the config file cannot name another).
     var isConfigFileKey: Bool { self != .configFile }
@@ -56,6 +60,7 @@ enum Option: String, CaseIterable, Sendable {
         case .initialClusterToken: return "statehouse-cluster"
         case .autoCompactionMode: return "periodic"
         case .autoCompactionRetention: return "0"
+        case .forceNewCluster: return "false"
         case .logLevel: return "info"
         }
     }
@@ -74,6 +79,7 @@ enum Option: String, CaseIterable, Sendable {
         case .initialClusterToken: return "token"
         case .autoCompactionMode: return "periodic|revision"
         case .autoCompactionRetention: return "retention"
+        case .forceNewCluster: return "true|false"
         case .logLevel: return "debug|info|warn|error"
         }
     }
@@ -156,6 +162,13 @@ enum Option: String, CaseIterable, Sendable {
                 "duration such as 30m, 1h30m or 5s (a whole number alone is hours) and compacts every",
                 "retention, at most every hour; revision mode takes a whole number of revisions and",
                 "compacts every 5 minutes.",
+            ]
+        case .forceNewCluster:
+            return [
+                "For the disaster in which every other member is lost for good: start from this",
+                "member's data as the only member of its cluster, removing the others (their",
+                "uncommitted writes are lost). Start it once with the flag, then without; add new",
+                "members as usual. Needs an existing data directory. Written alone it means true.",
             ]
         case .logLevel:
             return ["Least severe level of log messages written."]

@@ -90,6 +90,14 @@ extension ServerConfiguration {
 
         let autoCompaction = try resolveAutoCompaction(setting(.autoCompactionMode), setting(.autoCompactionRetention))
 
+        let forceSetting = setting(.forceNewCluster)
+        let forceNewCluster: Bool
+        switch forceSetting.text {
+        case "1", "t", "T", "true", "TRUE", "True": forceNewCluster = true
+        case "0", "f", "F", "false", "FALSE", "False": forceNewCluster = false
+        default: throw forceSetting.error(.forceNewCluster, expected: "true or false")
+        }
+
         let logLevelSetting = setting(.logLevel)
         guard let logLevel = LogLevel(rawValue: logLevelSetting.text) else {
             throw logLevelSetting.error(.logLevel, expected: "one of " + LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
@@ -120,6 +128,7 @@ extension ServerConfiguration {
             quotaBackendBytes: quota == 0 ? defaultQuotaBackendBytes : quota,
             maxRequestBytes: maxRequest,
             autoCompaction: autoCompaction,
+            forceNewCluster: forceNewCluster,
             logLevel: logLevel,
             localID: members.first { $0.name == name }?.id ?? 0,
             clusterID: clusterID(memberIDs: [], token: token))

@@ -105,6 +105,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// How the leader compacts history on its own, or nil for never (`--auto-compaction-mode`
     /// and `--auto-compaction-retention`).
     public var autoCompaction: AutoCompaction?
+    /// Whether to start as the only member of the stored cluster, removing the others
+    /// (`--force-new-cluster`).
+    public var forceNewCluster: Bool
     /// The least severe level of log messages written (`--log-level`).
     public var logLevel: LogLevel
     /// This member's ID: the ID of the entry of ``initialCluster`` named ``name``.
@@ -188,18 +191,19 @@ public struct ServerConfiguration: Sendable, Equatable {
         case .periodic(let milliseconds): compaction = "periodic, keeping \(milliseconds) ms"
         case .revision(let revisions): compaction = "revision, keeping \(revisions) revisions"
         }
-        let lines = [
-            "configuration is valid",
-            "name: \(name) (member ID \(String(localID, radix: 16)))",
-            "data-dir: \(dataDir)",
-            "initial-cluster: " + initialCluster.map { "\($0.name)=\($0.peerURLs.joined(separator: ","))" }.joined(separator: " "),
-            "initial-cluster-state: \(clusterState.rawValue), cluster ID \(String(clusterID, radix: 16))",
-            "listen-peer-urls: " + listenPeer.map(\.url).joined(separator: ","),
-            "listen-client-urls: " + listenClient.map(\.url).joined(separator: ","),
-            "advertise-client-urls: " + advertiseClientURLs.joined(separator: ","),
-            "heartbeat-interval: \(heartbeatMilliseconds) ms, election-timeout: \(electionMilliseconds) ms",
-            "auto-compaction: \(compaction)",
-        ]
+        let lines =
+            [
+                "configuration is valid",
+                "name: \(name) (member ID \(String(localID, radix: 16)))",
+                "data-dir: \(dataDir)",
+                "initial-cluster: " + initialCluster.map { "\($0.name)=\($0.peerURLs.joined(separator: ","))" }.joined(separator: " "),
+                "initial-cluster-state: \(clusterState.rawValue), cluster ID \(String(clusterID, radix: 16))",
+                "listen-peer-urls: " + listenPeer.map(\.url).joined(separator: ","),
+                "listen-client-urls: " + listenClient.map(\.url).joined(separator: ","),
+                "advertise-client-urls: " + advertiseClientURLs.joined(separator: ","),
+                "heartbeat-interval: \(heartbeatMilliseconds) ms, election-timeout: \(electionMilliseconds) ms",
+                "auto-compaction: \(compaction)",
+            ] + (forceNewCluster ? ["force-new-cluster: the member will remove every other member of its stored cluster"] : [])
         return lines.joined(separator: "\n")
     }
 }

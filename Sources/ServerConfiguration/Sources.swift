@@ -54,7 +54,9 @@ extension ServerConfiguration {
                 throw ConfigurationError(
                     kind: .unknownFlag, flag: written, value: value ?? "", expected: "one of the flags listed by --help")
             }
-            if value == nil {
+            if value == nil, option.isBoolean {
+                value = "true"
+            } else if value == nil {
                 guard index < arguments.endIndex else {
                     throw ConfigurationError(
                         kind: .missingValue, flag: written, value: "", expected: "a value after \(written), as in \(written)=value")

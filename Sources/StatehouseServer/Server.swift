@@ -60,6 +60,12 @@ public final class StatehouseServer: Sendable {
                 logger.info("joining an existing cluster; waiting for its leader to send the log")
             }
         }
+        if configuration.forceNewCluster {
+            let removed = try storage.forceNewCluster(keeping: configuration.localID)
+            logger.warning(
+                "--force-new-cluster: this member is now the only one of its cluster",
+                metadata: ["removed": "\(removed.map { String($0, radix: 16) })"])
+        }
         let member = Member(configuration: memberConfiguration, recovered: try storage.recover())
 
         memberGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -1,5 +1,6 @@
 import EtcdWire
 import Foundation
+import Glibc
 import TestSupport
 import Testing
 
@@ -58,6 +59,36 @@ extension LocalClusterTests {
                 }
                 await fresh.shutdown()
                 fresh.removeFiles()
+            }
+        }
+
+        /// The one-survivor disaster: two of three members are lost for good; the survivor,
+        /// restarted with `--force-new-cluster`, is a one-member cluster with every committed key,
+        /// takes writes, and stays one after a restart without the flag.
+        @Test("--force-new-cluster turns the last survivor into a one-member cluster with its data")
+        func forceNewCluster() async throws {
+            try await withCluster { cluster in
+                let leader = try await cluster.waitForLeader()
+                _ = try await putMany(try await cluster.client(leader), prefix: "survive/", 0..<100)
+                let survivor = cluster.others(than: leader)[0]
+                for member in cluster.others(than: survivor) { try await cluster.stop(member, signal: SIGKILL) }
+                try await cluster.stop(survivor, signal: SIGTERM)
+
+                try cluster.launch(survivor, adding: ["--force-new-cluster"])
+                try await cluster.waitUntilHealthy([survivor])
+                let client = try await cluster.client(survivor)
+                let members = try await client.memberList().members
+                #expect(members.map(\.name) == [survivor.name], "\(members)")
+                #expect(try await client.get("survive/", prefix: true).kvs.count == 100)
+                _ = try await client.put("after/force", "yes")
+                #expect(ChildProcess.read(survivor.logPath).contains("this member is now the only one of its cluster"))
+
+                try await cluster.stop(survivor, signal: SIGTERM)
+                try cluster.launch(survivor)
+                try await cluster.waitUntilHealthy([survivor])
+                let again = try await cluster.client(survivor)
+                #expect(try await again.memberList().members.count == 1)
+                #expect(try await again.value(of: "after/force") == "yes")
             }
         }
     }

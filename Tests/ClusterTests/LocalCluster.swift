@@ -127,9 +127,9 @@ final class LocalCluster {
 
     /// Starts `member`'s process with its data directory, its `--initial-cluster` and
     /// `--initial-cluster-state`.
-    func launch(_ member: LocalMember) throws {
+    func launch(_ member: LocalMember, adding extra: [String] = []) throws {
         precondition(!member.isRunning, "\(member.name) already runs")
-        let arguments = self.arguments(for: member)
+        let arguments = self.arguments(for: member) + extra
         let banner = "==== \(Date()) starting \(member.name): statehouse \(arguments.joined(separator: " "))\n"
         try appendToLog(member, banner)
         // The members get the tests' environment without STATEHOUSE_ variables, which would configure them.

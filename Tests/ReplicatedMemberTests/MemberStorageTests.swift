@@ -60,4 +60,53 @@ struct MemberStorageTests {
         let kept = try MemberStorage(engine: engine).recover()
         #expect(kept.raft.appliedIndex == 7 && kept.store.currentRevision == 2, "a later synced write must keep it whole")
     }
+
+    @Test("--force-new-cluster: the survivor keeps every committed write, drops uncommitted ones, and leads alone")
+    func forceNewCluster() throws {
+        // Three members applied two puts; a third was appended but never committed.
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        for key in ["a", "b"] {
+            let response = harness.call(.write(.put(PutRequest(key: bytes(key), value: bytes("1")))), at: 1)
+            guard case .write = response else { throw StorageError(.invalidOperation, "put \(key) failed") }
+        }
+        let engine = MemoryEngine()
+        let storage = try MemberStorage(engine: engine)
+        let survivor = harness.members[1]!
+        let entries = survivor.raft.log.entries(from: 1, through: survivor.raft.lastIndex, maxBytes: .max)
+        let lostWrite = Envelope(origin: 2, incarnation: 1, request: 9, body: .put(PutRequest(key: bytes("lost"), value: [1])))
+        let lost = LogEntry(term: entries.last!.term, index: survivor.raft.lastIndex + 1, kind: .normal, data: lostWrite.encoded())
+        try storage.persist(
+            {
+                var ready = Ready()
+                ready.entries = entries + [lost]
+                ready.hardState = HardState(term: survivor.raft.term, vote: 1, commit: survivor.raft.commitIndex)
+                return ready
+            }())
+        #expect(try storage.forceNewCluster(keeping: 1) == [2, 3])
+        #expect(throws: StorageError.self) { try MemberStorage(engine: MemoryEngine()).forceNewCluster(keeping: 1) }
+
+        var member = Member(configuration: MemberConfiguration(id: 1), recovered: try storage.recover())
+        func settle() throws {
+            while member.hasBatch {
+                let ready = member.startBatch()
+                try storage.persist(ready)
+                try storage.write(member.finishBatch())
+            }
+        }
+        try settle()
+        #expect(member.raft.confState.voters == [1] && member.raft.confState.learners.isEmpty)
+        #expect(member.store.members().map(\.id) == [1])
+        for _ in 0..<30 where member.raft.role != .leader {
+            member.tick()
+            try settle()
+        }
+        #expect(member.raft.role == .leader)
+        #expect(try member.store.range(RangeRequest(key: bytes("a"), rangeEnd: [0])).kvs.count == 2, "committed writes are kept")
+        #expect(try member.store.range(RangeRequest(key: bytes("lost"))).kvs.isEmpty, "an uncommitted write is dropped")
+        #expect(member.submit(.write(.put(PutRequest(key: bytes("c"), value: bytes("1")))), id: 1) == nil)
+        try settle()
+        #expect(try member.store.range(RangeRequest(key: bytes("c"))).kvs.count == 1, "the lone member commits alone")
+        #expect(try storage.forceNewCluster(keeping: 1) == [], "nothing left to remove")
+    }
 }

@@ -609,6 +609,20 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
     }
 }
 
+@Suite struct ForceNewClusterTests {
+    @Test("--force-new-cluster is a boolean flag, as etcd's: written alone it means true")
+    func flag() throws {
+        #expect(try configuration().forceNewCluster == false)
+        #expect(try configuration(["--force-new-cluster"]).forceNewCluster)
+        #expect(try configuration(["--force-new-cluster", "--name", "n1"]).name == "n1", "the flag takes no value")
+        #expect(try configuration(["--force-new-cluster=false"]).forceNewCluster == false)
+        #expect(try configuration(environment: ["STATEHOUSE_FORCE_NEW_CLUSTER": "true"]).forceNewCluster)
+        #expect(try configuration(["--config-file", "c"], files: ["c": "force-new-cluster: true"]).forceNewCluster)
+        assertRefused(
+            ["--force-new-cluster=maybe"], #"statehouse: invalid value "maybe" for --force-new-cluster: expected true or false"#)
+    }
+}
+
 @Suite struct AutoCompactionTests {
     @Test("off by default, as etcd 3.4's")
     func offByDefault() throws {
@@ -725,7 +739,7 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
         "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls",
         "initial-cluster", "initial-cluster-state", "initial-cluster-token", "heartbeat-interval", "election-timeout",
         "snapshot-count", "quota-backend-bytes", "max-request-bytes", "log-level", "config-file", "auto-compaction-mode",
-        "auto-compaction-retention",
+        "auto-compaction-retention", "force-new-cluster",
     ]
 
     @Test("Help mentions every flag and variable")
