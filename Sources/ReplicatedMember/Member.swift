@@ -163,6 +163,9 @@ public struct BatchOutput: Sendable {
     public var expiredLeases: [Int64] = []
     /// Compaction revisions the leader's auto-compaction proposed, as applied in this batch.
     public var autoCompactions: [Int64] = []
+    /// Whether a member's peer URLs changed in this batch (`member update`): the shell must
+    /// reach that member at its new address.
+    public var peerURLsChanged = false
     /// Watch events produced by applied writes, in revision order.
     public var events: [Event] = []
 }
@@ -451,6 +454,7 @@ public struct Member: Sendable {
             output.stateWrite.mutations.append(contentsOf: applied.mutations)
             output.events.append(contentsOf: applied.events)
             noteLeaseChanges(envelope.body, response: applied.response)
+            if case .updateMemberPeerURLs = envelope.body { output.peerURLsChanged = true }
             response = .write(applied.response)
             if envelope.origin == noNode {
                 switch envelope.body {

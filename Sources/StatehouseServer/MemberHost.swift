@@ -500,7 +500,7 @@ final class MemberHost: @unchecked Sendable {
                 logger.info("auto-compaction compacted the history", metadata: ["revision": "\(revision)"])
             }
         }
-        if ready.snapshot != nil || ready.committedEntries.contains(where: { $0.kind == .confChange }) {
+        if ready.snapshot != nil || output.peerURLsChanged || ready.committedEntries.contains(where: { $0.kind == .confChange }) {
             refreshPeers()
             watches.storeReplaced(snapshot: ready.snapshot != nil)
         }

@@ -15,6 +15,8 @@ struct MemberHarness {
     var expired: [Int64] = []
     /// Auto-compaction revisions each member applied, in order.
     var autoCompactions: [NodeID: [Int64]] = [:]
+    /// Batches, on any member, in which a member's peer URLs changed.
+    var peerURLChanges = 0
     var nextRequest: RequestID = 1
 
     init(voters: [NodeID], configure: (inout MemberConfiguration) -> Void = { _ in }) {
@@ -40,6 +42,7 @@ struct MemberHarness {
                 appliedAt.merge(output.appliedAt) { $1 }
                 expired.append(contentsOf: output.expiredLeases)
                 autoCompactions[id, default: []].append(contentsOf: output.autoCompactions)
+                if output.peerURLsChanged { peerURLChanges += 1 }
                 moved = true
             }
             let messages = inFlight
@@ -126,6 +129,21 @@ struct MemberTests {
         #expect(future == .failure(.state(.futureRevision)))
         let attach = harness.call(.write(.put(PutRequest(key: bytes("a"), value: bytes("v"), lease: 42))), at: 1)
         #expect(attach == .failure(.state(.leaseNotFound)))
+    }
+
+    @Test("a member update tells every member's shell that peer URLs changed, so it dials the new address")
+    func peerURLUpdateIsReported() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        _ = harness.call(.write(.put(PutRequest(key: bytes("a"), value: [1]))), at: 1)
+        #expect(harness.peerURLChanges == 0)
+        let update = StateRequest.updateMemberPeerURLs(MemberPeerURLsRequest(id: 3, peerURLs: ["http://10.0.0.13:2380"]))
+        guard case .write = harness.call(.write(update), at: 1) else {
+            Issue.record("the update failed")
+            return
+        }
+        #expect(harness.peerURLChanges == 3, "each of the three members applies it once")
+        #expect(harness.members[2]!.store.member(3)?.peerURLs == ["http://10.0.0.13:2380"])
     }
 
     @Test("without a leader, reads and writes fail with etcd's no-leader error")
