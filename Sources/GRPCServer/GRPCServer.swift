@@ -48,6 +48,8 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxConcurrentStreams: Int = 1_000
     /// How long ``GRPCServer/shutdown()`` lets in-flight calls run before closing connections.
     public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
+    /// Told when each routed call starts and how it ends (for metrics).
+    public var observer: (any CallObserver)?
 
     /// Creates a configuration.
     public init(host: String, port: Int) {
@@ -169,6 +171,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
             if isHTTP2 {
                 let router = self.router
                 let maxBytes = configuration.maxReceiveMessageBytes
+                let observer = configuration.observer
                 var connection = NIOHTTP2Handler.ConnectionConfiguration()
                 connection.initialSettings = [
                     HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
@@ -194,7 +197,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 ) { streamChannel in
                     streamChannel.eventLoop.makeCompletedFuture {
                         try streamChannel.pipeline.syncOperations.addHandler(
-                            GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes))
+                            GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes, observer: observer))
                     }
                 }
                 try pipeline.addHandler(management)

@@ -23,6 +23,7 @@ public final class ServerCall: @unchecked Sendable {
 
     let channel: any Channel
     // Confined to `eventLoop`.
+    private var observer: (any CallObserver)?
     private var headersSent = false
     private var writabilityHandlers: [@Sendable (Bool) -> Void] = []
     private let finished = Atomic<Bool>(false)
@@ -83,10 +84,18 @@ public final class ServerCall: @unchecked Sendable {
         onLoop { self.finishOnLoop(status, message: message, trailers: trailers) }
     }
 
+    /// Reports this call's start to `observer`, and later its end.
+    func observe(by observer: (any CallObserver)?) {
+        guard let observer else { return }
+        self.observer = observer
+        observer.callStarted(service: service, method: method)
+    }
+
     func finishOnLoop(_ status: StatusCode, message: String, trailers extra: [(String, String)] = []) {
         guard finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return
         }
+        observer?.callFinished(service: service, method: method, status: status)
         var headers = HPACKHeaders()
         if !headersSent {
             headers.add(name: ":status", value: "200")
@@ -103,7 +112,9 @@ public final class ServerCall: @unchecked Sendable {
     /// Marks the call finished without writing (the stream is gone). Returns whether it was open.
     func markCancelled() -> Bool {
         writabilityHandlers.removeAll()
-        return finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        let wasOpen = finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        if wasOpen { observer?.callFinished(service: service, method: method, status: .cancelled) }
+        return wasOpen
     }
 
     func writabilityChanged(_ writable: Bool) {
@@ -149,3 +160,12 @@ public protocol ServerCallHandler: AnyObject {
 /// Chooses a handler for a new call; nil means the method is unknown (the layer answers
 /// UNIMPLEMENTED).
 public typealias CallRouter = @Sendable (ServerCall) -> (any ServerCallHandler)?
+
+/// Told when each call a router accepted starts, and with which status it ends (a call the
+/// client cancels ends with `cancelled`); for metrics. Called on the call's event loop.
+public protocol CallObserver: Sendable {
+    /// A call to `service`/`method` started.
+    func callStarted(service: String, method: String)
+    /// A call to `service`/`method` ended with `status`.
+    func callFinished(service: String, method: String, status: StatusCode)
+}

@@ -13,15 +13,17 @@ final class GRPCStreamHandler: ChannelInboundHandler {
 
     private let router: CallRouter
     private let maxReceiveMessageBytes: Int
+    private let observer: (any CallObserver)?
     private var call: ServerCall?
     private var handler: (any ServerCallHandler)?
     private var decoder: GRPCMessageDecoder
     private var deadlineTask: Scheduled<Void>?
     private var ended = false
 
-    init(router: @escaping CallRouter, maxReceiveMessageBytes: Int) {
+    init(router: @escaping CallRouter, maxReceiveMessageBytes: Int, observer: (any CallObserver)? = nil) {
         self.router = router
         self.maxReceiveMessageBytes = maxReceiveMessageBytes
+        self.observer = observer
         decoder = GRPCMessageDecoder(maximumMessageBytes: maxReceiveMessageBytes)
     }
 
@@ -75,6 +77,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
             call.finishOnLoop(.unimplemented, message: "grpc: Decompressor is not installed for grpc-encoding \"\(encoding)\"")
             return
         }
+        if method != nil { call.observe(by: observer) }
         guard method != nil, let handler = router(call) else {
             call.finishOnLoop(.unimplemented, message: "unknown method \(path)")
             return

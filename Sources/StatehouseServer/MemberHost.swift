@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PeerTransport
 import Primitives
+import Prometheus
 import RaftCore
 import ReplicatedMember
 import RocksDB
@@ -51,6 +52,7 @@ final class MemberHost: @unchecked Sendable {
 
     struct Waiter {
         var deadlineTick: UInt64
+        var isWrite: Bool
         var completion: Completion
     }
 
@@ -189,8 +191,9 @@ final class MemberHost: @unchecked Sendable {
             if case .failure = answer { metrics.proposalsFailed.increment() }
             completion(answer, header)
         } else {
-            waiters[requestID] = Waiter(deadlineTick: ticks + requestTimeoutTicks, completion: completion)
-            if case .write = request { metrics.proposalsPending.increment() }
+            var isWrite = false
+            if case .write = request { isWrite = true }
+            waiters[requestID] = Waiter(deadlineTick: ticks + requestTimeoutTicks, isWrite: isWrite, completion: completion)
             scheduleFlush()
         }
     }
@@ -403,11 +406,13 @@ final class MemberHost: @unchecked Sendable {
     private func checkQuota() {
         guard ticks % 10 == 0 else { return }
         lastDatabaseSize = databaseSize()
-        metrics.databaseSize.record(lastDatabaseSize)
-        metrics.hasLeader.record(member.raft.leader == noNode ? 0 : 1)
-        metrics.isLeader.record(member.raft.role == .leader ? 1 : 0)
-        metrics.watchers.record(watches.watcherCount)
-        metrics.leases.record(member.store.leases().count)
+        metrics.databaseSize.set(lastDatabaseSize)
+        metrics.databaseSizeInUse.set(lastDatabaseSize)
+        metrics.quotaBackendBytes.set(quotaBytes)
+        metrics.hasLeader.set(Int64(member.raft.leader == noNode ? 0 : 1))
+        metrics.isLeader.set(Int64(member.raft.role == .leader ? 1 : 0))
+        metrics.watchers.set(Int64(watches.watcherCount))
+        metrics.leases.set(Int64(member.store.leases().count))
         guard lastDatabaseSize > quotaBytes, !member.store.isOutOfSpace, member.raft.leader != noNode else { return }
         logger.warning("database size \(lastDatabaseSize) exceeds the quota \(quotaBytes); raising the NOSPACE alarm")
         proposeInternal(.alarm(AlarmRequest(action: .activate, memberID: member.id, alarm: .noSpace)))
@@ -484,8 +489,11 @@ final class MemberHost: @unchecked Sendable {
         let writeStart = ContinuousClock.now
         try storage.write(output)
         lastWriteDuration = ContinuousClock.now - writeStart
+        metrics.backendCommitDuration.record(lastWriteDuration)
         if !ready.committedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
-        metrics.proposalsCommitted.increment(by: ready.committedEntries.filter { $0.kind == .normal }.count)
+        metrics.proposalsCommitted.set(Int64(member.raft.commitIndex))
+        metrics.proposalsApplied.set(Int64(member.appliedIndex))
+        metrics.proposalsPending.set(Int64(waiters.values.reduce(0) { $0 + ($1.isWrite ? 1 : 0) }))
 
         let header = self.header
         for (requestID, response) in output.responses {
@@ -513,8 +521,8 @@ final class MemberHost: @unchecked Sendable {
         if member.raft.leader != lastLeader {
             if lastLeader != noNode || member.raft.leader != noNode { metrics.leaderChanges.increment() }
             lastLeader = member.raft.leader
-            metrics.hasLeader.record(lastLeader == noNode ? 0 : 1)
-            metrics.isLeader.record(member.raft.role == .leader ? 1 : 0)
+            metrics.hasLeader.set(Int64(lastLeader == noNode ? 0 : 1))
+            metrics.isLeader.set(Int64(member.raft.role == .leader ? 1 : 0))
             logger.info("leader is now \(String(lastLeader, radix: 16))", metadata: ["term": "\(member.raft.term)"])
         }
         runObservers()

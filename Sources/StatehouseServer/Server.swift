@@ -84,9 +84,11 @@ public final class StatehouseServer: Sendable {
         let services = Services(host: host, token: configuration.token, metrics: metrics)
         let ioGroup = self.ioGroup
         let maxReceive = configuration.maxRequestBytes + 512 * 1024
+        let metrics = self.metrics
         clientServers = configuration.listenClient.map { endpoint in
             var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
             serverConfiguration.maxReceiveMessageBytes = maxReceive
+            serverConfiguration.observer = metrics
             return GRPCServer(
                 configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
         }
