@@ -35,7 +35,7 @@ extension ServerConfiguration {
             """,
             section("Member", member),
             section("Clustering", clustering),
-            section("Logging", [.logLevel]),
+            section("Logging and metrics", [.logLevel, .logFormat, .listenMetricsURLs]),
             section("Config file", [.configFile])
                 + "\n\n"
                     + """

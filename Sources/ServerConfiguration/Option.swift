@@ -20,7 +20,9 @@ enum Option: String, CaseIterable, Sendable {
     case autoCompactionMode = "auto-compaction-mode"
     case autoCompactionRetention = "auto-compaction-retention"
     case forceNewCluster = "force-new-cluster"
+    case listenMetricsURLs = "listen-metrics-urls"
     case logLevel = "log-level"
+    case logFormat = "log-format"
     case configFile = "config-file"
 
     /// The option's command-line flag, with two dashes.
@@ -61,6 +63,8 @@ enum Option: String, CaseIterable, Sendable {
         case .autoCompactionMode: return "periodic"
         case .autoCompactionRetention: return "0"
         case .forceNewCluster: return "false"
+        case .listenMetricsURLs: return ""
+        case .logFormat: return "text"
         case .logLevel: return "info"
         }
     }
@@ -80,6 +84,8 @@ enum Option: String, CaseIterable, Sendable {
         case .autoCompactionMode: return "periodic|revision"
         case .autoCompactionRetention: return "retention"
         case .forceNewCluster: return "true|false"
+        case .listenMetricsURLs: return "urls"
+        case .logFormat: return "text|json"
         case .logLevel: return "debug|info|warn|error"
         }
     }
@@ -170,6 +176,13 @@ enum Option: String, CaseIterable, Sendable {
                 "uncommitted writes are lost). Start it once with the flag, then without; add new",
                 "members as usual. Needs an existing data directory. Written alone it means true.",
             ]
+        case .listenMetricsURLs:
+            return [
+                "Comma-separated http://host:port URLs on which to serve /metrics and /health (and",
+                "the other HTTP endpoints) without the client API, as etcd's. Empty: none.",
+            ]
+        case .logFormat:
+            return ["\"text\" for lines to read, \"json\" for one JSON object per line (level, ts, msg, fields)."]
         case .logLevel:
             return ["Least severe level of log messages written."]
         case .configFile:

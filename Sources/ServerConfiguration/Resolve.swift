@@ -98,9 +98,16 @@ extension ServerConfiguration {
         default: throw forceSetting.error(.forceNewCluster, expected: "true or false")
         }
 
+        let metricsSetting = setting(.listenMetricsURLs)
+        let listenMetrics = metricsSetting.text.isEmpty ? [] : try urlList(metricsSetting, .listenMetricsURLs, role: .listen)
+
         let logLevelSetting = setting(.logLevel)
         guard let logLevel = LogLevel(rawValue: logLevelSetting.text) else {
             throw logLevelSetting.error(.logLevel, expected: "one of " + LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        let logFormatSetting = setting(.logFormat)
+        guard let logFormat = LogFormat(rawValue: logFormatSetting.text) else {
+            throw logFormatSetting.error(.logFormat, expected: "text or json")
         }
 
         var members = cluster.map { InitialMember(name: $0.name, peerURLs: $0.peerURLs, id: memberID(peerURLs: $0.peerURLs, token: token)) }
@@ -129,7 +136,9 @@ extension ServerConfiguration {
             maxRequestBytes: maxRequest,
             autoCompaction: autoCompaction,
             forceNewCluster: forceNewCluster,
+            listenMetrics: listenMetrics,
             logLevel: logLevel,
+            logFormat: logFormat,
             localID: members.first { $0.name == name }?.id ?? 0,
             clusterID: clusterID(memberIDs: [], token: token))
     }

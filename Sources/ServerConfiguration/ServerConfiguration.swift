@@ -49,6 +49,14 @@ public struct ServerConfiguration: Sendable, Equatable {
         case existing
     }
 
+    /// How log messages are written (`--log-format`).
+    public enum LogFormat: String, Sendable, CaseIterable {
+        /// Lines for people to read.
+        case text
+        /// One JSON object per line, for log pipelines.
+        case json
+    }
+
     /// The least severe level of log messages written (`--log-level`).
     public enum LogLevel: String, Sendable, CaseIterable {
         /// Everything, debugging detail included.
@@ -108,8 +116,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Whether to start as the only member of the stored cluster, removing the others
     /// (`--force-new-cluster`).
     public var forceNewCluster: Bool
+    /// Addresses serving only the HTTP endpoints, `/metrics` among them (`--listen-metrics-urls`).
+    public var listenMetrics: [Endpoint]
     /// The least severe level of log messages written (`--log-level`).
     public var logLevel: LogLevel
+    /// How log messages are written (`--log-format`).
+    public var logFormat: LogFormat
     /// This member's ID: the ID of the entry of ``initialCluster`` named ``name``.
     public var localID: UInt64
     /// The cluster's ID, derived from the cluster token alone (``clusterID(memberIDs:token:)``
@@ -201,6 +213,7 @@ public struct ServerConfiguration: Sendable, Equatable {
                 "listen-peer-urls: " + listenPeer.map(\.url).joined(separator: ","),
                 "listen-client-urls: " + listenClient.map(\.url).joined(separator: ","),
                 "advertise-client-urls: " + advertiseClientURLs.joined(separator: ","),
+                "listen-metrics-urls: " + listenMetrics.map(\.url).joined(separator: ","),
                 "heartbeat-interval: \(heartbeatMilliseconds) ms, election-timeout: \(electionMilliseconds) ms",
                 "auto-compaction: \(compaction)",
             ] + (forceNewCluster ? ["force-new-cluster: the member will remove every other member of its stored cluster"] : [])

@@ -30,6 +30,8 @@ public final class StatehouseServer: Sendable {
     let host: MemberHost
     let transport: PeerTransport
     let clientServers: [GRPCServer]
+    /// Listeners serving only the HTTP endpoints (`--listen-metrics-urls`).
+    let metricsServers: [GRPCServer]
 
     /// Opens (or creates) the member's data and prepares every listener; ``start()`` binds them.
     public init(configuration: ServerConfiguration, logger: Logger) throws {
@@ -92,6 +94,11 @@ public final class StatehouseServer: Sendable {
             return GRPCServer(
                 configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
         }
+        metricsServers = configuration.listenMetrics.map { endpoint in
+            GRPCServer(
+                configuration: GRPCServerConfiguration(host: endpoint.host, port: endpoint.port), group: ioGroup,
+                router: { _ in nil }, http: services.http)
+        }
     }
 
     /// The ports the client listeners are bound to (after ``start()``).
@@ -119,6 +126,10 @@ public final class StatehouseServer: Sendable {
         clientPorts = ports
         for (endpoint, port) in zip(configuration.listenClient, ports) {
             logger.info("serving clients", metadata: ["address": "\(endpoint.host):\(port)"])
+        }
+        for (endpoint, server) in zip(configuration.listenMetrics, metricsServers) {
+            let port = try await server.start()
+            logger.info("serving metrics", metadata: ["address": "\(endpoint.host):\(port)"])
         }
     }
 
@@ -154,7 +165,7 @@ public final class StatehouseServer: Sendable {
         if let successor = try? await host.handOffLeadership().get() {
             logger.info("handed leadership over before stopping", metadata: ["leader": "\(String(successor, radix: 16))"])
         }
-        for server in clientServers { await server.shutdown() }
+        for server in clientServers + metricsServers { await server.shutdown() }
         try? await host.stop().get()
         await transport.shutdown()
         try? await memberGroup.shutdownGracefully()

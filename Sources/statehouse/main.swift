@@ -51,15 +51,21 @@ case .run(let value):
 }
 
 LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel =
+    let level: Logger.Level =
         switch configuration.logLevel {
         case .debug: .debug
         case .info: .info
         case .warn: .warning
         case .error: .error
         }
-    return handler
+    switch configuration.logFormat {
+    case .text:
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    case .json:
+        return JSONLogHandler(label: label, logLevel: level)
+    }
 }
 var logger = Logger(label: "statehouse")
 logger[metadataKey: "member"] = "\(configuration.name)"

@@ -72,6 +72,31 @@ extension LocalClusterTests {
     }
 }
 
+extension LocalClusterTests.MetricsTests {
+    /// `--listen-metrics-urls` serves the HTTP endpoints on a port of their own, and
+    /// `--log-format json` writes every log line as a JSON object.
+    @Test("--listen-metrics-urls serves /metrics apart from the client API; --log-format json writes JSON lines")
+    func metricsListenerAndJSONLogs() async throws {
+        let port = try freePorts(count: 1)[0]
+        try await withCluster(size: 1, arguments: ["--listen-metrics-urls=http://127.0.0.1:\(port)", "--log-format=json"]) { cluster in
+            _ = try await cluster.waitForLeader()
+            let (status, text) = try await LocalCluster.httpGet(port: port, path: "/metrics")
+            #expect(status == 200)
+            #expect(metricValue("etcd_server_has_leader", in: text) == 1)
+            let (healthStatus, _) = try await LocalCluster.httpGet(port: port, path: "/health")
+            #expect(healthStatus == 200)
+            let member = cluster.members[0]
+            let lines = ChildProcess.read(member.logPath).split(separator: "\n").filter { !$0.hasPrefix("====") }
+            #expect(!lines.isEmpty)
+            for line in lines {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["level"] is String && object?["msg"] is String && object?["ts"] is String, "not a JSON log line: \(line)")
+            }
+            #expect(lines.contains { $0.contains(#""msg":"serving metrics""#) })
+        }
+    }
+}
+
 /// The monitoring files: alert rules that load and fire as their unit tests expect.
 @Suite("Monitoring files")
 struct MonitoringFileTests {

@@ -623,6 +623,24 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
     }
 }
 
+@Suite struct MetricsAndLogFormatTests {
+    @Test("--listen-metrics-urls: none by default, else listen URLs checked as the others")
+    func listenMetricsURLs() throws {
+        #expect(try configuration().listenMetrics == [])
+        #expect(
+            try configuration(["--listen-metrics-urls", "http://127.0.0.1:2381"]).listenMetrics
+                == [.init(host: "127.0.0.1", port: 2381, url: "http://127.0.0.1:2381")])
+        #expect(refusal(["--listen-metrics-urls", "http://example.com:2381"])?.line.contains("--listen-metrics-urls") == true)
+    }
+
+    @Test("--log-format text or json")
+    func logFormat() throws {
+        #expect(try configuration().logFormat == .text)
+        #expect(try configuration(["--log-format", "json"]).logFormat == .json)
+        assertRefused(["--log-format", "yaml"], #"statehouse: invalid value "yaml" for --log-format: expected text or json"#)
+    }
+}
+
 @Suite struct AutoCompactionTests {
     @Test("off by default, as etcd 3.4's")
     func offByDefault() throws {
@@ -739,7 +757,7 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
         "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls",
         "initial-cluster", "initial-cluster-state", "initial-cluster-token", "heartbeat-interval", "election-timeout",
         "snapshot-count", "quota-backend-bytes", "max-request-bytes", "log-level", "config-file", "auto-compaction-mode",
-        "auto-compaction-retention", "force-new-cluster",
+        "auto-compaction-retention", "force-new-cluster", "listen-metrics-urls", "log-format",
     ]
 
     @Test("Help mentions every flag and variable")
