@@ -26,6 +26,8 @@ struct Outbox {
     /// Whether a drain is already scheduled on the link's event loop.
     var isDrainScheduled = false
     var sentFrames = 0
+    /// Bytes written to connections, length prefixes included.
+    var sentBytes = 0
     var droppedFrames = 0
     var reconnects = 0
     var isConnected = false
@@ -33,7 +35,7 @@ struct Outbox {
     var statistics: PeerTransport.Statistics.Peer {
         PeerTransport.Statistics.Peer(
             sentFrames: sentFrames, droppedFrames: droppedFrames, queuedFrames: frames.count, queuedBytes: queuedBytes,
-            isConnected: isConnected, reconnects: reconnects)
+            isConnected: isConnected, reconnects: reconnects, sentBytes: sentBytes)
     }
 }
 
@@ -277,6 +279,7 @@ final class PeerLink: @unchecked Sendable {
             }
             box.queuedBytes -= bytes
             box.sentFrames += batch.count
+            box.sentBytes += bytes
         }
         guard !batch.isEmpty else { return nil }
         var buffer = allocator.buffer(capacity: bytes)

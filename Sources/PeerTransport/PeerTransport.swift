@@ -62,9 +62,15 @@ public final class PeerTransport: Sendable {
             public var isConnected: Bool
             /// Connection attempts after the first one.
             public var reconnects: Int
+            /// Bytes written to the connection, length prefixes included.
+            public var sentBytes: Int
 
             /// Creates a peer's counters.
-            public init(sentFrames: Int, droppedFrames: Int, queuedFrames: Int, queuedBytes: Int, isConnected: Bool, reconnects: Int) {
+            public init(
+                sentFrames: Int, droppedFrames: Int, queuedFrames: Int, queuedBytes: Int, isConnected: Bool, reconnects: Int,
+                sentBytes: Int = 0
+            ) {
+                self.sentBytes = sentBytes
                 self.sentFrames = sentFrames
                 self.droppedFrames = droppedFrames
                 self.queuedFrames = queuedFrames
@@ -78,6 +84,8 @@ public final class PeerTransport: Sendable {
         public var peers: [UInt64: Peer]
         /// Frames received and delivered, by sender ID.
         public var receivedFrames: [UInt64: Int]
+        /// Bytes received, length prefixes included, by sender ID.
+        public var receivedBytes: [UInt64: Int] = [:]
         /// Frames dropped because no peer had that ID, or the transport was shut down.
         public var unroutableFrames: Int
         /// Inbound connections currently open.
@@ -111,6 +119,7 @@ public final class PeerTransport: Sendable {
 
     private struct InboundCounters {
         var receivedFrames: [UInt64: Int] = [:]
+        var receivedBytes: [UInt64: Int] = [:]
         var rejectedConnections = 0
     }
 
@@ -203,9 +212,12 @@ public final class PeerTransport: Sendable {
         receive(sender, frame)
     }
 
-    /// Adds `count` to the frames received from `sender`.
-    func countReceived(_ count: Int, from sender: UInt64) {
-        inboundCounters.withLockedValue { $0.receivedFrames[sender, default: 0] += count }
+    /// Adds `count` frames of `bytes` bytes to what was received from `sender`.
+    func countReceived(_ count: Int, bytes: Int, from sender: UInt64) {
+        inboundCounters.withLockedValue { counters in
+            counters.receivedFrames[sender, default: 0] += count
+            counters.receivedBytes[sender, default: 0] += bytes
+        }
     }
 
     /// Counts an inbound connection closed for a protocol violation.
@@ -271,9 +283,11 @@ public final class PeerTransport: Sendable {
     public var statistics: Statistics {
         let (links, unroutable, inbound) = state.withLockedValue { ($0.peers, $0.unroutableFrames, $0.inbound.count) }
         let counters = inboundCounters.withLockedValue { $0 }
-        return Statistics(
+        var statistics = Statistics(
             peers: links.mapValues(\.statistics), receivedFrames: counters.receivedFrames, unroutableFrames: unroutable,
             inboundConnections: inbound, rejectedConnections: counters.rejectedConnections)
+        statistics.receivedBytes = counters.receivedBytes
+        return statistics
     }
 
     /// Closes the listeners and every connection, and cancels reconnects; later sends are dropped.
@@ -316,6 +330,7 @@ final class InboundPeerHandler: ChannelInboundHandler {
     private var senderID: UInt64?
     private var isClosing = false
     private var uncountedFrames = 0
+    private var uncountedBytes = 0
 
     init(clusterID: UInt64, logger: Logger, transport: PeerTransport) {
         self.clusterID = clusterID
@@ -332,6 +347,7 @@ final class InboundPeerHandler: ChannelInboundHandler {
         }
         let bytes = frame.readBytes(length: frame.readableBytes)!
         uncountedFrames += 1
+        uncountedBytes += PeerWire.lengthPrefixBytes + bytes.count
         transport.deliver(bytes, from: senderID)
     }
 
@@ -365,8 +381,9 @@ final class InboundPeerHandler: ChannelInboundHandler {
 
     private func countFrames() {
         guard let senderID, uncountedFrames > 0 else { return }
-        transport.countReceived(uncountedFrames, from: senderID)
+        transport.countReceived(uncountedFrames, bytes: uncountedBytes, from: senderID)
         uncountedFrames = 0
+        uncountedBytes = 0
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

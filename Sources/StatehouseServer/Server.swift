@@ -12,6 +12,7 @@ import ReplicatedMember
 import ServerConfiguration
 import StateMachine
 import StorageRocksDB
+import Synchronization
 
 /// A Statehouse member process: storage, the member loop, the peer transport, and the client
 /// API (etcd's v3 gRPC services plus HTTP health, version and metrics) on every client URL.
@@ -83,6 +84,8 @@ public final class StatehouseServer: Sendable {
         ) { peer, frame in
             host.receive(from: peer, frame: frame)
         }
+        let transport = self.transport
+        metrics.peerStatistics.withLock { $0 = { transport.statistics } }
         let services = Services(host: host, token: configuration.token, metrics: metrics)
         let ioGroup = self.ioGroup
         let maxReceive = configuration.maxRequestBytes + 512 * 1024

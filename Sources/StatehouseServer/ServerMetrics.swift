@@ -1,6 +1,7 @@
 import Foundation
 import GRPCServer
 import GRPCStatus
+import PeerTransport
 import Prometheus
 import Synchronization
 
@@ -73,8 +74,33 @@ public final class ServerMetrics: Sendable {
         tickLateness = Self.histogram(registry, "statehouse_member_tick_lateness_seconds", "How late ticks ran.")
     }
 
-    /// The metrics in Prometheus text format, with the process's own (`process_*`) at the end.
-    public func render() -> [UInt8] { registry.emitToBuffer() + Array(processMetrics().utf8) }
+    /// Where ``render()`` reads the peer transport's counters from (set once the transport exists).
+    let peerStatistics = Mutex<(@Sendable () -> PeerTransport.Statistics)?>(nil)
+
+    /// The metrics in Prometheus text format, with the peer network's and the process's own
+    /// (`etcd_network_peer_*`, `process_*`) at the end.
+    public func render() -> [UInt8] {
+        registry.emitToBuffer() + Array((peerMetrics() + processMetrics()).utf8)
+    }
+
+    /// etcd's peer network counters, by peer (labels `To` and `From`, the peer's ID in hex).
+    func peerMetrics() -> String {
+        guard let statistics = peerStatistics.withLock({ $0 })?() else { return "" }
+        var lines: [String] = []
+        func family(_ name: String, _ help: String, _ label: String, _ values: [UInt64: Int]) {
+            lines += ["# HELP \(name) \(help)", "# TYPE \(name) counter"]
+            for (peer, value) in values.sorted(by: { $0.key < $1.key }) {
+                lines.append("\(name){\(label)=\"\(String(peer, radix: 16))\"} \(value)")
+            }
+        }
+        family(
+            "etcd_network_peer_sent_bytes_total", "Bytes sent to peers.", "To", statistics.peers.mapValues(\.sentBytes))
+        family("etcd_network_peer_received_bytes_total", "Bytes received from peers.", "From", statistics.receivedBytes)
+        family(
+            "etcd_network_peer_sent_failures_total", "Messages to peers that could not be sent (dropped).", "To",
+            statistics.peers.mapValues(\.droppedFrames))
+        return lines.joined(separator: "\n") + "\n"
+    }
 
     /// `process_*` metrics as Prometheus' Go client writes them, read from `/proc/self`.
     func processMetrics() -> String {

@@ -29,6 +29,8 @@ extension LocalClusterTests {
                     ("grpc_server_started_total", "counter"), ("grpc_server_handled_total", "counter"),
                     ("process_resident_memory_bytes", "gauge"), ("process_cpu_seconds_total", "counter"),
                     ("process_open_fds", "gauge"), ("process_start_time_seconds", "gauge"),
+                    ("etcd_network_peer_sent_bytes_total", "counter"), ("etcd_network_peer_received_bytes_total", "counter"),
+                    ("etcd_network_peer_sent_failures_total", "counter"),
                 ]
                 for (name, type) in types {
                     #expect(text.contains("# TYPE \(name) \(type)\n"), "\(name) is not a \(type)")
@@ -45,6 +47,17 @@ extension LocalClusterTests {
                     #"grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Range",grpc_code="OutOfRange"}"#
                 #expect(text.contains(range), "no OutOfRange Range counted")
                 #expect(text.contains(#"grpc_server_started_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put"}"#))
+                // The leader has sent its followers appends and heard their answers.
+                for follower in cluster.others(than: leader) {
+                    let to = #"etcd_network_peer_sent_bytes_total{To=""# + String(follower.id, radix: 16) + #""} "#
+                    let from = #"etcd_network_peer_received_bytes_total{From=""# + String(follower.id, radix: 16) + #""} "#
+                    for prefix in [to, from] {
+                        let value = text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap {
+                            Double($0.dropFirst(prefix.count))
+                        }
+                        #expect((value ?? 0) > 0, "\(prefix)")
+                    }
+                }
 
                 let promtool = "/usr/bin/promtool"
                 guard FileManager.default.isExecutableFile(atPath: promtool) else {
