@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim bench bench-cluster run lint format protos clean
+.PHONY: all deps build test sim bench bench-cluster bench-rolling run lint format protos clean
 
 # Hand-written Swift sources (generated protobuf code is left as protoc-gen-swift writes it).
 SWIFT_SOURCES = Package.swift $(shell find Sources Tests Simulation -name '*.swift' ! -name '*.pb.swift')
@@ -36,6 +36,12 @@ bench: deps
 bench-cluster: deps
 	$(SWIFT) build -c release --product statehouse
 	bash scripts/bench-cluster.sh
+
+# The rolling-restart drill: 64 etcd Go clients put while each member in turn gets SIGTERM and
+# is restarted; prints the failed puts (needs ../shared/bench for kvbench).
+bench-rolling: deps
+	$(SWIFT) build -c release --product statehouse
+	bash scripts/rolling-restart.sh .build/release/statehouse
 
 # Builds the server and starts a three-member cluster on loopback (client ports 2379, 22379,
 # 32379); Ctrl-C stops all three.
