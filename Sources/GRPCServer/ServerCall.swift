@@ -24,6 +24,8 @@ public final class ServerCall: @unchecked Sendable {
     let channel: any Channel
     // Confined to `eventLoop`.
     private var observer: (any CallObserver)?
+    /// How the call ended, once it has.
+    private var endStatus: StatusCode?
     private var headersSent = false
     private var writabilityHandlers: [@Sendable (Bool) -> Void] = []
     private let finished = Atomic<Bool>(false)
@@ -84,17 +86,20 @@ public final class ServerCall: @unchecked Sendable {
         onLoop { self.finishOnLoop(status, message: message, trailers: trailers) }
     }
 
-    /// Reports this call's start to `observer`, and later its end.
+    /// Reports this call's start to `observer`, and its end (at once if the handler already
+    /// ended it while it was being set up).
     func observe(by observer: (any CallObserver)?) {
         guard let observer else { return }
         self.observer = observer
         observer.callStarted(service: service, method: method)
+        if let endStatus { observer.callFinished(service: service, method: method, status: endStatus) }
     }
 
     func finishOnLoop(_ status: StatusCode, message: String, trailers extra: [(String, String)] = []) {
         guard finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return
         }
+        endStatus = status
         observer?.callFinished(service: service, method: method, status: status)
         var headers = HPACKHeaders()
         if !headersSent {
@@ -113,7 +118,10 @@ public final class ServerCall: @unchecked Sendable {
     func markCancelled() -> Bool {
         writabilityHandlers.removeAll()
         let wasOpen = finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        if wasOpen { observer?.callFinished(service: service, method: method, status: .cancelled) }
+        if wasOpen {
+            endStatus = .cancelled
+            observer?.callFinished(service: service, method: method, status: .cancelled)
+        }
         return wasOpen
     }
 
@@ -162,7 +170,8 @@ public protocol ServerCallHandler: AnyObject {
 public typealias CallRouter = @Sendable (ServerCall) -> (any ServerCallHandler)?
 
 /// Told when each call a router accepted starts, and with which status it ends (a call the
-/// client cancels ends with `cancelled`); for metrics. Called on the call's event loop.
+/// client cancels ends with `cancelled`); for metrics. Calls to unknown methods are not reported,
+/// so clients cannot create metric series at will. Called on the call's event loop.
 public protocol CallObserver: Sendable {
     /// A call to `service`/`method` started.
     func callStarted(service: String, method: String)

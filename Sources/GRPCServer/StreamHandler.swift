@@ -77,12 +77,12 @@ final class GRPCStreamHandler: ChannelInboundHandler {
             call.finishOnLoop(.unimplemented, message: "grpc: Decompressor is not installed for grpc-encoding \"\(encoding)\"")
             return
         }
-        if method != nil { call.observe(by: observer) }
         guard method != nil, let handler = router(call) else {
             call.finishOnLoop(.unimplemented, message: "unknown method \(path)")
             return
         }
         self.handler = handler
+        call.observe(by: observer)
         if let deadline {
             deadlineTask = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
                 self?.fail(.deadlineExceeded, "context deadline exceeded")

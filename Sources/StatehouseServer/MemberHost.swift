@@ -553,7 +553,12 @@ final class MemberHost: @unchecked Sendable {
     }
 
     private func setPeer(_ id: NodeID, url: String) {
-        guard knownPeers[id] != url, let address = try? NetworkAddress(parsing: url) else { return }
+        guard knownPeers[id] != url else { return }
+        guard let address = try? NetworkAddress(parsing: url) else {
+            logger.warning(
+                "cannot reach a peer at an address that is not host:port", metadata: ["peer": "\(String(id, radix: 16))", "url": "\(url)"])
+            return
+        }
         knownPeers[id] = url
         transport?.setPeer(id, host: address.host, port: address.port)
     }

@@ -53,6 +53,9 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
 
         let storage = try MemberStorage(engine: engine, store: memberConfiguration.storeConfiguration)
+        if configuration.forceNewCluster && storage.isEmpty {
+            throw ForceNewClusterWithoutData(dataDir: configuration.dataDir)
+        }
         if storage.isEmpty {
             switch configuration.clusterState {
             case .new:
@@ -174,5 +177,14 @@ public final class StatehouseServer: Sendable {
         try? await memberGroup.shutdownGracefully()
         try? await ioGroup.shutdownGracefully()
         logger.info("stopped")
+    }
+}
+
+/// `--force-new-cluster` on a data directory that holds no cluster: starting would make an empty
+/// one-member cluster under the real cluster's IDs, so the server refuses.
+struct ForceNewClusterWithoutData: Error, CustomStringConvertible {
+    var dataDir: String
+    var description: String {
+        "--force-new-cluster needs the data of a member of the cluster, but \(dataDir) holds none; start without the flag"
     }
 }

@@ -68,6 +68,16 @@ extension LocalClusterTests {
         @Test("--force-new-cluster turns the last survivor into a one-member cluster with its data")
         func forceNewCluster() async throws {
             try await withCluster { cluster in
+                // Without data the flag would make an empty cluster under the real one's IDs: refused.
+                let empty = try ChildProcess(
+                    executable: cluster.executable.path,
+                    arguments: cluster.arguments(for: cluster.members[0]).map {
+                        $0 == cluster.members[0].dataDirectory ? cluster.root + "/empty" : $0
+                    } + ["--force-new-cluster"],
+                    outputPath: cluster.root + "/empty.out")
+                #expect(try await empty.waitForExit(timeout: .seconds(10)) == .exited(1))
+                #expect(empty.output.contains("--force-new-cluster needs the data of a member"), "\(empty.output)")
+
                 let leader = try await cluster.waitForLeader()
                 _ = try await putMany(try await cluster.client(leader), prefix: "survive/", 0..<100)
                 let survivor = cluster.others(than: leader)[0]

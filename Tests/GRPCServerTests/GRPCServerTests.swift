@@ -46,6 +46,27 @@ struct GRPCServerTests {
         }
     }
 
+    @Test("The observer hears of each routed call's start and end, in order, and of no unknown method")
+    func observerSeesRoutedCallsOnly() async throws {
+        final class Recorder: CallObserver, @unchecked Sendable {
+            let events = NIOLockedValueBox<[String]>([])
+            func callStarted(service: String, method: String) { events.withLockedValue { $0.append("start \(method)") } }
+            func callFinished(service: String, method: String, status: StatusCode) {
+                events.withLockedValue { $0.append("end \(method) \(status)") }
+            }
+        }
+        let recorder = Recorder()
+        try await withServer(configure: { $0.observer = recorder }) { server in
+            let connection = try await server.connect()
+            _ = try await connection.unary(path: TestPath.unary, message: [1])
+            _ = try await connection.unary(path: "/test.Echo/NoSuchMethod", message: [1])
+            _ = try await connection.unary(path: "/no.Such/Service", message: [1])
+            _ = try await connection.unary(path: TestPath.refuse, message: [1])
+            await connection.close()
+        }
+        #expect(recorder.events.withLockedValue { $0 } == ["start Unary", "end Unary ok", "start Refuse", "end Refuse unavailable"])
+    }
+
     @Test("Unary echoes an empty message")
     func unaryEchoesAnEmptyMessage() async throws {
         try await withServer { server in

@@ -73,6 +73,8 @@ enum TestPath {
     static let metadata = "/test.Echo/Metadata"
     /// Fails with FAILED_PRECONDITION and the request message (UTF-8) as grpc-message.
     static let fail = "/test.Echo/Fail"
+    /// Ended with UNAVAILABLE by the router, before any message.
+    static let refuse = "/test.Echo/Refuse"
     /// Sends 1 KiB messages until the stream is not writable; finishes once writable again.
     static let flood = "/test.Echo/Flood"
     /// A unary echo whose writability handler holds the handler, which holds the call (as a
@@ -107,6 +109,10 @@ func makeTestRouter(probe: ServerProbe) -> CallRouter {
         case "Fail": return FailHandler(call: call, probe: probe)
         case "Flood": return FloodHandler(call: call, probe: probe)
         case "Cycle": return CycleHandler(call: call, probe: probe)
+        case "Refuse":
+            // Ends the call while the router sets it up, as a service refusing without a leader does.
+            call.finish(.unavailable, message: "refused")
+            return FailHandler(call: call, probe: probe)
         default: return nil
         }
     }
