@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim bench bench-cluster bench-rolling run lint format protos clean
+.PHONY: all deps build test sim fuzz bench bench-cluster bench-rolling run lint format protos clean
 
 # Hand-written Swift sources (generated protobuf code is left as protoc-gen-swift writes it).
 SWIFT_SOURCES = Package.swift $(shell find Sources Tests Simulation -name '*.swift' ! -name '*.pb.swift')
@@ -25,6 +25,11 @@ test: deps lint
 sim: deps
 	$(SWIFT) build -c release --product simulate
 	.build/release/simulate --seeds $(SEEDS)
+
+# libFuzzer on every decoder of stored or received bytes: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The state machine alone applying puts to RocksDB, one synced batch per Raft batch.
 bench: deps

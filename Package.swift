@@ -160,6 +160,12 @@ let package = Package(
             dependencies: ["Primitives", "ReplicatedMember", "StateMachine", "Storage", "StorageRocksDB", "RaftCore"],
             path: "Tests/Fixtures/crash-member"
         ),
+        // Every decoder of stored or received bytes under arbitrary input (`make fuzz`; a replay
+        // tool in normal builds).
+        .executableTarget(
+            name: "decoder-fuzzer", dependencies: ["Primitives", "RaftCore", "StateMachine", "ReplicatedMember"],
+            path: "Tests/Fuzz/decoder-fuzzer"
+        ),
         // Writes synced RocksDB batches until killed, for RocksDB's crash tests.
         .executableTarget(name: "rocksdb-crash-writer", dependencies: ["RocksDB"], path: "Tests/Fixtures/rocksdb-crash-writer"),
         // `make bench`: the state machine applying puts to RocksDB.
@@ -187,7 +193,9 @@ let package = Package(
         .testTarget(
             name: "ReplicatedMemberTests", dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage", "Primitives"]),
         // The stored and sent bytes, pinned against the first format's output.
-        .testTarget(name: "StoredFormatTests", dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage"]),
+        .testTarget(
+            name: "StoredFormatTests",
+            dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage", "decoder-fuzzer", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageRocksDB", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(name: "RocksDBTests", dependencies: ["RocksDB", "rocksdb-crash-writer", "TestSupport"]),
         .testTarget(name: "CrashRecoveryTests", dependencies: ["crash-member", "TestSupport"]),

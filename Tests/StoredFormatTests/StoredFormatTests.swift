@@ -2,6 +2,7 @@ import Foundation
 import RaftCore
 import StateMachine
 import Storage
+import TestSupport
 import Testing
 
 @testable import ReplicatedMember
@@ -127,4 +128,28 @@ enum Golden {
     static let envelope =
         "01020000000000000005000000000000000b00000000000000010301020205016b01000100016b000400000000000000"
         + "0000000102016b0001"
+}
+
+/// The fuzzer's corpus (inputs libFuzzer found that reach new code in the decoders), replayed:
+/// every decoder must refuse or accept each input without crashing. `make fuzz` grows the search.
+@Suite("Decoder corpus")
+struct DecoderCorpusTests {
+    @Test("decoder-fuzzer replays its corpus without a crash")
+    func replay() throws {
+        let executable = try #require(builtExecutable(named: "decoder-fuzzer"), "build decoder-fuzzer first")
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus")
+        let files = try FileManager.default.contentsOfDirectory(atPath: corpus.path).map { corpus.appendingPathComponent($0).path }
+        #expect(files.count >= 20)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = files
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("\(files.count) input(s) decoded without a crash"))
+    }
 }
