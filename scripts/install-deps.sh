@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Statehouse needs to build and test, if any are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
+# Then it installs the Python etcd3 client the cluster tests use (scripts/install-python-client.sh).
 set -euo pipefail
 
-packages=(librocksdb-dev pkg-config etcd-client etcd-server curl systemd iproute2 prometheus)
+packages=(librocksdb-dev pkg-config etcd-client etcd-server curl systemd iproute2 prometheus python3-venv)
+python_client="$(dirname "$0")/install-python-client.sh"
 
 missing=()
 for package in "${packages[@]}"; do
@@ -11,7 +13,7 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#missing[@]} -eq 0 ] && exec bash "$python_client"
 
 command="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,4 +33,5 @@ fi
 status=0
 sh -c "$command" >/dev/null || status=$?
 [ "$created_policy" -eq 1 ] && rm -f "$policy"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+exec bash "$python_client"
