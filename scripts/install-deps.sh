@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-packages=(librocksdb-dev pkg-config etcd-client etcd-server curl systemd iproute2 prometheus)
+packages=(librocksdb-dev pkg-config etcd-client etcd-server curl systemd iproute2 prometheus python3 nodejs)
 
 missing=()
 for package in "${packages[@]}"; do
