@@ -108,6 +108,8 @@ let package = Package(
         .target(name: "EtcdWire", dependencies: [swiftProtobuf]),
         // etcd wire messages <-> state-machine types, and errors <-> gRPC statuses.
         .target(name: "EtcdMapping", dependencies: ["EtcdWire", "StateMachine", "ReplicatedMember", "GRPCStatus", swiftProtobuf]),
+        // etcd's grpc-gateway JSON API: its paths and JSON mapping over the gRPC server's gateway.
+        .target(name: "EtcdGateway", dependencies: ["EtcdWire", "GRPCServer", swiftProtobuf]),
         // etcd's Lock and Election services' logic over an abstract backend.
         .target(name: "Recipes", dependencies: ["Primitives", "StateMachine"]),
         // The member loop over RocksDB, the peer transport, and etcd's services.
@@ -115,8 +117,8 @@ let package = Package(
             name: "StatehouseServer",
             dependencies: [
                 "Primitives", "ReplicatedMember", "StateMachine", "RaftCore", "Storage", "StorageRocksDB", "RocksDB",
-                "EtcdWire", "EtcdMapping", "GRPCServer", "GRPCStatus", "PeerTransport", "ServerConfiguration", "Recipes",
-                nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto, swiftProtobuf,
+                "EtcdWire", "EtcdMapping", "EtcdGateway", "GRPCServer", "GRPCStatus", "PeerTransport", "ServerConfiguration",
+                "Recipes", nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto, swiftProtobuf,
             ]
         ),
         .executableTarget(
@@ -213,6 +215,7 @@ let package = Package(
         ),
         .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration", "ReplicatedMember"]),
         .testTarget(name: "EtcdWireTests", dependencies: ["EtcdWire", swiftProtobuf]),
+        .testTarget(name: "EtcdGatewayTests", dependencies: ["EtcdGateway", "EtcdWire", "GRPCServer", swiftProtobuf]),
         .testTarget(
             name: "EtcdMappingTests",
             dependencies: ["EtcdMapping", "EtcdWire", "StateMachine", "ReplicatedMember", "GRPCStatus", swiftProtobuf]
@@ -231,7 +234,9 @@ let package = Package(
                 "EtcdWire", "GRPCStatus",
                 "StatehouseClient", "Primitives", logging, nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, crypto,
                 swiftProtobuf, yams,
-            ]
+            ],
+            // The gateway tests' Python and Node clients, run from their source location.
+            exclude: ["Clients"]
         ),
     ]
 )

@@ -50,6 +50,8 @@ public struct GRPCServerConfiguration: Sendable {
     public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
     /// Told when each routed call starts and how it ends (for metrics).
     public var observer: (any CallObserver)?
+    /// The JSON gateway served on the HTTP/1.1 side through the same router, if any.
+    public var gateway: Gateway?
 
     /// Creates a configuration.
     public init(host: String, port: Int) {
@@ -203,7 +205,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 try pipeline.addHandler(management)
             } else {
                 try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                try pipeline.addHandler(HTTP1Handler(router: http))
+                try pipeline.addHandler(HTTP1Handler(router: http, callRouter: router, configuration: configuration))
             }
         } catch {
             context.close(promise: nil)
@@ -226,51 +228,118 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Serves plain HTTP/1.1 requests through the ``HTTPRouter``.
+/// Serves plain HTTP/1.1 requests through the ``HTTPRouter``, and the ``Gateway``'s JSON
+/// requests as gRPC calls through the ``CallRouter``.
 final class HTTP1Handler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let router: HTTPRouter?
-    private var head: HTTPRequestHead?
+    /// The request being read or answered.
+    private enum Request {
+        /// For the ``HTTPRouter``, once its body has been read (and ignored).
+        case plain(HTTPRequestHead)
+        /// Answered with a fixed response once its body has been read.
+        case fixed(HTTPRequestHead, HTTPResponse)
+        /// A gateway call.
+        case gateway(GatewayExchange)
+    }
 
-    init(router: HTTPRouter?) {
+    private let router: HTTPRouter?
+    private let callRouter: CallRouter
+    private let configuration: GRPCServerConfiguration
+    private var request: Request?
+
+    init(router: HTTPRouter?, callRouter: @escaping CallRouter, configuration: GRPCServerConfiguration) {
         self.router = router
+        self.callRouter = callRouter
+        self.configuration = configuration
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            self.head = head
-        case .body:
-            break
+            request = route(head, context: context)
+        case .body(let buffer):
+            if case .gateway(let exchange) = request { exchange.received(buffer.readableBytesView) }
         case .end:
-            guard let head else { return }
-            self.head = nil
-            let request = HTTPRequest(method: head.method.rawValue, path: head.uri, headers: head.headers.map { ($0.name, $0.value) })
-            let keepAlive = head.isKeepAlive
-            let version = head.version
-            let channel = context.channel
-            let respond: @Sendable (HTTPResponse) -> Void = { response in
-                channel.eventLoop.execute {
-                    var headers = HTTPHeaders()
-                    headers.add(name: "content-type", value: response.contentType)
-                    headers.add(name: "content-length", value: String(response.body.count))
-                    if !keepAlive { headers.add(name: "connection", value: "close") }
-                    let responseHead = HTTPResponseHead(
-                        version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-                    channel.write(HTTPServerResponsePart.head(responseHead), promise: nil)
-                    channel.write(HTTPServerResponsePart.body(.byteBuffer(channel.allocator.buffer(bytes: response.body))), promise: nil)
-                    channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
-                        if !keepAlive { channel.close(promise: nil) }
-                    }
+            guard let request else { return }
+            switch request {
+            case .gateway(let exchange):
+                exchange.receivedEnd()
+                if exchange.isComplete { self.request = nil }
+            case .fixed(let head, let response):
+                self.request = nil
+                writeResponse(response, answering: head, on: context.channel)
+            case .plain(let head):
+                self.request = nil
+                let channel = context.channel
+                let plainRequest = HTTPRequest(
+                    method: head.method.rawValue, path: head.uri, headers: head.headers.map { ($0.name, $0.value) })
+                let respond: @Sendable (HTTPResponse) -> Void = { response in
+                    channel.eventLoop.execute { writeResponse(response, answering: head, on: channel) }
+                }
+                if let router {
+                    router(plainRequest, respond)
+                } else {
+                    respond(HTTPResponse(status: 404, contentType: "text/plain", body: Array("404 page not found\n".utf8)))
                 }
             }
-            if let router {
-                router(request, respond)
-            } else {
-                respond(HTTPResponse(status: 404, contentType: "text/plain", body: Array("404 page not found\n".utf8)))
-            }
         }
+    }
+
+    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Request {
+        guard let gateway = configuration.gateway else { return .plain(head) }
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
+        switch gateway.target(path: path) {
+        case .elsewhere:
+            return .plain(head)
+        case .notFound:
+            return .fixed(head, plainText(404, "Not Found"))
+        case .route where head.method != .POST:
+            return .fixed(head, plainText(405, "Method Not Allowed"))
+        case .route(let route):
+            let exchange = GatewayExchange(
+                route: route, head: head, channel: context.channel, maxRequestBytes: gateway.maxRequestBytes,
+                maxReceiveMessageBytes: configuration.maxReceiveMessageBytes
+            ) { [weak self] in
+                guard let self, case .gateway(let current) = self.request, current.isComplete else { return }
+                self.request = nil
+            }
+            exchange.start(head: head, router: callRouter, observer: configuration.observer)
+            return .gateway(exchange)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .gateway(let exchange) = request { exchange.writabilityChanged(context.channel.isWritable) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .gateway(let exchange) = request { exchange.connectionClosed() }
+        request = nil
+        context.fireChannelInactive()
+    }
+
+}
+
+/// Go's `http.Error`: the status text and a newline, as plain text.
+private func plainText(_ status: Int, _ text: String) -> HTTPResponse {
+    HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array((text + "\n").utf8))
+}
+
+/// Writes a whole response to `head`; closes the connection after it unless the client keeps it
+/// alive.
+private func writeResponse(_ response: HTTPResponse, answering head: HTTPRequestHead, on channel: any Channel) {
+    let keepAlive = head.isKeepAlive
+    var headers = HTTPHeaders()
+    headers.add(name: "content-type", value: response.contentType)
+    headers.add(name: "content-length", value: String(response.body.count))
+    if !keepAlive { headers.add(name: "connection", value: "close") }
+    let responseHead = HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+    channel.write(HTTPServerResponsePart.head(responseHead), promise: nil)
+    channel.write(HTTPServerResponsePart.body(.byteBuffer(channel.allocator.buffer(bytes: response.body))), promise: nil)
+    channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+        if !keepAlive { channel.close(promise: nil) }
     }
 }

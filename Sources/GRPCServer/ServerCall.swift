@@ -5,7 +5,8 @@ import NIOHPACK
 import NIOHTTP2
 import Synchronization
 
-/// One gRPC call on an HTTP/2 stream.
+/// One gRPC call: on an HTTP/2 stream, or a JSON gateway request on HTTP/1.1 (the same
+/// handlers serve both).
 ///
 /// Thread-safe: ``send(_:)`` and ``finish(_:message:trailers:)`` may be called from any thread;
 /// they run on the call's event loop, in the order they were called.
@@ -23,19 +24,23 @@ public final class ServerCall: @unchecked Sendable {
 
     let channel: any Channel
     // Confined to `eventLoop`.
+    private let writer: any CallWriter
     private var observer: (any CallObserver)?
     /// How the call ended, once it has.
     private var endStatus: StatusCode?
-    private var headersSent = false
     private var writabilityHandlers: [@Sendable (Bool) -> Void] = []
     private let finished = Atomic<Bool>(false)
 
-    init(service: String, method: String, metadata: [(name: String, value: String)], deadline: NIODeadline?, channel: any Channel) {
+    init(
+        service: String, method: String, metadata: [(name: String, value: String)], deadline: NIODeadline?, channel: any Channel,
+        writer: any CallWriter
+    ) {
         self.service = service
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
         self.channel = channel
+        self.writer = writer
         self.eventLoop = channel.eventLoop
     }
 
@@ -65,17 +70,7 @@ public final class ServerCall: @unchecked Sendable {
     public func send(_ message: [UInt8], flush: Bool) {
         onLoop {
             guard !self.isFinished else { return }
-            self.writeHeadersIfNeeded()
-            var buffer = self.channel.allocator.buffer(capacity: message.count + 5)
-            buffer.writeInteger(UInt8(0))
-            buffer.writeInteger(UInt32(message.count))
-            buffer.writeBytes(message)
-            let frame = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(buffer), endStream: false))
-            if flush {
-                self.channel.writeAndFlush(frame, promise: nil)
-            } else {
-                self.channel.write(frame, promise: nil)
-            }
+            self.writer.writeMessage(message, flush: flush)
         }
     }
 
@@ -101,17 +96,8 @@ public final class ServerCall: @unchecked Sendable {
         }
         endStatus = status
         observer?.callFinished(service: service, method: method, status: status)
-        var headers = HPACKHeaders()
-        if !headersSent {
-            headers.add(name: ":status", value: "200")
-            headers.add(name: "content-type", value: "application/grpc")
-        }
-        headers.add(name: "grpc-status", value: String(status.rawValue))
-        if !message.isEmpty { headers.add(name: "grpc-message", value: GRPCWire.encodeMessage(message)) }
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        headersSent = true
         writabilityHandlers.removeAll()
-        channel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true)), promise: nil)
+        writer.writeEnd(status, message: message, trailers: extra)
     }
 
     /// Marks the call finished without writing (the stream is gone). Returns whether it was open.
@@ -129,15 +115,6 @@ public final class ServerCall: @unchecked Sendable {
         for handler in writabilityHandlers { handler(writable) }
     }
 
-    private func writeHeadersIfNeeded() {
-        guard !headersSent else { return }
-        headersSent = true
-        var headers = HPACKHeaders()
-        headers.add(name: ":status", value: "200")
-        headers.add(name: "content-type", value: "application/grpc")
-        channel.write(HTTP2Frame.FramePayload.headers(.init(headers: headers)), promise: nil)
-    }
-
     private func onLoop(_ body: @escaping () -> Void) {
         if eventLoop.inEventLoop {
             body()
@@ -145,6 +122,62 @@ public final class ServerCall: @unchecked Sendable {
             let unchecked = UncheckedBox(body)
             eventLoop.execute { unchecked.value() }
         }
+    }
+}
+
+/// Writes a call's answers to its transport; used on the call's event loop only.
+protocol CallWriter: AnyObject {
+    /// Writes one response message.
+    func writeMessage(_ message: [UInt8], flush: Bool)
+    /// Ends the call with `status` (called once).
+    func writeEnd(_ status: StatusCode, message: String, trailers: [(String, String)])
+}
+
+/// Writes a gRPC call's answers as HTTP/2 frames: response headers, length-prefixed messages,
+/// then trailers with `grpc-status` and the percent-encoded `grpc-message`.
+final class HTTP2CallWriter: CallWriter {
+    private let channel: any Channel
+    private var headersSent = false
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func writeMessage(_ message: [UInt8], flush: Bool) {
+        writeHeadersIfNeeded()
+        var buffer = channel.allocator.buffer(capacity: message.count + 5)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(message.count))
+        buffer.writeBytes(message)
+        let frame = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(buffer), endStream: false))
+        if flush {
+            channel.writeAndFlush(frame, promise: nil)
+        } else {
+            channel.write(frame, promise: nil)
+        }
+    }
+
+    func writeEnd(_ status: StatusCode, message: String, trailers: [(String, String)]) {
+        var headers = HPACKHeaders()
+        if !headersSent {
+            // Nothing sent yet: a trailers-only response.
+            headers.add(name: ":status", value: "200")
+            headers.add(name: "content-type", value: "application/grpc")
+        }
+        headers.add(name: "grpc-status", value: String(status.rawValue))
+        if !message.isEmpty { headers.add(name: "grpc-message", value: GRPCWire.encodeMessage(message)) }
+        for (name, value) in trailers { headers.add(name: name, value: value) }
+        headersSent = true
+        channel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true)), promise: nil)
+    }
+
+    private func writeHeadersIfNeeded() {
+        guard !headersSent else { return }
+        headersSent = true
+        var headers = HPACKHeaders()
+        headers.add(name: ":status", value: "200")
+        headers.add(name: "content-type", value: "application/grpc")
+        channel.write(HTTP2Frame.FramePayload.headers(.init(headers: headers)), promise: nil)
     }
 }
 

@@ -71,7 +71,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         let method = GRPCWire.method(fromPath: path)
         let call = ServerCall(
             service: method?.service ?? "", method: method?.method ?? "", metadata: metadata, deadline: deadline,
-            channel: context.channel)
+            channel: context.channel, writer: HTTP2CallWriter(channel: context.channel))
         self.call = call
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
             call.finishOnLoop(.unimplemented, message: "grpc: Decompressor is not installed for grpc-encoding \"\(encoding)\"")

@@ -3,6 +3,7 @@ import EtcdWire
 import Foundation
 import GRPCServer
 import GRPCStatus
+import NIOCore
 import ReplicatedMember
 import StateMachine
 import Synchronization
@@ -81,19 +82,25 @@ struct LeaseService: EtcdService {
                     var message = Etcdserverpb_LeaseKeepAliveResponse()
                     message.header = header(context, revision: host.lastKnownRevision)
                     message.id = request.id
-                    switch response {
-                    case .leaseKeepAlive(let id, let ttl):
-                        message.id = id
-                        message.ttl = ttl
-                        call.send(message)
-                    case .failure(.state(.leaseNotFound)):
-                        call.send(message)
-                    case .failure(let error):
-                        call.fail(ServiceError(error))
-                    default:
-                        call.fail(ServiceError(.internal, "etcdserver: unexpected response"))
+                    let answer = message
+                    // On the call's event loop, where the client's half-close is handled: the
+                    // end of the stream can then not overtake the answer.
+                    call.eventLoop.execute {
+                        var message = answer
+                        switch response {
+                        case .leaseKeepAlive(let id, let ttl):
+                            message.id = id
+                            message.ttl = ttl
+                            call.send(message)
+                        case .failure(.state(.leaseNotFound)):
+                            call.send(message)
+                        case .failure(let error):
+                            call.fail(ServiceError(error))
+                        default:
+                            call.fail(ServiceError(.internal, "etcdserver: unexpected response"))
+                        }
+                        if outstanding.end() { call.finish(.ok) }
                     }
-                    if outstanding.end() { call.finish(.ok) }
                 }
             },
             onEnd: { if outstanding.clientEnded() { call.finish(.ok) } })

@@ -1,3 +1,4 @@
+import EtcdGateway
 import EtcdWire
 import Foundation
 import GRPCServer
@@ -97,6 +98,9 @@ public final class StatehouseServer: Sendable {
             var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
             serverConfiguration.maxReceiveMessageBytes = maxReceive
             serverConfiguration.observer = metrics
+            // JSON carries bytes as base64 (4/3 of their size) plus field names: room for a
+            // message as large as gRPC accepts.
+            serverConfiguration.gateway = EtcdGateway.gateway(maxRequestBytes: 2 * maxReceive)
             return GRPCServer(
                 configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
         }

@@ -20,10 +20,9 @@ struct WatchService: EtcdService {
         return StreamingCall<Etcdserverpb_WatchRequest>(
             call: call,
             onMessage: { request in host.loop.execute { host.watches.handle(request, on: stream) } },
-            onEnd: {
-                host.loop.execute { host.watches.close(stream) }
-                call.finish(.ok)
-            },
+            // As in etcd, a client that half-closes keeps its watches: the stream ends when the
+            // client cancels it (the JSON gateway half-closes once the request body has been read).
+            onEnd: {},
             onCancel: { host.loop.execute { host.watches.close(stream) } })
     }
 }

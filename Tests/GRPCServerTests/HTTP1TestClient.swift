@@ -59,13 +59,41 @@ final class HTTP1TestConnection: Sendable {
         }
     }
 
-    /// Sends a request without a body.
-    func send(_ method: HTTPMethod, _ uri: String, version: HTTPVersion = .http1_1, headers: [(String, String)] = []) async throws {
+    /// Sends a request; a body goes with its `content-length`, or chunked in the given pieces.
+    func send(
+        _ method: HTTPMethod, _ uri: String, version: HTTPVersion = .http1_1, headers: [(String, String)] = [],
+        body: [UInt8]? = nil, chunks: [[UInt8]]? = nil
+    ) async throws {
         var head = HTTPRequestHead(version: version, method: method, uri: uri)
         head.headers.add(name: "host", value: "localhost")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
+        if let body { head.headers.add(name: "content-length", value: String(body.count)) }
+        if chunks != nil { head.headers.add(name: "transfer-encoding", value: "chunked") }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        for piece in (body.map { [$0] } ?? chunks ?? []) where !piece.isEmpty {
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: piece))), promise: nil)
+        }
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get(within: .seconds(2), "a request write")
+    }
+
+    /// Sends a request head and part of a body, leaving the request open.
+    func sendOpen(_ method: HTTPMethod, _ uri: String, chunk: [UInt8]) async throws {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
+        head.headers.add(name: "host", value: "localhost")
+        head.headers.add(name: "transfer-encoding", value: "chunked")
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: chunk))))
+            .get(within: .seconds(2), "a request write")
+    }
+
+    /// Whether the server has closed the connection (waits up to `timeout`).
+    func isClosed(within timeout: Duration = .seconds(2)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !channel.isActive { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return !channel.isActive
     }
 
     /// The response at `index` (0 for the first on this connection).
