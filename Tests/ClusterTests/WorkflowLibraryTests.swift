@@ -87,7 +87,11 @@ extension LocalClusterTests {
                         try await eventually("e2 and e3 to be consumed") { consumed.value.count >= 2 ? () : nil }
                         try await cluster.stop(cluster.members[0])
                         for number in 4..<8 {
-                            try await client.txn().then(try log.append("e\(number)", encoding: number)).commit()
+                            // Until the cluster has settled after the kill; a create, so a retry appends once.
+                            let append = try log.append("e\(number)", encoding: number)
+                            _ = try await eventually("e\(number) to be appended", timeout: .seconds(20)) {
+                                try? await client.txn().when(.version("log/events/e\(number)") == 0).then(append).commit()
+                            }
                         }
                         try await group.waitForAll()
                     }
