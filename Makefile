@@ -65,6 +65,7 @@ format:
 # in .build/docs/StatehouseClient and .build/docs/StatehouseWorkflow.
 DOC_TARGETS = StatehouseClient StatehouseWorkflow
 docs: deps
+	@mkdir -p .build/docs
 	@for target in $(DOC_TARGETS); do \
 		$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target $$target \
 			--output-path .build/docs/$$target --transform-for-static-hosting --warnings-as-errors || exit 1; \

@@ -16,6 +16,8 @@ extension KeyValueStore {
     ///   - key: The key to update.
     ///   - type: The value's type.
     ///   - maxAttempts: How many read-and-write rounds to try before giving up.
+    ///   - encoder: Encodes the new value.
+    ///   - decoder: Decodes the current value.
     ///   - transform: The new value, given the current one.
     /// - Throws: ``StatehouseError`` with code `conflict` if every attempt lost the race, or
     ///   the error of a failed call; whatever `transform` throws (then nothing is written).

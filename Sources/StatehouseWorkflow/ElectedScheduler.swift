@@ -3,7 +3,7 @@ import ServiceLifecycle
 import StatehouseClient
 
 /// Work that only one process at a time may do, done by whichever process wins an
-/// ``StatehouseClient/Election``: candidates campaign under a session; the elected one runs
+/// `Election`: candidates campaign under a session; the elected one runs
 /// ``work`` every ``interval`` and proclaims a heartbeat; when it dies, its candidacy expires
 /// with its session and the next candidate is elected.
 ///
@@ -97,7 +97,7 @@ public struct Leadership: Sendable {
 
     /// Runs `txn` only while the leadership holds; returns its result.
     ///
-    /// - Throws: ``StatehouseError`` with code `notHeld` if it no longer does (then nothing was
+    /// - Throws: `StatehouseError` with code `notHeld` if it no longer does (then nothing was
     ///   written).
     public func guardedTxn(_ txn: Txn) async throws -> TxnResult {
         let result = try await client.txn().when(isHeld).then(.txn(txn)).commit()

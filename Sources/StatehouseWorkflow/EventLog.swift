@@ -7,7 +7,7 @@ import class Foundation.JSONDecoder
 /// transaction that made it happen, and read back in revision order from any revision.
 ///
 /// Readers resume: ``events(from:)`` is a watch that continues on another member after a
-/// broken stream, and a named consumer (``consume(as:from:_:)``) keeps its position in the
+/// broken stream, and a named consumer (``consume(as:from:onGap:_:)``) keeps its position in the
 /// store, so it continues after a restart exactly where it stopped.
 ///
 /// An event's position is the revision that wrote it, so resuming after a position assumes one
@@ -37,7 +37,7 @@ public struct EventLog: Sendable {
     /// The events from `revision` on, in revision order, as they are written. Deletions (by
     /// retention) are left out.
     ///
-    /// - Throws: (while iterating) ``StatehouseError`` with code `compacted` if `revision` has
+    /// - Throws: (while iterating) `StatehouseError` with code `compacted` if `revision` has
     ///   been compacted away; its `compactRevision` is the oldest revision still kept.
     public func events(from revision: Int64) -> some AsyncSequence<LoggedEvent, any Error> & Sendable {
         let prefix = prefix
@@ -80,7 +80,7 @@ public struct EventLog: Sendable {
     ///   - onGap: Told when events were compacted away before they were consumed.
     ///   - handler: Processes one event; returns the writes to commit with the position, and
     ///     whether to go on.
-    /// - Throws: ``StatehouseError`` with code `conflict` if another consumer with the same name
+    /// - Throws: `StatehouseError` with code `conflict` if another consumer with the same name
     ///   moved the position meanwhile.
     public func consume(
         as name: String, from start: Int64 = 1, onGap: @Sendable (Int64) -> Void = { _ in },

@@ -136,7 +136,7 @@ public struct WorkQueue: Sendable {
 
     /// Renews `claim`'s lease, so the item stays invisible for another visibility timeout.
     ///
-    /// - Throws: ``StatehouseError`` with code `notHeld` if the claim's lease has expired.
+    /// - Throws: `StatehouseError` with code `notHeld` if the claim's lease has expired.
     public func extend(_ claim: WorkClaim) async throws {
         do {
             let ttl = try await client.renewLease(claim.lease)
@@ -163,7 +163,7 @@ public struct WorkQueue: Sendable {
     /// Acknowledges `claim`'s item (it is done and never claimed again), together with
     /// `operations`, in one transaction that applies only while the claim holds.
     ///
-    /// - Throws: ``StatehouseError`` with code `notHeld` if the claim expired (then nothing was
+    /// - Throws: `StatehouseError` with code `notHeld` if the claim expired (then nothing was
     ///   written; the item is or will be claimed again).
     public func ack(_ claim: WorkClaim, with operations: [Operation] = []) async throws {
         let result = try await client.txn().when(isHeld(claim)).then(try ackOperations(claim) + operations).commit()
@@ -180,7 +180,7 @@ public struct WorkQueue: Sendable {
 
     /// Moves `claim`'s item to the dead letters at once (it failed for good).
     ///
-    /// - Throws: ``StatehouseError`` with code `notHeld` if the claim expired.
+    /// - Throws: `StatehouseError` with code `notHeld` if the claim expired.
     public func deadLetter(_ claim: WorkClaim) async throws {
         let result = try await client.txn()
             .when(isHeld(claim))

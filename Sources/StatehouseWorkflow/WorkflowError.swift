@@ -1,4 +1,4 @@
-/// An error of the workflow library that is not a ``StatehouseClient/StatehouseError``.
+/// An error of the workflow library that is not a `StatehouseError`.
 public struct WorkflowError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong.
     public struct Code: Sendable, Hashable, CustomStringConvertible {

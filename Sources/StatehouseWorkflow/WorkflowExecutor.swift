@@ -6,7 +6,7 @@ import struct Foundation.Data
 import struct Foundation.Date
 
 /// One executor of a workflow platform: claims runs from the store's queue, owns each through
-/// the run's ``StatehouseClient/DistributedMutex``, executes its steps, records each step exactly
+/// the run's `DistributedMutex`, executes its steps, records each step exactly
 /// once under the mutex's fencing token, and acknowledges the queue item when the run is done.
 ///
 /// Several executors (in several processes) share the runs. When one dies, its session's lease
@@ -48,6 +48,10 @@ public struct WorkflowExecutor: Service {
     /// An executor of `store`'s runs under `session`.
     ///
     /// - Parameters:
+    ///   - store: Where the runs live.
+    ///   - session: The session the run mutexes are held under; the executor stops when it is lost.
+    ///   - configuration: The executor's name and poll interval.
+    ///   - logger: Where failures are logged.
     ///   - observer: Told what the executor does (owning, recording, finishing, losing runs).
     ///   - step: Does the work of one step; what it returns is stored in the step's record. If
     ///     it throws, the step is tried again after ``Configuration/poll``.
@@ -66,7 +70,7 @@ public struct WorkflowExecutor: Service {
 
     /// Executes runs until cancelled or shut down gracefully.
     ///
-    /// - Throws: ``StatehouseError`` with code `sessionLost` when the session is lost: from
+    /// - Throws: `StatehouseError` with code `sessionLost` when the session is lost: from
     ///   then on the executor owns nothing, and it must not finish anything it was doing.
     public func run() async throws {
         try await cancelWhenGracefulShutdown {

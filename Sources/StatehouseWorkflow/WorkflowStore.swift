@@ -15,7 +15,7 @@ import struct Foundation.Date
 /// | `P/steps/<id>/<n>` | the ``StepRecord`` of step `n`, created once | the executor that did it |
 /// | `P/events/<id>/<n>` | the ``StepEvent`` of step `n` (the ``EventLog``) | the same transaction |
 /// | `P/consumers/<name>` | an event consumer's position | ``EventLog/consume(as:from:onGap:_:)`` |
-/// | `P/locks/<id>/<lease>` | the run's ``StatehouseClient/DistributedMutex`` | its owner |
+/// | `P/locks/<id>/<lease>` | the run's `DistributedMutex` | its owner |
 /// | `P/scheduler/<lease>` | the scheduler election's candidacies | ``ElectedScheduler`` |
 public struct WorkflowStore: Sendable {
     /// The client the store lives on.
