@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim fuzz bench bench-cluster bench-rolling run lint format protos clean
+.PHONY: all deps build test sim fuzz bench bench-cluster bench-rolling run lint format protos docs clean
 
 # Hand-written Swift sources (generated protobuf code is left as protoc-gen-swift writes it).
 SWIFT_SOURCES = Package.swift $(shell find Sources Tests Simulation -name '*.swift' ! -name '*.pb.swift')
@@ -60,6 +60,16 @@ lint:
 
 format:
 	@$(SWIFT) format --in-place $(SWIFT_SOURCES)
+
+# DocC documentation of the client and workflow libraries (swift-docc-plugin), as static sites
+# in .build/docs/StatehouseClient and .build/docs/StatehouseWorkflow.
+DOC_TARGETS = StatehouseClient StatehouseWorkflow
+docs: deps
+	@mkdir -p .build/docs
+	@for target in $(DOC_TARGETS); do \
+		$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target $$target \
+			--output-path .build/docs/$$target --transform-for-static-hosting --warnings-as-errors || exit 1; \
+	done
 
 # Regenerates Sources/EtcdWire from Protos/ (needs protoc: apt-get install protobuf-compiler).
 protos:

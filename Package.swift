@@ -42,6 +42,7 @@ let package = Package(
         .executable(name: "statehouse-restore", targets: ["statehouse-restore"]),
         .executable(name: "statehousectl", targets: ["statehousectl"]),
         .library(name: "StatehouseClient", targets: ["StatehouseClient"]),
+        .library(name: "StatehouseWorkflow", targets: ["StatehouseWorkflow"]),
         .library(name: "RaftCore", targets: ["RaftCore"]),
         .library(name: "StateMachine", targets: ["StateMachine"]),
         .library(name: "RocksDB", targets: ["RocksDB"]),
@@ -49,7 +50,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.36.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -62,6 +63,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // `make docs`: DocC documentation of StatehouseClient and StatehouseWorkflow.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // MARK: - Core: deterministic, standard library only, no I/O, clocks or threads
@@ -137,9 +140,11 @@ let package = Package(
             name: "StatehouseClient",
             dependencies: [
                 "Primitives", "EtcdWire", grpcCore, grpcHTTP2Transport, grpcProtobuf, asyncAlgorithms, swiftProtobuf, logging,
-                metrics, crypto,
+                metrics, crypto, serviceLifecycle,
             ]
         ),
+        // Durable work queues, fenced workflow runs, an elected scheduler and event logs, on the client.
+        .target(name: "StatehouseWorkflow", dependencies: ["StatehouseClient", logging, serviceLifecycle]),
         // The etcdctl-style command-line client.
         .executableTarget(name: "statehousectl", dependencies: ["StatehouseClient", argumentParser, logging]),
 
@@ -176,10 +181,10 @@ let package = Package(
             dependencies: ["ReplicatedMember", "StateMachine", "Storage", "StorageRocksDB", "RaftCore"],
             path: "Benchmarks/statehouse-bench-apply"
         ),
-        // Workflow executors sharing runs through Mutex, fencing and Election (docs/workflows.md).
+        // A command-line workflow platform over StatehouseWorkflow (docs/workflows.md).
         .executableTarget(
             name: "statehouse-workflow",
-            dependencies: ["StatehouseClient", argumentParser, logging],
+            dependencies: ["StatehouseWorkflow", "StatehouseClient", argumentParser, logging],
             path: "Examples/statehouse-workflow"
         ),
 
@@ -221,7 +226,11 @@ let package = Package(
             dependencies: ["EtcdMapping", "EtcdWire", "StateMachine", "ReplicatedMember", "GRPCStatus", swiftProtobuf]
         ),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "StateMachine", "Primitives"]),
-        .testTarget(name: "StatehouseClientTests", dependencies: ["StatehouseClient", "Primitives", grpcCore, logging]),
+        .testTarget(
+            name: "StatehouseClientTests",
+            dependencies: ["StatehouseClient", "Primitives", grpcCore, logging, serviceLifecycle, unixSignals]
+        ),
+        .testTarget(name: "StatehouseWorkflowTests", dependencies: ["StatehouseWorkflow", "StatehouseClient"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(
             name: "SimulationTests",
@@ -232,7 +241,8 @@ let package = Package(
             dependencies: [
                 "statehouse", "statehousectl", "statehouse-restore", "statehouse-workflow", "TestSupport", "GRPCTestSupport",
                 "EtcdWire", "GRPCStatus",
-                "StatehouseClient", "Primitives", logging, nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, crypto,
+                "StatehouseClient", "StatehouseWorkflow", "Primitives", logging, serviceLifecycle, nioCore, nioPosix, nioHTTP1, nioHTTP2,
+                nioHPACK, crypto,
                 swiftProtobuf, yams,
             ],
             // The gateway tests' Python and Node clients, run from their source location.

@@ -2,14 +2,16 @@ import ArgumentParser
 import Foundation
 import Logging
 import StatehouseClient
+import StatehouseWorkflow
 
-/// The workflow recipe: executors that share workflow runs through Statehouse.
+/// A command-line workflow platform over the `StatehouseWorkflow` library: executors that share
+/// workflow runs through Statehouse.
 @main
 struct Workflow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "statehouse-workflow",
-        abstract: "Workflow runs shared by executor processes through Statehouse: a Mutex per run, fenced writes, "
-            + "an elected scheduler and a resumable event monitor.",
+        abstract: "Workflow runs shared by executor processes through Statehouse (the StatehouseWorkflow library): a work "
+            + "queue, a DistributedMutex per run, fenced step records, an elected scheduler and a resumable event monitor.",
         subcommands: [Executor.self, Submit.self, Monitor.self, Status.self]
     )
 }
@@ -35,10 +37,10 @@ struct ClusterOptions: ParsableArguments {
     }
 }
 
-/// `submit`: queues a run for the scheduler to admit.
+/// `submit`: queues a run.
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Queues a run; the elected scheduler admits it. Does nothing if the run exists or is queued.")
+        abstract: "Queues a run. Does nothing if a run with that ID exists, is queued, done or dead.")
 
     @OptionGroup var cluster: ClusterOptions
 
@@ -49,46 +51,42 @@ struct Submit: AsyncParsableCommand {
     var steps: Int
 
     func validate() throws {
-        guard WorkflowKeys.isValidID(id) else { throw ValidationError("a run ID must be non-empty and contain no '/'") }
+        guard !id.isEmpty, !id.contains("/") else { throw ValidationError("a run ID must be non-empty and contain no '/'") }
         guard steps > 0 else { throw ValidationError("a run needs at least one step") }
     }
 
     func run() async throws {
-        let queued = try WorkflowJSON.encode(QueuedRun(steps: steps))
-        let id = self.id
-        let created = try await withStatehouseClient(
+        let (id, steps) = (id, steps)
+        let queued = try await withStatehouseClient(
             configuration: cluster.clientConfiguration(), logger: cluster.logger("workflow.submit")
         ) { client in
-            // Created only if absent: neither admitted nor already queued.
-            try await client.txn()
-                .when(.version(WorkflowKeys.run(id)) == 0, .version(WorkflowKeys.queued(id)) == 0)
-                .then(.put(WorkflowKeys.queued(id), queued))
-                .commit()
-                .succeeded
+            try await WorkflowStore(client: client).submit(id, steps: steps)
         }
-        report(created ? "queued \(id) steps=\(steps)" : "exists \(id)")
+        report(queued ? "queued \(id) steps=\(steps)" : "exists \(id)")
     }
 }
 
-/// `status`: prints every run.
+/// `status`: prints the queue and the runs.
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Prints the queued and admitted runs.")
+    static let configuration = CommandConfiguration(abstract: "Prints the queued and dead runs, and every run started.")
 
     @OptionGroup var cluster: ClusterOptions
 
     func run() async throws {
         try await withStatehouseClient(configuration: cluster.clientConfiguration(), logger: cluster.logger("workflow.status")) {
             client in
-            let queued = try await client.get(.prefix(WorkflowKeys.queue))
-            for kv in queued.kvs {
-                report("\(kv.keyString.dropFirst(WorkflowKeys.queue.count)) queued")
-            }
-            let runs = try await client.get(.prefix(WorkflowKeys.runs))
-            for kv in runs.kvs {
-                let run = try WorkflowJSON.decode(Run.self, from: kv.value)
-                let owner = run.owner.isEmpty ? "-" : run.owner
-                report("\(run.id) \(run.state.rawValue) \(run.next)/\(run.steps) owner=\(owner) token=\(run.token)")
+            let store = WorkflowStore(client: client)
+            for item in try await store.queue.items() { report("\(item.id) queued attempts=\(item.attempts)") }
+            for item in try await store.queue.deadLetters() { report("\(item.id) dead attempts=\(item.attempts)") }
+            for run in try await store.runs() {
+                report("\(run.id) \(run.state.rawValue) \(run.next)/\(run.steps) owner=\(run.owner) token=\(run.token)")
             }
         }
     }
+}
+
+/// Writes one line to standard output at once (unbuffered), so that a reader of a redirected
+/// output sees each line as soon as it is written.
+func report(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -296,7 +296,9 @@ extension StatehouseClient {
 
     /// Compacts the history: revisions before `revision` can no longer be read or watched.
     ///
-    /// - Parameter physical: Return only once the compaction has been applied to the backend.
+    /// - Parameters:
+    ///   - revision: The oldest revision to keep.
+    ///   - physical: Return only once the compaction has been applied to the backend.
     @discardableResult
     public func compact(revision: Int64, physical: Bool = false) async throws -> ResponseHeader {
         var request = Etcdserverpb_CompactionRequest()

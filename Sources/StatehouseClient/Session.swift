@@ -39,7 +39,7 @@ public final class Session: Sendable {
     }
 
     /// Waits until no key under `prefix` was created before `revision` (etcd's waitDeletes):
-    /// watches the latest such key for its deletion, again and again. Mutex and Election queue
+    /// watches the latest such key for its deletion, again and again. DistributedMutex and Election queue
     /// this way.
     func waitForPredecessors(under prefix: [UInt8], below revision: Int64) async throws {
         while true {

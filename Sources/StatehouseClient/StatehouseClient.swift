@@ -4,6 +4,7 @@ import GRPCProtobuf
 import Logging
 import Metrics
 import Primitives
+import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
@@ -26,6 +27,10 @@ public struct StatehouseClientConfiguration: Sendable {
     /// The largest response message accepted (etcd's client default is unlimited; snapshots
     /// arrive in small messages).
     public var maxResponseBytes: Int = 64 << 20
+    /// How often the client reads the member list and adds the client URLs of members it does
+    /// not know yet to its endpoints (nil: never; ``StatehouseClient/refreshEndpoints()`` does
+    /// it on demand).
+    public var endpointRefreshInterval: Duration?
 
     /// A configuration for `endpoints` with the defaults above.
     public init(endpoints: [Endpoint]) {
@@ -54,14 +59,14 @@ public struct StatehouseClientConfiguration: Sendable {
 ///
 /// For a scoped lifetime use ``withStatehouseClient(configuration:logger:metricsFactory:_:)``.
 /// A long-lived client is created with ``init(configuration:logger:metricsFactory:)`` and
-/// served by ``run()`` (for example as a swift-service-lifecycle service); calls made before
-/// `run()` starts wait for it. Background work (watches, keep-alives) runs inside `run()`, so
+/// served by ``run()``; it is a swift-service-lifecycle `Service`, so it can run in a
+/// `ServiceGroup`, which shuts it down gracefully. Calls made before `run()` starts wait for it. Background work (watches, keep-alives) runs inside `run()`, so
 /// nothing outlives the client.
 public final class StatehouseClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: StatehouseClientConfiguration
     let logger: Logger
-    let connections: [EndpointConnection]
+    private let connectionList: Synchronization.Mutex<[EndpointConnection]>
     let background = BackgroundTasks()
     let metrics: ClientMetrics
     private let pinned = Atomic<Int>(0)
@@ -86,19 +91,41 @@ public final class StatehouseClient: Sendable {
         self.logger = logger
         let metrics = ClientMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
-        self.connections = try configuration.endpoints.map { endpoint in
-            try EndpointConnection(endpoint: endpoint, configuration: configuration, failures: metrics.endpointFailures)
+        self.connectionList = Synchronization.Mutex(
+            try configuration.endpoints.map { endpoint in
+                try EndpointConnection(endpoint: endpoint, configuration: configuration, failures: metrics.endpointFailures)
+            })
+    }
+
+    /// The connections to the endpoints, the configured ones first, then those
+    /// ``refreshEndpoints()`` added.
+    var connections: [EndpointConnection] { connectionList.withLock { $0 } }
+
+    /// Adds a connection to `endpoint` unless there is one; returns it if it is new.
+    func addConnection(to endpoint: Endpoint) throws -> EndpointConnection? {
+        try connectionList.withLock { connections in
+            guard !connections.contains(where: { $0.endpoint == endpoint }) else { return nil }
+            let connection = try EndpointConnection(
+                endpoint: endpoint, configuration: configuration, failures: metrics.endpointFailures)
+            connections.append(connection)
+            return connection
         }
     }
 
     /// Runs the connections and the client's background work until ``shutdown()`` is called
-    /// (then in-flight calls finish) or the calling task is cancelled (then everything stops).
+    /// (then in-flight calls finish), a graceful shutdown is triggered (in a `ServiceGroup`:
+    /// the same as `shutdown()`), or the calling task is cancelled (then everything stops).
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for connection in connections {
-                group.addTask { try await connection.grpc.runConnections() }
+        startRefreshingEndpoints()
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                for connection in connections {
+                    group.addTask { try await connection.grpc.runConnections() }
+                }
+                group.addTask { await self.background.run() }
             }
-            group.addTask { await self.background.run() }
+        } onGracefulShutdown: {
+            self.shutdown()
         }
     }
 
@@ -204,6 +231,7 @@ public final class StatehouseClient: Sendable {
     /// lets calls through, else the next whose breaker does, else the one whose breaker reopens
     /// soonest (every endpoint failed recently: try anyway).
     func chooseConnection() throws -> EndpointConnection {
+        let connections = self.connections
         let count = connections.count
         let start = pinned.load(ordering: .relaxed)
         let now = ContinuousClock.now
@@ -221,6 +249,7 @@ public final class StatehouseClient: Sendable {
 
     /// Marks a connection as the preferred one.
     func pin(_ connection: EndpointConnection) {
+        let connections = self.connections
         if let index = connections.firstIndex(where: { $0 === connection }) {
             pinned.store(index, ordering: .relaxed)
         }
@@ -228,6 +257,7 @@ public final class StatehouseClient: Sendable {
 
     /// Moves the preference past `connection` (after a streaming call failed on it).
     func skip(_ connection: EndpointConnection) {
+        let connections = self.connections
         if let index = connections.firstIndex(where: { $0 === connection }) {
             pinned.store((index + 1) % connections.count, ordering: .relaxed)
         }

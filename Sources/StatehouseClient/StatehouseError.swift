@@ -62,12 +62,14 @@ public struct StatehouseError: Error, Sendable, Hashable, CustomStringConvertibl
         case deadlineExceeded
         /// The caller cancelled the call.
         case cancelled
-        /// A Mutex or Election lost its session, so it holds nothing any more.
+        /// A DistributedMutex or Election lost its session, so it holds nothing any more.
         case sessionLost
         /// The lock or leadership a guarded write names is no longer held.
         case notHeld
         /// The election has no leader.
         case noElectionLeader
+        /// A compare-and-swap update lost the race on every attempt.
+        case conflict
         /// The request was malformed (another InvalidArgument from the server).
         case invalidArgument
         /// An error not listed above; the message tells more.

@@ -47,7 +47,7 @@ struct Lock: AsyncParsableCommand {
         let (name, command, ttl, format) = (self.name, self.command, self.ttl, global.writeOut)
         let status: Int32? = try await global.withClient { client in
             let session = try await client.makeSession(ttl: ttl)
-            let mutex = Mutex(session: session, name: name)
+            let mutex = DistributedMutex(session: session, name: name)
             guard let token = try await TerminationSignals.run({ try await mutex.lock() }) else {
                 // Stopped while waiting: withdraw (revoking the lease deletes the queued key).
                 try await session.close()

@@ -180,7 +180,7 @@ extension LocalClusterTests {
             try await withClusterClient(server) { _, client in
                 let session = try await client.makeSession(ttl: 3)
                 #expect(session.isAlive)
-                let mutex = StatehouseClient.Mutex(session: session, name: "locks/loss")
+                let mutex = DistributedMutex(session: session, name: "locks/loss")
                 let token = try await mutex.lock()
                 try await mutex.guardedPut("guarded", "1")
 
@@ -198,13 +198,13 @@ extension LocalClusterTests {
             }
         }
 
-        @Test("Mutex: one holder at a time, handover in queue order, increasing fencing tokens", arguments: ServerKind.available)
+        @Test("DistributedMutex: one holder at a time, handover in queue order, increasing fencing tokens", arguments: ServerKind.available)
         func mutex(server: ServerKind) async throws {
             try await withClusterClient(server) { _, client in
                 let first = try await client.makeSession(ttl: 10)
                 let second = try await client.makeSession(ttl: 10)
-                let a = StatehouseClient.Mutex(session: first, name: "locks/job")
-                let b = StatehouseClient.Mutex(session: second, name: "locks/job")
+                let a = DistributedMutex(session: first, name: "locks/job")
+                let b = DistributedMutex(session: second, name: "locks/job")
                 let tokenA = try await a.lock()
 
                 let acquiredB = Signal()

@@ -5,18 +5,21 @@ import TestSupport
 import Testing
 
 extension LocalClusterTests {
-    /// The workflow recipe (`statehouse-workflow`) against a three-member cluster: executors that
-    /// die or stall while owning a run are replaced, and every step is recorded exactly once.
-    @Suite("Workflow recipe")
+    /// `statehouse-workflow` (executor processes on the `StatehouseWorkflow` library) against a
+    /// three-member cluster: executors that die or stall while owning a run are replaced, every
+    /// step is recorded exactly once, and every queue item is done exactly once.
+    @Suite("Workflow executors killed and stalled")
     struct WorkflowTests {
         /// How many steps each run has.
         private let stepCount = 20
 
-        /// SIGKILL an executor while it owns a run mid-way: another executor takes the run over once
-        /// the dead one's session lease expires, with a larger fencing token; every step of every run
-        /// is recorded exactly once, tokens never go backwards within a run, a run submitted after
-        /// the kill is still admitted (a scheduler is elected again if the dead one was it), and a
-        /// monitor stopped and restarted part-way sees every event exactly once.
+        /// SIGKILL an executor while it owns a run mid-way: once the dead one's session and claim
+        /// leases expire, the run's queue item is visible again and another executor claims it and
+        /// takes the run over with a larger fencing token; every step of every run is recorded
+        /// exactly once, tokens never go backwards within a run, every queue item is acknowledged
+        /// exactly once (none lost, none done twice), a run submitted after the kill still runs, a
+        /// scheduler is elected again if the dead one was it, and a monitor stopped and restarted
+        /// part-way sees every event exactly once.
         @Test("A killed executor's run is taken over and every step is recorded once")
         func killedExecutorsRunIsTakenOverAndEveryStepIsRecordedOnce() async throws {
             let workflow = try workflowExecutable()
@@ -140,12 +143,27 @@ extension LocalClusterTests {
                 }
                 #expect(takeover.count == 1, "exactly one survivor takes \(victimRun) over from \(victimName)")
 
-                // The scheduler admitted every run exactly once, the late one included; nobody met a conflict.
+                // Every queue item, the late one included, was acknowledged exactly once with its last
+                // step: none is left in the queue, none is dead, each has one done record written once,
+                // and each run was finished once. Nobody met a conflict.
                 let executorLines = executors.flatMap { $0.output.split(separator: "\n") }
                 for id in allRuns {
-                    #expect(executorLines.filter { $0 == "admitted \(id) steps=\(stepCount)" }.count == 1, "admissions of \(id)")
+                    let finishedLines = executorLines.filter { $0.hasPrefix("finished \(id) ") || $0 == "acknowledged \(id)" }
+                    #expect(finishedLines.count == 1, "\(id) finished: \(finishedLines)")
+                    let done = try await reader.get(prefixed: "workflows/queue/done/")["workflows/queue/done/\(id)"]
+                    #expect(done?.version == 1, "the queue item \(id) is done exactly once")
                 }
+                #expect(try await reader.get(prefixed: "workflows/queue/items/").isEmpty, "a queue item was lost in the queue")
+                #expect(try await reader.get(prefixed: "workflows/queue/dead/").isEmpty, "a queue item went to the dead letters")
                 #expect(!executorLines.contains { $0.hasPrefix("conflict ") }, "\(executorLines.joined(separator: "\n"))")
+
+                // One scheduler was elected at first; if it was the killed executor, a survivor was elected after it.
+                #expect(executorLines.contains { $0.hasPrefix("scheduler elected ") })
+                if victim.output.contains("scheduler elected ") {
+                    #expect(
+                        survivors.contains { $0.output.contains("scheduler elected ") },
+                        "no scheduler was elected after the scheduler's kill")
+                }
                 for survivor in survivors { #expect(survivor.isRunning, "a surviving executor exited: \(survivor.errorOutput)") }
 
                 // The monitors together saw every event once, in revision order, each at the revision of

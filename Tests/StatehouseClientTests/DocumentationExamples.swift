@@ -4,8 +4,10 @@
 
 import Foundation
 import Logging
+import ServiceLifecycle
 import StatehouseClient
 import Testing
+import UnixSignals
 
 func documentationExample0() async throws {
     try await withStatehouseClient(endpoints: ["127.0.0.1:2379", "127.0.0.1:22379", "127.0.0.1:32379"]) { client in
@@ -125,6 +127,37 @@ func documentationExample9(client: StatehouseClient) async throws {
     try await client.snapshot(to: "/tmp/statehouse.backup") { received, remaining in
         print("snapshot:", received, "bytes received,", remaining, "to go")
     }
+}
+
+func documentationExample10(
+    configuration: StatehouseClientConfiguration, logger: Logger, ordersService: some Service
+)
+    async throws
+{
+    let client = try StatehouseClient(configuration: configuration, logger: logger)
+    let group = ServiceGroup(services: [client, ordersService], gracefulShutdownSignals: [.sigterm], logger: logger)
+    try await group.run()
+}
+
+func documentationExample11(client: StatehouseClient) async throws {
+    struct Quota: Codable { var used: Int; var limit: Int }
+    try await client.put("quotas/acme", encoding: Quota(used: 0, limit: 100))
+    let quota = try await client.get("quotas/acme", as: Quota.self)
+    let updated = try await client.update("quotas/acme", as: Quota.self) { old in
+        var new = old ?? Quota(used: 0, limit: 100)
+        new.used += 1
+        return new
+    }
+    try await client.txn().then(try .put("quotas/other", encoding: Quota(used: 0, limit: 10))).commit()
+    _ = (quota, updated)
+}
+
+func documentationExample12(client: StatehouseClient) async throws {
+    let acme = client.namespace("tenants/acme/")
+    try await acme.put("orders/1042", "paid")  // tenants/acme/orders/1042
+    let orders = try await acme.get(.prefix("orders/"))  // keys "orders/1042", …
+    try await acme.commit(Txn().when(.version("orders/1043") == 0).then(.put("orders/1043", "open")))
+    _ = orders
 }
 
 @Test("Every Swift example in docs/client.md is compiled here")

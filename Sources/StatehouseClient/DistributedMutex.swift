@@ -1,11 +1,11 @@
 import Logging
 import Synchronization
 
-/// Proof of holding a ``Mutex``: the lock key and its create revision, the **fencing token**.
+/// Proof of holding a ``DistributedMutex``: the lock key and its create revision, the **fencing token**.
 ///
 /// Revisions only grow, so a later holder always has a larger token than an earlier one; a
 /// store that records the token it last saw can refuse writes from an older holder. Within
-/// Statehouse itself, ``Mutex/guardedPut(_:_:lease:)`` and ``Mutex/guardedTxn(_:)`` write
+/// Statehouse itself, ``DistributedMutex/guardedPut(_:_:lease:)`` and ``DistributedMutex/guardedTxn(_:)`` write
 /// only while the token still holds.
 public struct LockToken: Sendable, Hashable {
     /// The lock key (`<name>/<lease in hex>`).
@@ -21,9 +21,9 @@ public struct LockToken: Sendable, Hashable {
 /// under `<name>/` ordered by create revision, and the lowest holds the lock. A waiter watches
 /// only the candidate just ahead of it, so a release wakes one waiter.
 ///
-/// When `Synchronization` is imported too (its `Mutex` is a different thing), write
-/// `StatehouseClient.Mutex` or `DistributedMutex`.
-public final class Mutex: Sendable {
+/// The name says what it is, and does not clash with the standard library's
+/// `Synchronization.Mutex` (an in-process lock).
+public final class DistributedMutex: Sendable {
     /// The session the lock is held under.
     public let session: Session
     /// The lock's name (the key prefix its candidates queue under).
@@ -160,13 +160,4 @@ public final class Mutex: Sendable {
     }
 
     static let firstCreated = GetOptions(limit: 1, sort: SortOrder(.createRevision, ascending: true))
-}
-
-/// ``Mutex``, under a name that does not clash with `Synchronization.Mutex`.
-public typealias DistributedMutex = Mutex
-
-extension StatehouseClient {
-    /// ``Mutex``, reachable as `StatehouseClient.Mutex` (the module and the client class share
-    /// a name, so `StatehouseClient.Mutex` names this alias).
-    public typealias Mutex = DistributedMutex
 }

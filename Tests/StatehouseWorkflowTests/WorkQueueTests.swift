@@ -1,0 +1,2 @@
+import StatehouseWorkflow
+import Testing
