@@ -240,7 +240,7 @@ let package = Package(
             name: "ClusterTests",
             dependencies: [
                 "statehouse", "statehousectl", "statehouse-restore", "statehouse-workflow", "TestSupport", "GRPCTestSupport",
-                "EtcdWire", "GRPCStatus",
+                "EtcdWire", "GRPCStatus", "RaftCore",
                 "StatehouseClient", "StatehouseWorkflow", "Primitives", logging, serviceLifecycle, nioCore, nioPosix, nioHTTP1, nioHTTP2,
                 nioHPACK, crypto,
                 swiftProtobuf, yams,

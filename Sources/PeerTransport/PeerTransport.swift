@@ -38,6 +38,13 @@ public final class PeerTransport: Sendable {
         public var reconnectDelay: (min: TimeAmount, max: TimeAmount) = (.milliseconds(50), .seconds(2))
         /// How long a connection attempt may take before it counts as failed.
         public var connectTimeout: TimeAmount = .seconds(5)
+        /// Whether a connection whose hello names this sender is accepted (called on the
+        /// connection's event loop: it must not block). By default every sender of this cluster
+        /// is; a member passes the members it knows, so that a hello naming anyone else is closed.
+        ///
+        /// The hello is not authenticated: this keeps out connections that name no member, not
+        /// one that names a member falsely.
+        public var admitsSender: @Sendable (_ senderID: UInt64) -> Bool = { _ in true }
 
         /// Creates the configuration of member `localID` of cluster `clusterID`, with default limits.
         public init(localID: UInt64, clusterID: UInt64) {
@@ -90,7 +97,8 @@ public final class PeerTransport: Sendable {
         public var unroutableFrames: Int
         /// Inbound connections currently open.
         public var inboundConnections: Int
-        /// Inbound connections closed for a bad hello (wrong magic, version or cluster) or an oversized frame.
+        /// Inbound connections closed for a bad hello (wrong magic, version or cluster, or a
+        /// sender that is not admitted) or an oversized frame.
         public var rejectedConnections: Int
 
         /// Creates a transport's counters.
@@ -115,6 +123,7 @@ public final class PeerTransport: Sendable {
         var inbound: [ObjectIdentifier: any Channel] = [:]
         var isShutDown = false
         var unroutableFrames = 0
+        var lastUnknownSenderWarning: NIODeadline?
     }
 
     private struct InboundCounters {
@@ -198,7 +207,9 @@ public final class PeerTransport: Sendable {
         }
         var logger = logger
         logger[metadataKey: "remote"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
-        let handler = InboundPeerHandler(clusterID: configuration.clusterID, logger: logger, transport: self)
+        let handler = InboundPeerHandler(
+            clusterID: configuration.clusterID, localID: configuration.localID, admitsSender: configuration.admitsSender,
+            logger: logger, transport: self)
         let maxFrameBytes = configuration.maxFrameBytes
         return channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
@@ -224,6 +235,19 @@ public final class PeerTransport: Sendable {
     func countRejectedConnection() {
         inboundCounters.withLockedValue { $0.rejectedConnections += 1 }
     }
+
+    /// Whether a refused sender's hello should be logged at warning level now: at most once per
+    /// ``unknownSenderWarningInterval`` (a refused peer reconnects every few seconds).
+    func shouldWarnAboutUnknownSender(now: NIODeadline = .now()) -> Bool {
+        state.withLockedValue { state in
+            if let last = state.lastUnknownSenderWarning, now - last < Self.unknownSenderWarningInterval { return false }
+            state.lastUnknownSenderWarning = now
+            return true
+        }
+    }
+
+    /// The shortest time between two warnings about refused senders.
+    static let unknownSenderWarningInterval = TimeAmount.seconds(10)
 
     // MARK: Peers
 
@@ -325,6 +349,8 @@ final class InboundPeerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let clusterID: UInt64
+    private let localID: UInt64
+    private let admitsSender: @Sendable (UInt64) -> Bool
     private var logger: Logger
     private let transport: PeerTransport
     private var senderID: UInt64?
@@ -332,8 +358,13 @@ final class InboundPeerHandler: ChannelInboundHandler {
     private var uncountedFrames = 0
     private var uncountedBytes = 0
 
-    init(clusterID: UInt64, logger: Logger, transport: PeerTransport) {
+    init(
+        clusterID: UInt64, localID: UInt64, admitsSender: @escaping @Sendable (UInt64) -> Bool, logger: Logger,
+        transport: PeerTransport
+    ) {
         self.clusterID = clusterID
+        self.localID = localID
+        self.admitsSender = admitsSender
         self.logger = logger
         self.transport = transport
     }
@@ -366,8 +397,15 @@ final class InboundPeerHandler: ChannelInboundHandler {
                 level: .error, context: context)
             return
         }
-        senderID = hello.senderID
         logger[metadataKey: "sender"] = "\(hello.senderID)"
+        guard hello.senderID != 0, hello.senderID != localID, admitsSender(hello.senderID) else {
+            let level: Logger.Level = transport.shouldWarnAboutUnknownSender() ? .warning : .debug
+            reject(
+                "rejected peer connection: its hello names \(String(hello.senderID, radix: 16)), which is not a member this member knows",
+                level: level, context: context)
+            return
+        }
+        senderID = hello.senderID
         logger.debug("peer connected")
     }
 

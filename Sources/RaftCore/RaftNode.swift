@@ -256,10 +256,37 @@ public struct RaftNode: Sendable {
         if index > retainingEntries { log.compact(through: index - retainingEntries) }
     }
 
+    /// Whether `member` belongs to the group as far as this node knows: a voter or learner of
+    /// the applied membership, or a member that a membership change already in the log but not
+    /// yet applied adds (a member just added talks before its addition is applied everywhere).
+    ///
+    /// A shell uses this to refuse messages whose sender is not a member. The log is scanned only
+    /// when `member` is not in the applied membership.
+    public func recognizes(_ member: NodeID) -> Bool {
+        guard member != noNode else { return false }
+        if confState.contains(member) { return true }
+        guard log.lastIndex > log.applied else { return false }
+        for entry in log.entries(from: log.applied + 1, through: log.lastIndex, maxBytes: .max) where entry.kind == .confChange {
+            if let change = ConfChange(decoding: entry.data), change.node == member, change.kind != .removeNode { return true }
+        }
+        return false
+    }
+
     /// Processes a message from a peer.
     public mutating func step(_ message: RaftMessage) {
+        step(message, acceptingSnapshot: { _ in true })
+    }
+
+    /// Processes a message from a peer; a snapshot received whole is installed only if `accepts`
+    /// returns true for it.
+    ///
+    /// A refused snapshot changes nothing: the log, the hard state and the state machine stay as
+    /// they were, the partial transfer is dropped, and the leader is told to send it again from
+    /// the start. The shell checks the snapshot's data here, before anything is persisted, so that
+    /// data it could not install is never stored.
+    public mutating func step(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
         precondition(!awaitingAdvance, "step() between ready() and advance()")
-        guard message.to == id else { return }
+        guard message.to == id, message.hasConsistentEntries else { return }
         let forwarded = message.kind == .propose || message.kind == .readIndex || message.kind == .transferLeader
         if !forwarded {
             if message.term > term {
@@ -293,8 +320,8 @@ public struct RaftNode: Sendable {
         default:
             switch role {
             case .leader: stepLeader(message)
-            case .candidate, .preCandidate: stepCandidate(message)
-            case .follower: stepFollower(message)
+            case .candidate, .preCandidate: stepCandidate(message, acceptingSnapshot: accepts)
+            case .follower: stepFollower(message, acceptingSnapshot: accepts)
             }
         }
     }
@@ -795,12 +822,12 @@ public struct RaftNode: Sendable {
 
     // MARK: - Candidate and follower
 
-    private mutating func stepCandidate(_ message: RaftMessage) {
+    private mutating func stepCandidate(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
         switch message.kind {
         case .appendEntries, .heartbeat, .installSnapshot:
             // A leader of this term exists: stop campaigning and follow it.
             becomeFollower(term: message.term, leader: message.from)
-            handleLeaderMessage(message)
+            handleLeaderMessage(message, acceptingSnapshot: accepts)
         case .voteResponse where role == .candidate, .preVoteResponse where role == .preCandidate:
             if votes[message.from] == nil { votes[message.from] = !message.reject }
             switch tallyVotes() {
@@ -813,7 +840,7 @@ public struct RaftNode: Sendable {
         }
     }
 
-    private mutating func stepFollower(_ message: RaftMessage) {
+    private mutating func stepFollower(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
         switch message.kind {
         case .propose, .readIndex, .transferLeader:
             guard leader != noNode, leader != message.from else { return }
@@ -824,7 +851,7 @@ public struct RaftNode: Sendable {
         case .appendEntries, .heartbeat, .installSnapshot:
             electionElapsed = 0
             leader = message.from
-            handleLeaderMessage(message)
+            handleLeaderMessage(message, acceptingSnapshot: accepts)
         case .timeoutNow:
             if isPromotable { campaign(.transfer) }
         case .readIndexResponse:
@@ -834,11 +861,11 @@ public struct RaftNode: Sendable {
         }
     }
 
-    private mutating func handleLeaderMessage(_ message: RaftMessage) {
+    private mutating func handleLeaderMessage(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
         switch message.kind {
         case .appendEntries: handleAppend(message)
         case .heartbeat: handleHeartbeat(message)
-        default: handleSnapshot(message)
+        default: handleSnapshot(message, acceptingSnapshot: accepts)
         }
     }
 
@@ -865,7 +892,7 @@ public struct RaftNode: Sendable {
         send(RaftMessage(kind: .heartbeatResponse, from: id, to: message.from, term: term, context: message.context))
     }
 
-    private mutating func handleSnapshot(_ message: RaftMessage) {
+    private mutating func handleSnapshot(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
         guard let chunk = message.snapshot else { return }
         let metadata = chunk.metadata
         if metadata.index <= log.committed {
@@ -898,6 +925,14 @@ public struct RaftNode: Sendable {
             // The log already holds the snapshot's last entry: just commit up to it.
             log.commit(to: metadata.index)
             send(RaftMessage(kind: .appendResponse, from: id, to: message.from, term: term, index: log.committed))
+            return
+        }
+        guard accepts(incoming) else {
+            // Start the transfer over: the leader resends from the first chunk.
+            send(
+                RaftMessage(
+                    kind: .snapshotResponse, from: id, to: message.from, term: term, index: metadata.index, reject: true,
+                    rejectHint: 0))
             return
         }
         log.restore(metadata)

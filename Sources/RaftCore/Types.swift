@@ -346,3 +346,22 @@ public struct LogPosition: Sendable, Hashable {
         self.index = index
     }
 }
+
+extension RaftMessage {
+    /// Whether the entries of an append are shaped as a leader sends them: consecutive indexes
+    /// right after `index`, with terms that never decrease, from `logTerm` up to the sender's
+    /// term. Any other message kind passes. A node drops an append that fails this check, as no
+    /// leader sends one.
+    public var hasConsistentEntries: Bool {
+        guard kind == .appendEntries else { return true }
+        var expectedIndex = index
+        var lowestTerm = logTerm
+        for entry in entries {
+            guard expectedIndex < LogIndex.max, entry.index == expectedIndex + 1, entry.term >= lowestTerm, entry.term <= term
+            else { return false }
+            expectedIndex = entry.index
+            lowestTerm = entry.term
+        }
+        return true
+    }
+}

@@ -87,6 +87,10 @@ public struct MemberConfiguration: Sendable {
     /// restart with the process). The shell must give every start a different value, for
     /// example a random number.
     public var incarnation: UInt64 = 0
+    /// The members this one was started with (`--initial-cluster`): it accepts messages from
+    /// them until it has applied its own addition to the cluster (while it joins with an empty
+    /// log, or catches up on the founding entries). See ``Member/recognizes(_:)``.
+    public var initialMembers: Set<NodeID> = []
     /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
     @_spi(Testing) public var mutation: MemberMutation?
 
@@ -326,11 +330,25 @@ public struct Member: Sendable {
         }
     }
 
-    /// Processes a message from a peer.
-    public mutating func step(_ message: RaftMessage) {
+    /// Processes a message from a peer, unless its sender is not a member; a snapshot that could
+    /// not be installed is refused before anything of it is stored (see ``PeerMessageVerdict``).
+    @discardableResult
+    public mutating func step(_ message: RaftMessage) -> PeerMessageVerdict {
         precondition(pendingReady == nil, "step() during a batch")
-        raft.step(message)
+        guard recognizes(message.from) else { return .unknownSender }
+        let configuration = configuration
+        var refusal: String?
+        raft.step(message) { snapshot in
+            do {
+                _ = try Self.restoredState(from: snapshot, configuration: configuration)
+                return true
+            } catch {
+                refusal = "\(error)"
+                return false
+            }
+        }
         provideSnapshotIfNeeded()
+        return refusal.map(PeerMessageVerdict.invalidSnapshot) ?? .accepted
     }
 
     /// Advances logical time by one tick. On the leader this expires leases, checkpoints their
@@ -417,13 +435,13 @@ public struct Member: Sendable {
     /// Gives the Raft core the current state as a snapshot when a follower needs one.
     private mutating func provideSnapshotIfNeeded() {
         guard raft.needsSnapshotData else { return }
-        raft.provideSnapshot(Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encode(store.backendPairs())))
+        raft.provideSnapshot(Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encodeChecksummed(store.backendPairs())))
     }
 
     private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {
         do {
-            let pairs = try SnapshotCodec.decode(snapshot.data)
-            store = try StateStore(restoringFrom: pairs, configuration: configuration.storeConfiguration)
+            let (pairs, restored) = try Self.restoredState(from: snapshot, configuration: configuration)
+            store = restored
             output.stateWrite.replacesState = true
             output.stateWrite.mutations = pairs.map { .put(key: $0.0, value: $0.1) }
             lastSnapshotIndex = snapshot.metadata.index
@@ -437,7 +455,8 @@ public struct Member: Sendable {
             }
             if raft.role == .leader { leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds) }
         } catch {
-            preconditionFailure("snapshot at \(snapshot.metadata.index) is corrupt: \(error)")
+            // step(_:) checked this snapshot before Raft accepted it, so it cannot fail here.
+            preconditionFailure("snapshot at \(snapshot.metadata.index) was checked but does not install: \(error)")
         }
     }
 

@@ -107,11 +107,24 @@ public final class MemberStorage {
     /// Reads the member back after a restart: the Raft log and hard state, and the state
     /// machine as of its applied index. If the crash came after a received snapshot was stored
     /// but before its state was written, the state is rebuilt from the snapshot here.
+    ///
+    /// - Throws: ``StorageError`` of kind `corruption` if that snapshot's data does not decode
+    ///   or fails its checksum (received snapshots are checked before they are stored, so only a
+    ///   damaged disk, or an earlier build that stored unchecked data, leads here); the engine's
+    ///   or the state machine's error otherwise.
     public func recover() throws -> RecoveredState {
         let applied = try AppliedIndex.read(from: engine)
         var raft = try log.load(appliedIndex: applied)
         if let snapshot = raft.snapshot, snapshot.metadata.index > applied {
-            let pairs = try SnapshotCodec.decode(snapshot.data)
+            let pairs: [([UInt8], [UInt8])]
+            do {
+                pairs = try SnapshotCodec.decodeChecksummed(snapshot.data)
+            } catch {
+                throw StorageError(
+                    .corruption,
+                    "the stored snapshot at index \(snapshot.metadata.index) is damaged (\(error)); this member cannot "
+                        + "recover: remove it from the cluster and add it back with an empty data directory")
+            }
             var batch = StorageBatch()
             batch.deleteRange(from: Self.stateStart, to: Self.stateEnd)
             for (key, value) in pairs { batch.put(key, value) }

@@ -238,14 +238,42 @@ final class MemberHost: @unchecked Sendable {
         }
         switch decoded {
         case .raft(let message):
+            guard message.from == peer else {
+                return refuse(.senderMismatch, from: peer, "a Raft message from \(String(message.from, radix: 16))")
+            }
             guard message.to == member.id else { return }
-            member.step(message)
+            switch member.step(message) {
+            case .accepted: break
+            case .unknownSender: refuse(.unknownSender, from: peer, "a \(message.kind) message")
+            case .invalidSnapshot(let reason):
+                refuse(.invalidSnapshot, from: peer, "a snapshot at index \(message.snapshot?.metadata.index ?? 0): \(reason)")
+            }
             scheduleFlush()
         case .forward(let handle, let request):
+            guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded request") }
             serveForwarded(request, from: peer, handle: handle)
         case .reply(let handle, let reply):
+            guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded reply") }
             forwardWaiters.removeValue(forKey: handle)?.reply(reply)
         }
+    }
+
+    /// When a refusal of each reason was last logged at warning level.
+    private var lastRefusalWarnings: [PeerRefusal: ContinuousClock.Instant] = [:]
+
+    /// Counts a refused peer frame and logs it: at warning level at most once every ten
+    /// seconds per reason (a misconfigured or hostile peer keeps sending), at debug otherwise.
+    private func refuse(_ reason: PeerRefusal, from peer: NodeID, _ what: String) {
+        metrics.peerFramesRefused(reason).increment()
+        let now = ContinuousClock.now
+        var level = Logger.Level.debug
+        if lastRefusalWarnings[reason].map({ now - $0 >= .seconds(10) }) ?? true {
+            lastRefusalWarnings[reason] = now
+            level = reason == .invalidSnapshot ? .error : .warning
+        }
+        logger.log(
+            level: level, "refused \(what) from peer connection \(String(peer, radix: 16)): \(reason.explanation)",
+            metadata: ["peer": "\(String(peer, radix: 16))", "reason": "\(reason.rawValue)"])
     }
 
     private func serveForwarded(_ request: ForwardedRequest, from peer: NodeID, handle: UInt64) {
@@ -550,9 +578,25 @@ final class MemberHost: @unchecked Sendable {
             knownPeers[peer] = nil
             transport?.removePeer(peer)
         }
+        publishAdmittedPeers()
+    }
+
+    /// The members whose connections the peer transport accepts (readable from any thread):
+    /// those this member knows an address for, from `--initial-cluster` and the membership.
+    private let admittedPeers = Mutex<Set<NodeID>>([])
+
+    /// Whether a peer connection whose hello names `id` is accepted.
+    func admitsPeer(_ id: NodeID) -> Bool {
+        admittedPeers.withLock { $0.contains(id) }
+    }
+
+    private func publishAdmittedPeers() {
+        let peers = Set(knownPeers.keys)
+        admittedPeers.withLock { $0 = peers }
     }
 
     private func setPeer(_ id: NodeID, url: String) {
+        defer { publishAdmittedPeers() }
         guard knownPeers[id] != url else { return }
         guard let address = try? NetworkAddress(parsing: url) else {
             logger.warning(
@@ -580,5 +624,24 @@ final class MemberHost: @unchecked Sendable {
         let sst = (try? engine.database.property("rocksdb.total-sst-files-size")).flatMap { $0.flatMap { Int64($0) } } ?? 0
         let memtables = (try? engine.database.property("rocksdb.cur-size-all-mem-tables")).flatMap { $0.flatMap { Int64($0) } } ?? 0
         return sst + memtables
+    }
+}
+
+/// Why a frame from a peer was refused (the `reason` label of `statehouse_peer_frames_refused_total`).
+enum PeerRefusal: String, Sendable, Hashable, CaseIterable {
+    /// A Raft message whose sender is not the member the connection's hello named.
+    case senderMismatch = "sender_mismatch"
+    /// A frame from a member this member does not know (not a member, or removed).
+    case unknownSender = "unknown_sender"
+    /// A snapshot whose data does not install.
+    case invalidSnapshot = "invalid_snapshot"
+
+    /// What the refusal means, for the log.
+    var explanation: String {
+        switch self {
+        case .senderMismatch: "its sender is not the member the connection's hello named"
+        case .unknownSender: "the sender is not a member of this cluster as this member knows it"
+        case .invalidSnapshot: "the snapshot's data does not install; nothing of it was stored, and the leader will send it again"
+        }
     }
 }

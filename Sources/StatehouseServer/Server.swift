@@ -52,6 +52,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
         memberConfiguration.autoCompaction = configuration.autoCompaction
         memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
+        memberConfiguration.initialMembers = Set(configuration.initialCluster.map(\.id))
 
         let storage = try MemberStorage(engine: engine, store: memberConfiguration.storeConfiguration)
         if configuration.forceNewCluster && storage.isEmpty {
@@ -82,10 +83,9 @@ public final class StatehouseServer: Sendable {
             logger: logger, metrics: metrics)
         host.quotaBytes = configuration.quotaBackendBytes
         self.host = host
-        transport = PeerTransport(
-            configuration: PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID),
-            group: ioGroup, logger: logger
-        ) { peer, frame in
+        var transportConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)
+        transportConfiguration.admitsSender = { host.admitsPeer($0) }
+        transport = PeerTransport(configuration: transportConfiguration, group: ioGroup, logger: logger) { peer, frame in
             host.receive(from: peer, frame: frame)
         }
         let transport = self.transport

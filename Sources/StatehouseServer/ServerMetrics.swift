@@ -74,6 +74,22 @@ public final class ServerMetrics: Sendable {
         tickLateness = Self.histogram(registry, "statehouse_member_tick_lateness_seconds", "How late ticks ran.")
     }
 
+    private let refusedFrames = Mutex<[PeerRefusal: Counter]>([:])
+
+    /// The counter of peer frames refused for `reason`.
+    func peerFramesRefused(_ reason: PeerRefusal) -> Counter {
+        refusedFrames.withLock { counters in
+            if let counter = counters[reason] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: Self.descriptor(
+                    "statehouse_peer_frames_refused_total",
+                    "Frames from peers refused: a sender that is not a member, a sender unlike the connection's, a snapshot that does not install."
+                ), labels: [("reason", reason.rawValue)])
+            counters[reason] = counter
+            return counter
+        }
+    }
+
     /// Where ``render()`` reads the peer transport's counters from (set once the transport exists).
     let peerStatistics = Mutex<(@Sendable () -> PeerTransport.Statistics)?>(nil)
 
@@ -99,6 +115,11 @@ public final class ServerMetrics: Sendable {
         family(
             "etcd_network_peer_sent_failures_total", "Messages to peers that could not be sent (dropped).", "To",
             statistics.peers.mapValues(\.droppedFrames))
+        lines += [
+            "# HELP statehouse_peer_connections_rejected_total Peer connections closed for a bad hello (another cluster, an unknown sender) or an oversized frame.",
+            "# TYPE statehouse_peer_connections_rejected_total counter",
+            "statehouse_peer_connections_rejected_total \(statistics.rejectedConnections)",
+        ]
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -252,6 +253,46 @@ struct PeerTransportTests {
             #expect(more)
             #expect(b.inbox.count(from: 9) == 0)
             #expect(friend.transport.statistics.peers[2]?.reconnects == 0)
+        }
+    }
+
+    @Test("A hello naming a sender that is not admitted, this member itself or 0 is rejected; admitted senders are delivered")
+    func unadmittedSenderIsRejected() async throws {
+        try await withTransports { harness in
+            let b = try await harness.makeMember(id: 2) { $0.admitsSender = { $0 == 1 || $0 == 3 || $0 == 2 || $0 == 0 } }
+            let friend = try await harness.makeMember(id: 1)
+            let stranger = try await harness.makeMember(id: 9)
+            friend.transport.setPeer(2, host: "127.0.0.1", port: b.port)
+            stranger.transport.setPeer(2, host: "127.0.0.1", port: b.port)
+            friend.transport.send(makeFrame(sequence: 1), to: 2)
+            stranger.transport.send(makeFrame(sequence: 1), to: 2)
+            let rejected = await eventually { b.transport.statistics.rejectedConnections >= 1 && b.inbox.count(from: 1) == 1 }
+            #expect(rejected)
+            #expect(b.inbox.count(from: 9) == 0)
+            #expect(b.logMessages.contains { $0.contains("names 9, which is not a member") }, "\(b.logMessages)")
+
+            // Hellos naming the member itself or 0 are refused even when the check would admit them.
+            for sender: UInt64 in [2, 0] {
+                let before = b.transport.statistics.rejectedConnections
+                let channel = try await harness.rawConnection(to: b.port)
+                var hello: [UInt8] = [0, 0, 0, 21] + Array("SHPT".utf8) + [1]
+                for shift in stride(from: 56, through: 0, by: -8) { hello.append(UInt8(truncatingIfNeeded: UInt64(7) >> UInt64(shift))) }
+                for shift in stride(from: 56, through: 0, by: -8) { hello.append(UInt8(truncatingIfNeeded: sender >> UInt64(shift))) }
+                try await channel.writeAndFlush(ByteBuffer(bytes: hello + [0, 0, 0, 8] + makeFrame(sequence: 5, size: 8)))
+                let closed = await eventually { !channel.isActive }
+                #expect(closed, "a hello naming \(sender) was accepted")
+                // The stranger's reconnects are rejected meanwhile too.
+                #expect(b.transport.statistics.rejectedConnections >= before + 1)
+            }
+            #expect(b.inbox.count(from: 2) == 0 && b.inbox.count(from: 0) == 0)
+            // A refused peer reconnects every few seconds: only the first refusal is a warning.
+            let retried = await eventually { (stranger.transport.statistics.peers[2]?.reconnects ?? 0) >= 2 }
+            #expect(retried)
+            let warnings = b.logs.withLockedValue { $0.filter { $0.level == .warning && $0.message.contains("not a member") }.count }
+            #expect(warnings == 1)
+            friend.transport.send(makeFrame(sequence: 2), to: 2)
+            let delivered = await eventually { b.inbox.count(from: 1) == 2 }
+            #expect(delivered)
         }
     }
 

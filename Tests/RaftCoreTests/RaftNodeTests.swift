@@ -358,6 +358,79 @@ struct RaftNodeTests {
         #expect(harness.nodes[3]!.commitIndex == snapshot.metadata.index)
     }
 
+    @Test("a snapshot the shell refuses changes nothing, and the leader sends it again from the first chunk")
+    func refusedSnapshotChangesNothing() throws {
+        var harness = Harness(voters: [1, 2, 3]) { $0.maxSnapshotChunkBytes = 10 }
+        harness.elect(1)
+        harness.drop = { $0.to == 3 }
+        for value in 0..<10 { _ = try harness.nodes[1]!.propose([UInt8(value)]) }
+        harness.settle()
+        var leader = harness.nodes[1]!
+        leader.compact(with: Snapshot(metadata: leader.appliedSnapshotMetadata, data: Array(0..<25)))
+        harness.nodes[1] = leader
+        var follower = harness.nodes[3]!
+        let before = (follower.hardState, follower.lastIndex, follower.commitIndex)
+        var offered: [Snapshot] = []
+        var responses: [RaftMessage] = []
+        for offset in stride(from: 0, to: 25, by: 10) {
+            let chunk = SnapshotChunk(
+                metadata: leader.appliedSnapshotMetadata, offset: UInt64(offset), data: Array(UInt8(offset)..<UInt8(min(offset + 10, 25))),
+                isLast: offset == 20)
+            follower.step(RaftMessage(kind: .installSnapshot, from: 1, to: 3, term: leader.term, snapshot: chunk)) { snapshot in
+                offered.append(snapshot)
+                return false
+            }
+            let ready = follower.ready()
+            #expect(ready.snapshot == nil && ready.entries.isEmpty)
+            responses += ready.messages
+            follower.advance(ready)
+        }
+        #expect(offered.map(\.data) == [Array(0..<25)])
+        #expect((follower.hardState, follower.lastIndex, follower.commitIndex) == before)
+        #expect(follower.latestSnapshot == nil)
+        let refusal = try #require(responses.last)
+        #expect(refusal.kind == .snapshotResponse && refusal.reject && refusal.rejectHint == 0)
+    }
+
+    @Test("recognizes: members of the applied membership and members a change in the log adds, nobody else")
+    func recognizesMembers() throws {
+        var harness = Harness(voters: [1, 2, 3])
+        harness.elect(1)
+        #expect(harness.nodes[2]!.recognizes(1) && harness.nodes[2]!.recognizes(3))
+        #expect(!harness.nodes[2]!.recognizes(4) && !harness.nodes[2]!.recognizes(noNode))
+        // The addition reaches node 2's log, but is not yet committed there (no heartbeat).
+        harness.drop = { $0.kind == .heartbeat || $0.kind == .appendResponse }
+        _ = try harness.nodes[1]!.proposeConfChange(ConfChange(.addLearner, node: 4))
+        harness.settle()
+        #expect(!harness.nodes[2]!.confState.contains(4))
+        #expect(harness.nodes[2]!.recognizes(4))
+        #expect(!harness.nodes[2]!.recognizes(5))
+    }
+
+    @Test("an append whose entries are not consecutive after its index, or whose terms go back, is dropped")
+    func inconsistentAppendIsDropped() {
+        var node = RaftNode(settings: RaftSettings(id: 2), state: .bootstrap(voters: [1, 2, 3]))
+        node.advance(node.ready())
+        let last = node.lastIndex
+        let shapes: [[LogEntry]] = [
+            [LogEntry(term: 2, index: 1_000_000)],
+            [LogEntry(term: 2, index: last + 1), LogEntry(term: 2, index: last + 3)],
+            [LogEntry(term: 2, index: last + 1), LogEntry(term: 1, index: last + 2)],
+            [LogEntry(term: 9, index: last + 1)],
+        ]
+        for entries in shapes {
+            let append = RaftMessage(kind: .appendEntries, from: 1, to: 2, term: 2, logTerm: 1, index: last, entries: entries)
+            #expect(!append.hasConsistentEntries)
+            node.step(append)
+            #expect(node.lastIndex == last && node.term == 1 && !node.hasReady)
+        }
+        let good = RaftMessage(
+            kind: .appendEntries, from: 1, to: 2, term: 2, logTerm: 1, index: last, entries: [LogEntry(term: 2, index: last + 1)])
+        #expect(good.hasConsistentEntries)
+        node.step(good)
+        #expect(node.lastIndex == last + 1)
+    }
+
     // MARK: Encoding
 
     @Test("messages, hard states and membership changes survive encoding; truncated bytes are refused")

@@ -81,6 +81,9 @@ struct StoredFormatTests {
         let store = try Self.store()
         #expect(Self.hex(store.backendPairs()) == Golden.backend)
         #expect(Self.hex(SnapshotCodec.encode(Array(store.backendPairs().prefix(2)))) == Golden.snapshotCodec)
+        let checksummed = SnapshotCodec.encodeChecksummed(Array(store.backendPairs().prefix(2)))
+        #expect(Self.hex(checksummed) == Golden.checksummedSnapshot)
+        #expect(try SnapshotCodec.decodeChecksummed(checksummed).map(\.0) == store.backendPairs().prefix(2).map(\.0))
         let request = StateRequest.txn(
             TxnRequest(
                 compares: [Compare(key: Array("k".utf8), rangeEnd: [0], target: .modRevision(-3), result: .less)],
@@ -125,6 +128,9 @@ enum Golden {
     static let snapshotCodec =
         "0200000000000000120000006b2f0000000000000002000000000000000009000000010001610402000131120000006b"
         + "2f000000000000000300000000000000000a00000001000162060284010132"
+    /// Snapshot data as leaders send it and followers store it since it was checksummed: eight
+    /// 0xFF bytes, version 1, the CRC-32C of the plain encoding (little-endian), the plain encoding.
+    static let checksummedSnapshot = "ffffffffffffffff" + "01" + "dcc11634" + snapshotCodec
     static let envelope =
         "01020000000000000005000000000000000b00000000000000010301020205016b01000100016b000400000000000000"
         + "0000000102016b0001"

@@ -676,6 +676,8 @@ public final class Simulation {
 
     private func configuration(for member: SimulatedHost) -> MemberConfiguration {
         var configuration = MemberConfiguration(id: member.id)
+        // As `--initial-cluster` lists every member to a member that joins with an empty log.
+        configuration.initialMembers = Set(members.map(\.id))
         configuration.tickMilliseconds = Int64(options.tickInterval / 1_000)
         configuration.snapshotCount = options.snapshotInterval
         configuration.retainedEntries = options.retainedEntries
