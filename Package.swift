@@ -229,7 +229,8 @@ let package = Package(
             name: "PeerTransportTests",
             dependencies: ["PeerTransport", nioCore, nioPosix, nioConcurrencyHelpers, nioEmbedded, logging]
         ),
-        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration", "ReplicatedMember", "TestSupport"]),
+        .testTarget(
+            name: "ServerConfigurationTests", dependencies: ["ServerConfiguration", "ReplicatedMember", "TestSupport", "TransportSecurity"]),
         .testTarget(name: "EtcdWireTests", dependencies: ["EtcdWire", swiftProtobuf]),
         .testTarget(name: "EtcdGatewayTests", dependencies: ["EtcdGateway", "EtcdWire", "GRPCServer", swiftProtobuf]),
         .testTarget(

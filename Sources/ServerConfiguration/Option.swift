@@ -233,7 +233,10 @@ enum Option: String, CaseIterable, Sendable {
                 "as in etcd, setting it makes the https:// peer URLs require a client certificate.",
             ]
         case .peerClientCertAuth:
-            return ["Require a client certificate signed by --peer-trusted-ca-file (which must be set) on the https:// peer URLs."]
+            return [
+                "Require a client certificate signed by --peer-trusted-ca-file (which must be set) on",
+                "the https:// peer URLs.",
+            ]
         case .peerCertAllowedCN:
             return [
                 "Accept peer connections only from certificates with this common name (needs",

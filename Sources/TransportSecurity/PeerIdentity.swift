@@ -10,9 +10,14 @@ public enum PeerIdentity {
     /// `channel` is a connection, or an HTTP/2 stream whose parent is one. Call it on the
     /// channel's event loop.
     public static func verifiedCommonName(of channel: any Channel) -> String? {
-        let connection = channel.parent ?? channel
-        guard let handler = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) else { return nil }
-        return handler.peerCertificate.flatMap(commonName(of:))
+        // An accepted connection's parent is its listener, on another event loop; an HTTP/2
+        // stream's parent is its connection, on the same one.
+        for candidate in [channel, channel.parent].compactMap({ $0 }) where candidate.eventLoop.inEventLoop {
+            if let handler = try? candidate.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
+                return handler.peerCertificate.flatMap(commonName(of:))
+            }
+        }
+        return nil
     }
 
     /// The certificate's subject common name (the last one, if it has several, as Go reads it).

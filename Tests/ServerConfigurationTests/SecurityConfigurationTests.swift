@@ -2,6 +2,7 @@ import Foundation
 import ServerConfiguration
 import TestSupport
 import Testing
+import TransportSecurity
 
 /// The TLS flags: what an `https://` URL needs, and files checked before the member starts.
 @Suite("TLS flags")
@@ -46,11 +47,11 @@ struct SecurityConfigurationTests {
         let server = files.server
         #expect(
             refusal(https)
-                == #"statehouse: invalid value "" for --cert-file: expected the path of a PEM certificate, as --listen-client-urls has an https:// URL"#
+                == #"statehouse: invalid value "" for --cert-file (the default): expected the path of a PEM certificate, as --listen-client-urls has an https:// URL"#
         )
         #expect(
             refusal(https + ["--cert-file", server.certificate])
-                == #"statehouse: invalid value "" for --key-file: expected the path of the PEM private key of --cert-file"#)
+                == #"statehouse: invalid value "" for --key-file (the default): expected the path of the PEM private key of --cert-file"#)
         #expect(refusal(https + ["--cert-file", "/nonexistent.crt", "--key-file", server.key])?.contains("for --cert-file") == true)
         #expect(refusal(https + ["--cert-file", server.certificate, "--key-file", "/nonexistent.key"])?.contains("for --key-file") == true)
         // A key that is not the certificate's.
@@ -73,7 +74,7 @@ struct SecurityConfigurationTests {
         let tls = https + ["--cert-file", files.server.certificate, "--key-file", files.server.key]
         #expect(
             refusal(tls + ["--client-cert-auth"])
-                == #"statehouse: invalid value "" for --trusted-ca-file: expected the path of the PEM CA certificates that sign client certificates, as --client-cert-auth is set"#
+                == #"statehouse: invalid value "" for --trusted-ca-file (the default): expected the path of the PEM CA certificates that sign client certificates, as --client-cert-auth is set"#
         )
         #expect(refusal(tls + ["--client-cert-auth", "--trusted-ca-file", "/nonexistent.crt"])?.contains("for --trusted-ca-file") == true)
         let configuration = try parse(tls + ["--client-cert-auth", "--trusted-ca-file", files.ca.certificate])

@@ -460,7 +460,7 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
     func urls() {
         assertRefused(
             ["--listen-peer-urls", "https://127.0.0.1:2380"],
-            #"statehouse: invalid value "" for --peer-cert-file: expected the path of a PEM certificate, as --listen-peer-urls has an https:// URL"#
+            #"statehouse: invalid value "" for --peer-cert-file (the default): expected the path of a PEM certificate, as --listen-peer-urls has an https:// URL"#
         )
         assertRefused(
             ["--initial-advertise-peer-urls", "127.0.0.1:2380"],
@@ -540,7 +540,7 @@ private let threeNodes = "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=htt
     }
 
     @Test("Initial cluster")
-    func initialCluster() {
+    func initialCluster() throws {
         let flags = ["--name", "n1", "--initial-advertise-peer-urls", "http://10.0.0.1:2380", "--initial-cluster"]
         assertRefused(
             ["--initial-cluster", "n2=http://127.0.0.1:2380"],

@@ -17,6 +17,12 @@ public struct TestCertificates: Sendable {
         public var certificate: String
         /// The PEM private key.
         public var key: String
+
+        /// A pair of files.
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
     }
 
     /// Whether `openssl` is installed.
