@@ -30,6 +30,7 @@ let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swif
 let grpcHTTP2Transport: Target.Dependency = .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
 let grpcProtobuf: Target.Dependency = .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
 let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 
 let package = Package(
     name: "Statehouse",
@@ -53,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.36.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
@@ -98,15 +100,23 @@ let package = Package(
         .target(name: "GRPCStatus"),
         // gRPC's framing rules: message reassembly, limits, `grpc-timeout`, status messages.
         .target(name: "GRPCFraming", dependencies: ["GRPCStatus"]),
+        // TLS for the client and peer listeners: certificate files re-read when they change,
+        // etcd's cipher-suite names, the verified peer's common name.
+        .target(name: "TransportSecurity", dependencies: [nioCore, nioSSL, nioConcurrencyHelpers, logging]),
         // The server's own gRPC layer on swift-nio-http2 (HTTP/1.1 on the same port).
         .target(
             name: "GRPCServer",
-            dependencies: ["GRPCFraming", "GRPCStatus", nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK, nioConcurrencyHelpers]
+            dependencies: [
+                "GRPCFraming", "GRPCStatus", "TransportSecurity", nioCore, nioPosix, nioHTTP1, nioHTTP2, nioHPACK,
+                nioConcurrencyHelpers, nioSSL,
+            ]
         ),
-        // Length-prefixed frames between members over TCP.
-        .target(name: "PeerTransport", dependencies: [nioCore, nioPosix, nioConcurrencyHelpers, logging]),
+        // Length-prefixed frames between members over TCP (or TLS).
+        .target(
+            name: "PeerTransport",
+            dependencies: ["Primitives", "TransportSecurity", nioCore, nioPosix, nioConcurrencyHelpers, nioSSL, logging]),
         // The `statehouse` options: flags, environment and config file.
-        .target(name: "ServerConfiguration", dependencies: ["Primitives", "ReplicatedMember"]),
+        .target(name: "ServerConfiguration", dependencies: ["Primitives", "ReplicatedMember", "TransportSecurity"]),
         // etcd's v3 wire messages, generated from Protos/ by scripts/generate-protos.sh.
         .target(name: "EtcdWire", dependencies: [swiftProtobuf]),
         // etcd wire messages <-> state-machine types, and errors <-> gRPC statuses.
@@ -121,7 +131,8 @@ let package = Package(
             dependencies: [
                 "Primitives", "ReplicatedMember", "StateMachine", "RaftCore", "Storage", "StorageRocksDB", "RocksDB",
                 "EtcdWire", "EtcdMapping", "EtcdGateway", "GRPCServer", "GRPCStatus", "PeerTransport", "ServerConfiguration",
-                "Recipes", nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto, swiftProtobuf,
+                "Recipes", "TransportSecurity", nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto,
+                swiftProtobuf,
             ]
         ),
         .executableTarget(
@@ -218,7 +229,8 @@ let package = Package(
             name: "PeerTransportTests",
             dependencies: ["PeerTransport", nioCore, nioPosix, nioConcurrencyHelpers, nioEmbedded, logging]
         ),
-        .testTarget(name: "ServerConfigurationTests", dependencies: ["ServerConfiguration", "ReplicatedMember"]),
+        .testTarget(
+            name: "ServerConfigurationTests", dependencies: ["ServerConfiguration", "ReplicatedMember", "TestSupport", "TransportSecurity"]),
         .testTarget(name: "EtcdWireTests", dependencies: ["EtcdWire", swiftProtobuf]),
         .testTarget(name: "EtcdGatewayTests", dependencies: ["EtcdGateway", "EtcdWire", "GRPCServer", swiftProtobuf]),
         .testTarget(

@@ -5,6 +5,8 @@ import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
+public import TransportSecurity
 
 /// A plain HTTP/1.1 request on the gRPC port (for example `GET /health`).
 public struct HTTPRequest: Sendable {
@@ -52,6 +54,10 @@ public struct GRPCServerConfiguration: Sendable {
     public var observer: (any CallObserver)?
     /// The JSON gateway served on the HTTP/1.1 side through the same router, if any.
     public var gateway: Gateway?
+    /// TLS for every connection (an `https://` listener), nil for plain TCP. Each accepted
+    /// connection takes the source's current context, so rotated certificate files apply to new
+    /// connections; ALPN offers what the source's settings list (`h2` and `http/1.1`).
+    public var tls: TLSContextSource?
 
     /// Creates a configuration.
     public init(host: String, port: Int) {
@@ -62,7 +68,8 @@ public struct GRPCServerConfiguration: Sendable {
 
 /// A small gRPC server on swift-nio-http2: unary, server-streaming and bidirectional calls,
 /// handled on the connection's event loop without a task per call. The same port answers
-/// plain HTTP/1.1 requests (health, metrics), told apart by the HTTP/2 connection preface.
+/// plain HTTP/1.1 requests (health, metrics), told apart by the HTTP/2 connection preface,
+/// over TCP or, with ``GRPCServerConfiguration/tls``, over TLS.
 public final class GRPCServer: Sendable {
     let configuration: GRPCServerConfiguration
     let group: any EventLoopGroup
@@ -99,8 +106,11 @@ public final class GRPCServer: Sendable {
                 guard accepted else { return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
                 channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.connections.removeValue(forKey: id) } }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ProtocolSniffer(configuration: configuration, router: router, http: http))
+                    let pipeline = channel.pipeline.syncOperations
+                    // TLS first: the sniffer below sees the decrypted bytes, so HTTP/2 and
+                    // HTTP/1.1 are told apart as on a plain port.
+                    if let tls = configuration.tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls.context)) }
+                    try pipeline.addHandler(ProtocolSniffer(configuration: configuration, router: router, http: http))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

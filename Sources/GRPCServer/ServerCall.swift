@@ -4,6 +4,7 @@ public import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import Synchronization
+import TransportSecurity
 
 /// One gRPC call: on an HTTP/2 stream, or a JSON gateway request on HTTP/1.1 (the same
 /// handlers serve both).
@@ -21,6 +22,11 @@ public final class ServerCall: @unchecked Sendable {
     public let deadline: NIODeadline?
     /// The event loop of the call's stream.
     public let eventLoop: any EventLoop
+    /// The common name (CN) of the client certificate the caller presented on this connection,
+    /// if the listener asked for one and TLS verified it against the trusted authorities
+    /// (`--client-cert-auth`); nil on plain connections and TLS connections without a client
+    /// certificate. It is the caller's verified identity, as etcd's authentication reads it.
+    public let clientCertificateCommonName: String?
 
     let channel: any Channel
     // Confined to `eventLoop`.
@@ -42,6 +48,8 @@ public final class ServerCall: @unchecked Sendable {
         self.channel = channel
         self.writer = writer
         self.eventLoop = channel.eventLoop
+        // Calls are created on their connection's event loop, where the TLS handler can be read.
+        self.clientCertificateCommonName = PeerIdentity.verifiedCommonName(of: channel)
     }
 
     /// Whether the call has finished (answered, cancelled or failed).

@@ -2,6 +2,9 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
+import Primitives
+import TransportSecurity
 
 /// What a sender on any thread needs to know about the link, kept with the queue under one lock.
 enum LinkReadiness: Equatable {
@@ -64,6 +67,8 @@ final class PeerLink: @unchecked Sendable {
     // Confined to `loop`.
     private var host: String
     private var port: Int
+    /// Whether connections speak TLS (an `https://` peer URL), with ``PeerTransport/Configuration/clientTLS``.
+    private var usesTLS: Bool
     private var connection = Connection.idle
     private var attempts = 0
     private var consecutiveFailures = 0
@@ -77,10 +82,14 @@ final class PeerLink: @unchecked Sendable {
     /// The write buffer watermarks: above the high one the channel is not writable.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 << 10, high: 1 << 20)
 
-    init(id: UInt64, host: String, port: Int, loop: any EventLoop, configuration: PeerTransport.Configuration, logger: Logger) {
+    init(
+        id: UInt64, host: String, port: Int, usesTLS: Bool = false, loop: any EventLoop, configuration: PeerTransport.Configuration,
+        logger: Logger
+    ) {
         self.id = id
         self.host = host
         self.port = port
+        self.usesTLS = usesTLS
         self.loop = loop
         self.configuration = configuration
         var logger = logger
@@ -124,8 +133,8 @@ final class PeerLink: @unchecked Sendable {
     }
 
     /// Points the link at a new address; a live or pending connection is replaced by one to it.
-    func setAddress(host: String, port: Int) {
-        loop.execute { self.addressChanged(host: host, port: port) }
+    func setAddress(host: String, port: Int, usesTLS: Bool = false) {
+        loop.execute { self.addressChanged(host: host, port: port, usesTLS: usesTLS) }
     }
 
     /// Closes the connection, cancels any reconnect and drops the queue; later sends are dropped.
@@ -163,14 +172,25 @@ final class PeerLink: @unchecked Sendable {
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
-            .channelInitializer { channel in
+            .channelInitializer { [host, usesTLS, configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if usesTLS {
+                        try channel.pipeline.syncOperations.addHandler(try Self.tlsHandler(host: host, configuration: configuration))
+                    }
                     try channel.pipeline.syncOperations.addHandler(OutboundConnectionHandler(link: self))
                 }
             }
             .connect(host: host, port: port)
             .hop(to: loop)
             .whenComplete { result in self.connectFinished(result, attempt: attempt) }
+    }
+
+    /// The TLS client side of a connection to `host`: the server's certificate must name `host`
+    /// (an IP address is checked against the certificate's IP addresses, a name is also sent as SNI).
+    private static func tlsHandler(host: String, configuration: PeerTransport.Configuration) throws -> NIOSSLClientHandler {
+        guard let source = configuration.clientTLS else { throw PeerTransportError.noClientTLS }
+        let isAddress = NetworkAddress.isIPv4Address(Substring(host)) || host.contains(":")
+        return try NIOSSLClientHandler(context: source.context, serverHostname: isAddress ? nil : host)
     }
 
     private func connectFinished(_ result: Result<any Channel, any Error>, attempt: Int) {
@@ -288,12 +308,13 @@ final class PeerLink: @unchecked Sendable {
         return buffer
     }
 
-    private func addressChanged(host: String, port: Int) {
+    private func addressChanged(host: String, port: Int, usesTLS: Bool) {
         loop.assertInEventLoop()
-        guard host != self.host || port != self.port else { return }
+        guard host != self.host || port != self.port || usesTLS != self.usesTLS else { return }
         logger.info("peer address changed", metadata: ["from": "\(self.host):\(self.port)", "to": "\(host):\(port)"])
         self.host = host
         self.port = port
+        self.usesTLS = usesTLS
         let previous = connection
         connection = .idle
         switch previous {

@@ -2,6 +2,8 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
+import NIOSSL
+public import TransportSecurity
 
 /// The transport Raft members use to talk to each other: length-prefixed binary frames over TCP.
 ///
@@ -45,6 +47,14 @@ public final class PeerTransport: Sendable {
         /// The hello is not authenticated: this keeps out connections that name no member, not
         /// one that names a member falsely.
         public var admitsSender: @Sendable (_ senderID: UInt64) -> Bool = { _ in true }
+        /// TLS of the listeners opened with `usesTLS` (`https://` peer URLs); each accepted
+        /// connection takes the source's current context, so rotated files apply to new ones.
+        public var serverTLS: TLSContextSource?
+        /// The only common name accepted in the client certificates of TLS peer connections
+        /// (`--peer-cert-allowed-cn`); nil accepts any certificate the listener verified.
+        public var allowedCommonName: String?
+        /// TLS of the connections this member opens to peers added with `usesTLS`.
+        public var clientTLS: TLSContextSource?
 
         /// Creates the configuration of member `localID` of cluster `clusterID`, with default limits.
         public init(localID: UInt64, clusterID: UInt64) {
@@ -140,7 +150,7 @@ public final class PeerTransport: Sendable {
     private let state = NIOLockedValueBox(State())
     private let inboundCounters = NIOLockedValueBox(InboundCounters())
 
-    /// Creates a transport; nothing is opened until ``listen(host:port:)`` or the first send.
+    /// Creates a transport; nothing is opened until ``listen(host:port:usesTLS:)`` or the first send.
     /// - Parameters:
     ///   - configuration: this member's identity and the limits.
     ///   - group: the event loops connections run on; each peer is pinned to one of them.
@@ -163,9 +173,13 @@ public final class PeerTransport: Sendable {
     /// - Parameters:
     ///   - host: the address to bind, such as `127.0.0.1` or `0.0.0.0`.
     ///   - port: the port to bind; 0 binds any free port.
+    ///   - usesTLS: whether connections speak TLS with ``Configuration/serverTLS`` (an
+    ///     `https://` peer URL), their client certificates checked against
+    ///     ``Configuration/allowedCommonName`` before any frame is read.
     /// - Returns: the bound port.
     /// - Throws: the bind's error, or ``PeerTransportError/shutDown`` after ``shutdown()``.
-    public func listen(host: String, port: Int) async throws -> Int {
+    public func listen(host: String, port: Int, usesTLS: Bool = false) async throws -> Int {
+        guard !usesTLS || configuration.serverTLS != nil else { throw PeerTransportError.noServerTLS }
         guard !state.withLockedValue({ $0.isShutDown }) else { throw PeerTransportError.shutDown }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -174,7 +188,7 @@ public final class PeerTransport: Sendable {
             .childChannelOption(
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1 << 10, initial: 64 << 10, maximum: 1 << 20)
             )
-            .childChannelInitializer { channel in self.initializeInbound(channel) }
+            .childChannelInitializer { channel in self.initializeInbound(channel, usesTLS: usesTLS) }
             .bind(host: host, port: port)
             .get()
         let isRegistered = state.withLockedValue { state -> Bool in
@@ -194,7 +208,7 @@ public final class PeerTransport: Sendable {
         return boundPort
     }
 
-    private func initializeInbound(_ channel: any Channel) -> EventLoopFuture<Void> {
+    private func initializeInbound(_ channel: any Channel, usesTLS: Bool) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
         let isRegistered = state.withLockedValue { state -> Bool in
             guard !state.isShutDown else { return false }
@@ -211,8 +225,16 @@ public final class PeerTransport: Sendable {
             clusterID: configuration.clusterID, localID: configuration.localID, admitsSender: configuration.admitsSender,
             logger: logger, transport: self)
         let maxFrameBytes = configuration.maxFrameBytes
+        let configuration = self.configuration
+        let connectionLogger = logger
         return channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            if usesTLS, let tls = configuration.serverTLS {
+                try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+                if let allowed = configuration.allowedCommonName {
+                    try pipeline.addHandler(AllowedCommonNameHandler(allowed: allowed, logger: connectionLogger))
+                }
+            }
             try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
             try pipeline.addHandler(handler)
         }
@@ -251,19 +273,21 @@ public final class PeerTransport: Sendable {
 
     // MARK: Peers
 
-    /// Adds peer `id` at `host`:`port`, or changes its address.
+    /// Adds peer `id` at `host`:`port`, or changes its address; `usesTLS` connects with
+    /// ``Configuration/clientTLS`` (an `https://` peer URL).
     ///
     /// Nothing is opened until the first frame is sent. Changing the address of a peer that is
     /// connected, connecting or waiting to reconnect closes that and connects to the new address.
     /// Ignored after ``shutdown()``.
-    public func setPeer(_ id: UInt64, host: String, port: Int) {
+    public func setPeer(_ id: UInt64, host: String, port: Int, usesTLS: Bool = false) {
         let existing = state.withLockedValue { state -> PeerLink? in
             guard !state.isShutDown else { return nil }
             if let link = state.peers[id] { return link }
-            state.peers[id] = PeerLink(id: id, host: host, port: port, loop: group.next(), configuration: configuration, logger: logger)
+            state.peers[id] = PeerLink(
+                id: id, host: host, port: port, usesTLS: usesTLS, loop: group.next(), configuration: configuration, logger: logger)
             return nil
         }
-        existing?.setAddress(host: host, port: port)
+        existing?.setAddress(host: host, port: port, usesTLS: usesTLS)
     }
 
     /// Forgets peer `id`: closes its connection, cancels its reconnects and drops its queued frames.
@@ -342,6 +366,10 @@ public enum PeerTransportError: Error, Sendable, Equatable {
     case shutDown
     /// The listener's socket reported no port.
     case noBoundPort
+    /// A TLS listener was asked for without ``PeerTransport/Configuration/serverTLS``.
+    case noServerTLS
+    /// A TLS peer was connected to without ``PeerTransport/Configuration/clientTLS``.
+    case noClientTLS
 }
 
 /// The handler of an inbound connection: checks the hello, then delivers every frame.

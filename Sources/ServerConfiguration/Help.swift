@@ -30,12 +30,19 @@ extension ServerConfiguration {
             The client tools' variables (STATEHOUSE_ENDPOINTS, STATEHOUSE_LOCK_KEY and
             STATEHOUSE_FENCING_TOKEN) are ignored.
 
-            URLs are written http://host:port; TLS is not supported. A list of URLs is one value
-            with commas between them. Listen URLs name an IP address or localhost.
+            URLs are written http://host:port, or https://host:port for TLS (see Security); http
+            and https listeners may be mixed. A list of URLs is one value with commas between
+            them. Listen URLs name an IP address or localhost.
             """,
             section("Member", member),
             section("Clustering", clustering),
             section("Logging and metrics", [.logLevel, .logFormat, .listenMetricsURLs]),
+            section(
+                "Security (TLS; docs/security.md)",
+                [
+                    .certFile, .keyFile, .trustedCAFile, .clientCertAuth, .peerCertFile, .peerKeyFile, .peerTrustedCAFile,
+                    .peerClientCertAuth, .peerCertAllowedCN, .cipherSuites,
+                ]),
             section("Config file", [.configFile])
                 + "\n\n"
                     + """

@@ -23,6 +23,16 @@ enum Option: String, CaseIterable, Sendable {
     case listenMetricsURLs = "listen-metrics-urls"
     case logLevel = "log-level"
     case logFormat = "log-format"
+    case certFile = "cert-file"
+    case keyFile = "key-file"
+    case trustedCAFile = "trusted-ca-file"
+    case clientCertAuth = "client-cert-auth"
+    case peerCertFile = "peer-cert-file"
+    case peerKeyFile = "peer-key-file"
+    case peerTrustedCAFile = "peer-trusted-ca-file"
+    case peerClientCertAuth = "peer-client-cert-auth"
+    case peerCertAllowedCN = "peer-cert-allowed-cn"
+    case cipherSuites = "cipher-suites"
     case configFile = "config-file"
 
     /// The option's command-line flag, with two dashes.
@@ -35,7 +45,7 @@ enum Option: String, CaseIterable, Sendable {
     }
 
     /// Whether the option is a boolean flag: written alone (`--force-new-cluster`) it means true.
-    var isBoolean: Bool { self == .forceNewCluster }
+    var isBoolean: Bool { self == .forceNewCluster || self == .clientCertAuth || self == .peerClientCertAuth }
 
     /// Whether the option may be a key of the config file (the config file cannot name another).
     var isConfigFileKey: Bool { self != .configFile }
@@ -62,8 +72,11 @@ enum Option: String, CaseIterable, Sendable {
         case .initialClusterToken: return "statehouse-cluster"
         case .autoCompactionMode: return "periodic"
         case .autoCompactionRetention: return "0"
-        case .forceNewCluster: return "false"
+        case .forceNewCluster, .clientCertAuth, .peerClientCertAuth: return "false"
         case .listenMetricsURLs: return ""
+        case .certFile, .keyFile, .trustedCAFile, .peerCertFile, .peerKeyFile, .peerTrustedCAFile, .peerCertAllowedCN,
+            .cipherSuites:
+            return ""
         case .logFormat: return "text"
         case .logLevel: return "info"
         }
@@ -83,8 +96,11 @@ enum Option: String, CaseIterable, Sendable {
         case .initialClusterToken: return "token"
         case .autoCompactionMode: return "periodic|revision"
         case .autoCompactionRetention: return "retention"
-        case .forceNewCluster: return "true|false"
+        case .forceNewCluster, .clientCertAuth, .peerClientCertAuth: return "true|false"
         case .listenMetricsURLs: return "urls"
+        case .certFile, .keyFile, .trustedCAFile, .peerCertFile, .peerKeyFile, .peerTrustedCAFile: return "path"
+        case .peerCertAllowedCN: return "cn"
+        case .cipherSuites: return "names"
         case .logFormat: return "text|json"
         case .logLevel: return "debug|info|warn|error"
         }
@@ -123,14 +139,15 @@ enum Option: String, CaseIterable, Sendable {
             ]
         case .listenPeerURLs:
             return [
-                "Comma-separated http://host:port URLs to listen on for traffic from the other",
-                "members. Each host must be an IP address or localhost.",
+                "Comma-separated http://host:port or https://host:port URLs to listen on for traffic",
+                "from the other members (https: TLS with --peer-cert-file). Each host must be an IP",
+                "address or localhost.",
             ]
         case .listenClientURLs:
             return [
-                "Comma-separated http://host:port URLs to listen on for clients (etcd's v3 gRPC API).",
-                "Each host must be an IP address or localhost. When this is set, so must",
-                "--advertise-client-urls be.",
+                "Comma-separated http://host:port or https://host:port URLs to listen on for clients",
+                "(etcd's v3 gRPC API; https: TLS with --cert-file). Each host must be an IP address or",
+                "localhost. When this is set, so must --advertise-client-urls be.",
             ]
         case .quotaBackendBytes:
             return ["Space quota of the key-value backend in bytes, as etcd's: 0 means 2 GiB; at most 8 GiB."]
@@ -185,6 +202,52 @@ enum Option: String, CaseIterable, Sendable {
             return ["\"text\" for lines to read, \"json\" for one JSON object per line (level, ts, msg, fields)."]
         case .logLevel:
             return ["Least severe level of log messages written."]
+        case .certFile:
+            return [
+                "PEM certificate (chain, leaf first) of the https:// client and metrics URLs. Re-read",
+                "when the file changes: new connections get the new certificate.",
+            ]
+        case .keyFile:
+            return ["PEM private key of --cert-file; needed with it."]
+        case .trustedCAFile:
+            return [
+                "PEM certificates of the authorities that sign client certificates. As in etcd, setting",
+                "it makes the https:// client URLs require a client certificate signed by one of them.",
+            ]
+        case .clientCertAuth:
+            return [
+                "Require a client certificate signed by --trusted-ca-file (which must be set) on the",
+                "https:// client URLs; its common name is the client's verified identity.",
+            ]
+        case .peerCertFile:
+            return [
+                "PEM certificate of this member on the https:// peer URLs, presented both by its",
+                "listener and, as a client certificate, on its connections to https:// peers.",
+            ]
+        case .peerKeyFile:
+            return ["PEM private key of --peer-cert-file; needed with it."]
+        case .peerTrustedCAFile:
+            return [
+                "PEM certificates of the authorities that sign the members' certificates: peers'",
+                "server certificates are verified against them (else the system's authorities), and,",
+                "as in etcd, setting it makes the https:// peer URLs require a client certificate.",
+            ]
+        case .peerClientCertAuth:
+            return [
+                "Require a client certificate signed by --peer-trusted-ca-file (which must be set) on",
+                "the https:// peer URLs.",
+            ]
+        case .peerCertAllowedCN:
+            return [
+                "Accept peer connections only from certificates with this common name (needs",
+                "--peer-client-cert-auth or --peer-trusted-ca-file). Empty: any.",
+            ]
+        case .cipherSuites:
+            return [
+                "Comma-separated TLS 1.2 cipher suites allowed on every TLS connection, by Go's names",
+                "as etcd takes them (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...). Empty: the TLS",
+                "library's default set. TLS 1.3 suites are always allowed; TLS 1.2 is the minimum.",
+            ]
         case .configFile:
             return ["Config file to read, described below. Cannot be set in the config file itself."]
         }

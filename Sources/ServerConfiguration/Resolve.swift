@@ -91,12 +91,7 @@ extension ServerConfiguration {
         let autoCompaction = try resolveAutoCompaction(setting(.autoCompactionMode), setting(.autoCompactionRetention))
 
         let forceSetting = setting(.forceNewCluster)
-        let forceNewCluster: Bool
-        switch forceSetting.text {
-        case "1", "t", "T", "true", "TRUE", "True": forceNewCluster = true
-        case "0", "f", "F", "false", "FALSE", "False": forceNewCluster = false
-        default: throw forceSetting.error(.forceNewCluster, expected: "true or false")
-        }
+        let forceNewCluster = try boolean(forceSetting, .forceNewCluster)
 
         let metricsSetting = setting(.listenMetricsURLs)
         let listenMetrics = metricsSetting.text.isEmpty ? [] : try urlList(metricsSetting, .listenMetricsURLs, role: .listen)
@@ -109,6 +104,9 @@ extension ServerConfiguration {
         guard let logFormat = LogFormat(rawValue: logFormatSetting.text) else {
             throw logFormatSetting.error(.logFormat, expected: "text or json")
         }
+
+        let security = try resolveSecurity(
+            { setting($0) }, clientURLs: listenClient, metricsURLs: listenMetrics, peerURLs: listenPeer)
 
         var members = cluster.map { InitialMember(name: $0.name, peerURLs: $0.peerURLs, id: memberID(peerURLs: $0.peerURLs, token: token)) }
         members.sort { $0.id < $1.id }
@@ -139,6 +137,10 @@ extension ServerConfiguration {
             listenMetrics: listenMetrics,
             logLevel: logLevel,
             logFormat: logFormat,
+            clientTLS: security.clientTLS,
+            peerTLS: security.peerTLS,
+            peerClientTLS: security.peerClientTLS,
+            peerAllowedCommonName: security.peerAllowedCommonName,
             localID: members.first { $0.name == name }?.id ?? 0,
             clusterID: clusterID(memberIDs: [], token: token))
     }

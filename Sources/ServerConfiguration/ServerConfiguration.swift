@@ -1,4 +1,5 @@
 public import ReplicatedMember
+public import TransportSecurity
 
 /// The `statehouse` server's configuration, read from flags, environment variables and an
 /// optional config file with etcd's names, and checked in full before anything starts.
@@ -13,8 +14,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var host: String
         /// The TCP port, 1 to 65535.
         public var port: Int
-        /// The URL in its normal form, `http://host:port` (IPv6 addresses in brackets).
+        /// The URL in its normal form, `http://host:port` or `https://host:port` (IPv6 addresses
+        /// in brackets).
         public var url: String
+
+        /// Whether the URL's scheme is `https`: the listener speaks TLS.
+        public var isTLS: Bool { url.hasPrefix("https://") }
 
         /// Creates an endpoint.
         public init(host: String, port: Int, url: String) {
@@ -122,6 +127,21 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel: LogLevel
     /// How log messages are written (`--log-format`).
     public var logFormat: LogFormat
+    /// TLS of the `https://` client and metrics URLs (`--cert-file`, `--key-file`,
+    /// `--trusted-ca-file`, `--client-cert-auth`, `--cipher-suites`); nil when no certificate is
+    /// given, in which case every client URL is `http://`.
+    public var clientTLS: TLSSettings?
+    /// TLS of the `https://` peer URLs, as a listener (`--peer-cert-file`, `--peer-key-file`,
+    /// `--peer-trusted-ca-file`, `--peer-client-cert-auth`, `--cipher-suites`); nil when no peer
+    /// certificate is given, in which case every listen peer URL is `http://`.
+    public var peerTLS: TLSSettings?
+    /// TLS of this member's connections to `https://` peers: its peer certificate as a client
+    /// certificate, and the peers' certificates verified against `--peer-trusted-ca-file` (the
+    /// system's authorities when it is not given).
+    public var peerClientTLS: TLSSettings
+    /// The only common name accepted in peers' client certificates (`--peer-cert-allowed-cn`),
+    /// nil for any.
+    public var peerAllowedCommonName: String?
     /// This member's ID: the ID of the entry of ``initialCluster`` named ``name``.
     public var localID: UInt64
     /// The cluster's ID, derived from the cluster token alone (``clusterID(memberIDs:token:)``
@@ -214,6 +234,9 @@ public struct ServerConfiguration: Sendable, Equatable {
                 "listen-client-urls: " + listenClient.map(\.url).joined(separator: ","),
                 "advertise-client-urls: " + advertiseClientURLs.joined(separator: ","),
                 "listen-metrics-urls: " + listenMetrics.map(\.url).joined(separator: ","),
+                "client TLS: " + Self.describe(clientTLS),
+                "peer TLS: " + Self.describe(peerTLS)
+                    + (peerAllowedCommonName.map { ", allowed peer common name \(quoted($0))" } ?? ""),
                 "heartbeat-interval: \(heartbeatMilliseconds) ms, election-timeout: \(electionMilliseconds) ms",
                 "auto-compaction: \(compaction)",
             ] + (forceNewCluster ? ["force-new-cluster: the member will remove every other member of its stored cluster"] : [])

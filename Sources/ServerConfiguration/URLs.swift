@@ -1,6 +1,6 @@
 import Primitives
 
-/// Parsing the `http://host:port` URLs of the listen, advertise and cluster options.
+/// Parsing the `http://host:port` and `https://host:port` URLs of the listen, advertise and cluster options.
 extension ServerConfiguration {
     /// What a URL is for, which decides the hosts it may name.
     enum URLRole {
@@ -38,7 +38,8 @@ extension ServerConfiguration {
         return endpoints
     }
 
-    /// The endpoint an `http://host:port` URL names, with its URL in normal form: the scheme in
+    /// The endpoint an `http://host:port` or `https://host:port` URL names, with its URL in
+    /// normal form: the scheme in
     /// lower case, the host as written (IPv6 addresses in brackets) and the port in decimal.
     static func parseURL(_ text: Substring, role: URLRole) -> Result<Endpoint, URLProblem> {
         let form = "an http://host:port URL"
@@ -59,10 +60,9 @@ extension ServerConfiguration {
                 return refuse(role == .listen ? form + " whose host is an IP address or localhost" : form + " with a host")
             }
         }
-        if address.scheme == "https" {
-            return refuse("an http:// URL: TLS is not supported by this server, so use http://host:port")
+        guard let scheme = address.scheme, scheme == "http" || scheme == "https" else {
+            return refuse(form + " (the scheme must be http or https)")
         }
-        guard address.scheme == "http" else { return refuse(form + " (the scheme must be http)") }
         let host = Substring(address.host)
         if !address.isIPv6 {
             switch role {
@@ -79,6 +79,6 @@ extension ServerConfiguration {
         if role == .advertise, host.allSatisfy({ $0 == "0" || $0 == "." || $0 == ":" }) {
             return refuse(form + " whose host others can reach (an unspecified address such as 0.0.0.0 only suits listen URLs)")
         }
-        return .success(Endpoint(host: address.host, port: address.port, url: "http://\(address.description)"))
+        return .success(Endpoint(host: address.host, port: address.port, url: "\(scheme)://\(address.description)"))
     }
 }

@@ -1,30 +1,36 @@
 import Foundation
 import Primitives
 
-/// One server the client may call: `host:port`, parsed from `http://host:port`, `host:port` or
-/// `host` (port 2379).
+/// One server the client may call: `host:port`, parsed from `http://host:port`,
+/// `https://host:port`, `host:port` or `host` (port 2379).
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     /// The host name or IP address.
     public var host: String
     /// The client port.
     public var port: Int
+    /// Whether the endpoint was written `https://`: the client speaks TLS to it, with
+    /// ``StatehouseClientConfiguration/tls`` (the system's authorities when that is nil).
+    public var usesTLS: Bool
 
-    /// An endpoint at `host:port`.
-    public init(host: String, port: Int) {
+    /// An endpoint at `host:port`, over TLS if `usesTLS`.
+    public init(host: String, port: Int, usesTLS: Bool = false) {
         self.host = host
         self.port = port
+        self.usesTLS = usesTLS
     }
 
-    /// Parses `http://host:port`, `host:port` or `host`; nil when the text is not an endpoint.
-    /// HTTPS endpoints are refused: the client speaks plain HTTP/2 only.
+    /// Parses `http://host:port`, `https://host:port`, `host:port` or `host`; nil when the text
+    /// is not an endpoint.
     public init?(_ text: String) {
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         while rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard let address = try? NetworkAddress(parsing: rest, defaultPort: 2379), address.scheme ?? "http" == "http" else {
+        guard let address = try? NetworkAddress(parsing: rest, defaultPort: 2379), ["http", "https"].contains(address.scheme ?? "http")
+        else {
             return nil
         }
         host = address.host
         port = address.port
+        usesTLS = address.scheme == "https"
     }
 
     public var description: String { NetworkAddress(host: host, port: port).description }

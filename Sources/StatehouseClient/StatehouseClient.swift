@@ -31,6 +31,9 @@ public struct StatehouseClientConfiguration: Sendable {
     /// not know yet to its endpoints (nil: never; ``StatehouseClient/refreshEndpoints()`` does
     /// it on demand).
     public var endpointRefreshInterval: Duration?
+    /// TLS to every endpoint (etcdctl's `--cacert`, `--cert`, `--key`); nil speaks TLS only to
+    /// `https://` endpoints, verifying them against the system's authorities.
+    public var tls: StatehouseClientTLS?
 
     /// A configuration for `endpoints` with the defaults above.
     public init(endpoints: [Endpoint]) {
@@ -46,7 +49,7 @@ public struct StatehouseClientConfiguration: Sendable {
         for text in endpoints.flatMap({ $0.split(separator: ",").map(String.init) }) {
             guard let endpoint = Endpoint(text) else {
                 throw StatehouseError(
-                    .invalidArgument, "bad endpoint \"\(text)\": expected http://host:port or host:port")
+                    .invalidArgument, "bad endpoint \"\(text)\": expected http://host:port, https://host:port or host:port")
             }
             parsed.append(endpoint)
         }
@@ -336,8 +339,13 @@ final class EndpointConnection: Sendable {
             endpoint.host.allSatisfy({ $0.isNumber || $0 == "." })
             ? .ipv4(address: endpoint.host, port: endpoint.port)
             : .dns(host: endpoint.host, port: endpoint.port)
-        let transport = try HTTP2ClientTransport.Posix(
-            target: target, transportSecurity: .plaintext, config: transportConfig)
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        if let tls = configuration.tls {
+            security = .tls(tls.transportConfiguration)
+        } else {
+            security = endpoint.usesTLS ? .tls(.defaults()) : .plaintext
+        }
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security, config: transportConfig)
         grpc = GRPCClient(transport: transport)
     }
 

@@ -604,7 +604,7 @@ final class MemberHost: @unchecked Sendable {
             return
         }
         knownPeers[id] = url
-        transport?.setPeer(id, host: address.host, port: address.port)
+        transport?.setPeer(id, host: address.host, port: address.port, usesTLS: address.scheme == "https")
     }
 
     // MARK: - Status

@@ -14,6 +14,7 @@ import ServerConfiguration
 import StateMachine
 import StorageRocksDB
 import Synchronization
+import TransportSecurity
 
 /// A Statehouse member process: storage, the member loop, the peer transport, and the client
 /// API (etcd's v3 gRPC services plus HTTP health, version and metrics) on every client URL.
@@ -83,9 +84,16 @@ public final class StatehouseServer: Sendable {
             logger: logger, metrics: metrics)
         host.quotaBytes = configuration.quotaBackendBytes
         self.host = host
-        var transportConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)
-        transportConfiguration.admitsSender = { host.admitsPeer($0) }
-        transport = PeerTransport(configuration: transportConfiguration, group: ioGroup, logger: logger) { peer, frame in
+        var peerConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)
+        peerConfiguration.serverTLS = try configuration.peerTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
+        peerConfiguration.clientTLS = try TLSContextSource(settings: configuration.peerClientTLS, role: .client, logger: logger)
+        peerConfiguration.allowedCommonName = configuration.peerAllowedCommonName
+        peerConfiguration.admitsSender = { host.admitsPeer($0) }
+        let clientTLS = try configuration.clientTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
+        transport = PeerTransport(
+            configuration: peerConfiguration,
+            group: ioGroup, logger: logger
+        ) { peer, frame in
             host.receive(from: peer, frame: frame)
         }
         let transport = self.transport
@@ -101,13 +109,14 @@ public final class StatehouseServer: Sendable {
             // JSON carries bytes as base64 (4/3 of their size) plus field names: room for a
             // message as large as gRPC accepts.
             serverConfiguration.gateway = EtcdGateway.gateway(maxRequestBytes: 2 * maxReceive)
+            if endpoint.isTLS { serverConfiguration.tls = clientTLS }
             return GRPCServer(
                 configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
         }
         metricsServers = configuration.listenMetrics.map { endpoint in
-            GRPCServer(
-                configuration: GRPCServerConfiguration(host: endpoint.host, port: endpoint.port), group: ioGroup,
-                router: { _ in nil }, http: services.http)
+            var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
+            if endpoint.isTLS { serverConfiguration.tls = clientTLS }
+            return GRPCServer(configuration: serverConfiguration, group: ioGroup, router: { _ in nil }, http: services.http)
         }
     }
 
@@ -121,7 +130,7 @@ public final class StatehouseServer: Sendable {
     /// Binds the peer and client listeners and starts the member.
     public func start() async throws {
         for endpoint in configuration.listenPeer {
-            let port = try await transport.listen(host: endpoint.host, port: endpoint.port)
+            let port = try await transport.listen(host: endpoint.host, port: endpoint.port, usesTLS: endpoint.isTLS)
             logger.info("listening for peers", metadata: ["address": "\(endpoint.host):\(port)"])
         }
         var initialPeers: [NodeID: String] = [:]

@@ -13,7 +13,7 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "The servers to call, comma-separated (host:port or http://host:port); defaults to $STATEHOUSE_ENDPOINTS, else 127.0.0.1:2379.",
+            "The servers to call, comma-separated (host:port, http://host:port or https://host:port); defaults to $STATEHOUSE_ENDPOINTS, else 127.0.0.1:2379.",
             valueName: "endpoints"))
     var endpoints: String?
 
@@ -27,6 +27,20 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: [.customShort("w"), .customLong("write-out")], help: "The output format: simple, json or table.")
     var writeOut: OutputFormat = .simple
 
+    @Option(help: ArgumentHelp("Verify the servers' TLS certificates with these PEM CA certificates (turns TLS on).", valueName: "path"))
+    var cacert: String?
+
+    @Option(help: ArgumentHelp("Present this PEM client certificate to the servers (turns TLS on; needs --key).", valueName: "path"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --cert.", valueName: "path"))
+    var key: String?
+
+    @Flag(
+        name: .customLong("insecure-skip-tls-verify"),
+        help: "Speak TLS without verifying the servers' certificates (encrypted, not authenticated; for tests).")
+    var insecureSkipTLSVerify = false
+
     /// The endpoints to use: the flag, else the environment variable, else the default.
     var endpointList: [String] {
         let text =
@@ -36,6 +50,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     mutating func validate() throws {
+        if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
         _ = try configuration()
     }
 
@@ -46,6 +61,10 @@ struct GlobalOptions: ParsableArguments {
         do {
             var configuration = try StatehouseClientConfiguration(endpoints: chosen ?? endpointList)
             configuration.requestTimeout = commandTimeout.duration
+            if cacert != nil || cert != nil || insecureSkipTLSVerify {
+                configuration.tls = StatehouseClientTLS(
+                    trustedCAFile: cacert, certificateFile: cert, keyFile: key, skipsVerification: insecureSkipTLSVerify)
+            }
             return configuration
         } catch let error as StatehouseError {
             throw ValidationError(error.message)

@@ -21,11 +21,13 @@ struct LocalClusterTests {}
 /// - Throws: whatever the start or `body` threw. The test is skipped (cancelled, which Swift
 ///   Testing reports as skipped, not failed) if the server executable was not built.
 func withCluster<Result>(
-    size: Int = 3, snapshotCount: Int? = nil, arguments: [String] = [], _ body: (LocalCluster) async throws -> Result
+    size: Int = 3, snapshotCount: Int? = nil, arguments: [String] = [], scheme: String = "http", curlTLSArguments: [String] = [],
+    _ body: (LocalCluster) async throws -> Result
 ) async throws -> Result {
     let cluster: LocalCluster
     do {
-        cluster = try LocalCluster(size: size, snapshotCount: snapshotCount, extraArguments: arguments)
+        cluster = try LocalCluster(
+            size: size, snapshotCount: snapshotCount, extraArguments: arguments, scheme: scheme, curlTLSArguments: curlTLSArguments)
     } catch let error as LocalCluster.MissingExecutable {
         try skipTest("\(error); build it with `swift build --product statehouse`")
     }

@@ -29,6 +29,8 @@ struct Etcdctl {
 
     /// The cluster whose members are the default endpoints.
     let cluster: LocalCluster
+    /// Flags given to every run before the command's own (`--cacert`, `--cert`, `--key`).
+    var globalArguments: [String] = []
     private let counter = Counter()
 
     private final class Counter {
@@ -46,7 +48,7 @@ struct Etcdctl {
             !$0.key.lowercased().hasSuffix("_proxy") && !$0.key.hasPrefix("ETCDCTL_")
         }
         environment["ETCDCTL_API"] = "3"
-        let global = ["--endpoints=\(cluster.endpoints(endpoints))", "--dial-timeout=3s", "--command-timeout=15s"]
+        let global = ["--endpoints=\(cluster.endpoints(endpoints))", "--dial-timeout=3s", "--command-timeout=15s"] + globalArguments
         return (global + arguments, environment)
     }
 

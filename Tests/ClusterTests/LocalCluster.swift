@@ -24,6 +24,8 @@ final class LocalMember {
     /// The running process, if any.
     fileprivate(set) var process: ChildProcess?
     fileprivate var cachedClient: EtcdClient?
+    /// `http`, or `https` for a cluster started with TLS on both ports.
+    fileprivate(set) var scheme = "http"
 
     fileprivate init(name: String, clientPort: Int, peerPort: Int, root: String, initialCluster: String, clusterState: String) {
         self.name = name
@@ -35,10 +37,10 @@ final class LocalMember {
         self.clusterState = clusterState
     }
 
-    /// `http://127.0.0.1:<client port>`.
-    var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+    /// `http://127.0.0.1:<client port>` (`https://` with TLS).
+    var clientURL: String { "\(scheme)://127.0.0.1:\(clientPort)" }
     /// `http://127.0.0.1:<peer port>`.
-    var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+    var peerURL: String { "\(scheme)://127.0.0.1:\(peerPort)" }
     /// Whether its process runs.
     var isRunning: Bool { process?.isRunning ?? false }
     /// The member's ID in hexadecimal, as etcdctl prints it.
@@ -67,6 +69,11 @@ final class LocalCluster {
     let extraArguments: [String]
     /// Every member ever created, in order of creation.
     private(set) var members: [LocalMember] = []
+    /// `http`, or `https` when the members serve TLS on both ports (``extraArguments`` name
+    /// their certificates).
+    let scheme: String
+    /// curl's TLS flags for `/health` on `https` members (`--cacert`, `--cert`, `--key`).
+    let curlTLSArguments: [String]
     /// Processes other than members that ``shutdown()`` kills (see ``adopt(_:)``).
     private var children: [ChildProcess] = []
 
@@ -90,8 +97,13 @@ final class LocalCluster {
     var isReferenceServer: Bool { executable.lastPathComponent != "statehouse" }
 
     /// Prepares a cluster of `size` members named n1, n2, … (nothing runs until ``start()``).
-    init(size: Int = 3, snapshotCount: Int? = nil, extraArguments: [String] = [], executable chosen: URL? = nil) throws {
+    init(
+        size: Int = 3, snapshotCount: Int? = nil, extraArguments: [String] = [], executable chosen: URL? = nil, scheme: String = "http",
+        curlTLSArguments: [String] = []
+    ) throws {
         guard let executable = chosen ?? Self.serverExecutable else { throw MissingExecutable() }
+        self.scheme = scheme
+        self.curlTLSArguments = curlTLSArguments
         self.executable = executable
         self.snapshotCount = snapshotCount
         self.extraArguments = extraArguments
@@ -100,12 +112,13 @@ final class LocalCluster {
         token = "cluster-test-\(unique)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let ports = try freePorts(count: 2 * size)
-        let initialCluster = (0..<size).map { "n\($0 + 1)=http://127.0.0.1:\(ports[2 * $0 + 1])" }.joined(separator: ",")
+        let initialCluster = (0..<size).map { "n\($0 + 1)=\(scheme)://127.0.0.1:\(ports[2 * $0 + 1])" }.joined(separator: ",")
         for index in 0..<size {
-            members.append(
-                LocalMember(
-                    name: "n\(index + 1)", clientPort: ports[2 * index], peerPort: ports[2 * index + 1], root: root,
-                    initialCluster: initialCluster, clusterState: "new"))
+            let member = LocalMember(
+                name: "n\(index + 1)", clientPort: ports[2 * index], peerPort: ports[2 * index + 1], root: root,
+                initialCluster: initialCluster, clusterState: "new")
+            member.scheme = scheme
+            members.append(member)
         }
     }
 
@@ -122,7 +135,8 @@ final class LocalCluster {
     func start(timeout: Duration = .seconds(30)) async throws {
         for member in members where !member.isRunning { try launch(member) }
         try await waitUntilHealthy(members, timeout: timeout)
-        _ = try await waitForLeader()
+        // Over TLS the tests' own gRPC client cannot ask; a healthy member has a leader.
+        if scheme == "http" { _ = try await waitForLeader() }
     }
 
     /// Starts `member`'s process with its data directory, its `--initial-cluster` and
@@ -253,7 +267,9 @@ final class LocalCluster {
             try await eventually("\(member.name) to report healthy on /health", timeout: timeout, interval: .milliseconds(100)) {
                 () async throws -> Void? in
                 guard let process = member.process, process.isRunning else { throw MemberExited(member) }
-                guard let (status, body) = try await Self.health(port: member.clientPort) else { return nil }
+                let answer =
+                    scheme == "https" ? try await curl(member.clientURL + "/health") : try await Self.health(port: member.clientPort)
+                guard let (status, body) = answer else { return nil }
                 if status == 200, body.contains(#""health":"true""#) { return () }
                 throw TimeoutError(description: "/health answered \(status) \(body)")
             }
@@ -276,6 +292,20 @@ final class LocalCluster {
     static func health(port: Int) async throws -> (Int, String)? {
         guard let (status, body) = try? await HTTPGet.fetch(port: port, path: "/health", timeout: .seconds(2)) else { return nil }
         return (status, body)
+    }
+
+    /// `GET url` with curl and ``curlTLSArguments`` (and `extra` flags): the HTTP status and body,
+    /// or nil if nothing answered within 2 seconds.
+    func curl(_ url: String, extra: [String] = []) async throws -> (Int, String)? {
+        let base = root + "/curl-" + UUID().uuidString.prefix(8)
+        let process = try ChildProcess(
+            executable: "/usr/bin/curl",
+            arguments: ["-s", "--http1.1", "--max-time", "2", "-w", "\n%{http_code}"] + curlTLSArguments + extra + [url],
+            outputPath: base + ".out", errorPath: base + ".err")
+        guard try await process.waitForExit(timeout: .seconds(5)) == .exited(0) else { return nil }
+        let output = process.output
+        guard let newline = output.lastIndex(of: "\n"), let status = Int(output[output.index(after: newline)...]) else { return nil }
+        return (status, String(output[..<newline]))
     }
 
     /// `GET path` on a member's client port: the HTTP status and body.

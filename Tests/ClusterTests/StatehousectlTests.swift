@@ -425,7 +425,7 @@ extension LocalClusterTests {
                 (["get", "k", "--prefix", "--from-key"], "--prefix and --from-key"),
                 (["put", "k", "v", "--lease", "not-hex"], "--lease"),
                 (["get", "k", "-w", "yaml"], "yaml"),
-                (["get", "k", "--endpoints", "https://a:1"], "bad endpoint"),
+                (["get", "k", "--endpoints", "ftp://a:1"], "bad endpoint"),
                 (["elect", "e"], "PROPOSAL"),
                 (["no-such-command"], "no-such-command"),
             ]

@@ -1,0 +1,168 @@
+import Foundation
+import Glibc
+import Logging
+import StatehouseClient
+import TestSupport
+import Testing
+
+extension LocalClusterTests {
+    /// TLS on the client and peer ports, with certificates made by the test with openssl.
+    @Suite("TLS")
+    struct TLSTests {
+        /// A CA with member, client and intruder certificates, and an unrelated CA with its own
+        /// client certificate.
+        struct Files {
+            let certificates: TestCertificates
+            let ca: TestCertificates.Pair
+            let member: TestCertificates.Pair
+            let client: TestCertificates.Pair
+            /// Signed by `ca`, but with a common name peers are not allowed to have.
+            let intruder: TestCertificates.Pair
+            let otherCA: TestCertificates.Pair
+            let otherClient: TestCertificates.Pair
+
+            init() throws {
+                guard TestCertificates.isAvailable else { try skipTest("openssl is not installed") }
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "statehouse-tls-\(UUID().uuidString.prefix(8))")
+                certificates = try TestCertificates(directory: directory.path)
+                ca = try certificates.makeAuthority("ca")
+                member = try certificates.makeCertificate("member", commonName: "member", signedBy: ca)
+                client = try certificates.makeCertificate("client", commonName: "alice", signedBy: ca)
+                intruder = try certificates.makeCertificate("intruder", commonName: "intruder", signedBy: ca)
+                otherCA = try certificates.makeAuthority("other-ca")
+                otherClient = try certificates.makeCertificate("other-client", commonName: "alice", signedBy: otherCA)
+            }
+
+            /// etcdctl's and statehousectl's flags for `pair` trusting `ca`.
+            func clientFlags(_ pair: TestCertificates.Pair?, trusting authority: TestCertificates.Pair? = nil) -> [String] {
+                ["--cacert=\((authority ?? ca).certificate)"] + (pair.map { ["--cert=\($0.certificate)", "--key=\($0.key)"] } ?? [])
+            }
+        }
+
+        @Test("a three-member cluster with mutual TLS on both ports serves etcdctl, statehousectl and the Swift client")
+        func mutualTLSCluster() async throws {
+            let files = try Files()
+            defer { try? FileManager.default.removeItem(atPath: files.certificates.directory) }
+            let arguments = [
+                "--cert-file", files.member.certificate, "--key-file", files.member.key, "--trusted-ca-file", files.ca.certificate,
+                "--client-cert-auth", "--peer-cert-file", files.member.certificate, "--peer-key-file", files.member.key,
+                "--peer-trusted-ca-file", files.ca.certificate, "--peer-client-cert-auth", "--peer-cert-allowed-cn", "member",
+                "--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            ]
+            let curlFlags = ["--cacert", files.ca.certificate, "--cert", files.client.certificate, "--key", files.client.key]
+            try await withCluster(arguments: arguments, scheme: "https", curlTLSArguments: curlFlags) { cluster in
+                var etcdctl = Etcdctl(cluster: cluster)
+                etcdctl.globalArguments = files.clientFlags(files.client)
+                let put = try await etcdctl.run(["put", "k", "v1"])
+                #expect(put.status == .exited(0) && put.output == "OK\n", "\(put)")
+                let watch = try etcdctl.start(["watch", "w"])
+                _ = cluster.adopt(watch)
+                let get = try await etcdctl.run(["get", "k"])
+                #expect(get.lines == ["k", "v1"], "\(get)")
+                let txn = try await etcdctl.run(["txn"], input: "value(\"k\") = \"v1\"\n\nput k v2\n\nput k nope\n\n")
+                #expect(txn.lines.first == "SUCCESS", "\(txn)")
+                let grant = try await etcdctl.run(["lease", "grant", "30"])
+                #expect(grant.status == .exited(0), "\(grant)")
+                let leaseID = grant.output.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                let keepAlive = try await etcdctl.run(["lease", "keep-alive", "--once", leaseID])
+                #expect(keepAlive.output.contains("keepalived with TTL"), "\(keepAlive)")
+                let lock = try await etcdctl.run(["lock", "l", "echo", "locked"])
+                #expect(lock.lines == ["locked"], "\(lock)")
+                let members = try await etcdctl.run(["member", "list"])
+                #expect(members.lines.count == 3 && members.lines.allSatisfy { $0.contains("https://127.0.0.1:") }, "\(members)")
+                _ = try await etcdctl.run(["put", "w", "seen"])
+                try await eventually("the watch over TLS to see the put", timeout: .seconds(10)) {
+                    watch.output.contains("seen") ? () : nil
+                }
+
+                // Without a client certificate, or with one from another CA: refused.
+                for flags in [files.clientFlags(nil), files.clientFlags(files.otherClient)] {
+                    var refused = Etcdctl(cluster: cluster)
+                    refused.globalArguments = flags
+                    let result = try await refused.run(["--command-timeout=3s", "get", "k"])
+                    #expect(result.status != .exited(0), "\(result)")
+                }
+                // Plain HTTP to the TLS port: no answer, and the member is unharmed.
+                let plain = try await cluster.curl("http://127.0.0.1:\(cluster.members[0].clientPort)/health")
+                #expect(plain == nil || plain?.0 != 200)
+                let health = try await cluster.curl(cluster.members[0].clientURL + "/health")
+                #expect(health?.0 == 200)
+
+                // statehousectl and the Swift client take the same files. Known issue: their
+                // grpc-swift transport does not connect to the mutual-TLS port yet ("transient
+                // failure"), while etcdctl, curl and openssl do; see docs/security.md.
+                await withKnownIssue("grpc-swift's TLS client cannot connect to a mutual-TLS port yet", isIntermittent: true) {
+                    let ctl = StatehousectlRunner(executable: try StatehousectlRunner.builtExecutable(), cluster: cluster)
+                    let ctlGet = try await ctl.run(["get", "k"] + files.clientFlags(files.client))
+                    #expect(ctlGet.lines == ["k", "v2"], "\(ctlGet)")
+                    let ctlRefused = try await ctl.run(["get", "k", "--command-timeout=2s"] + files.clientFlags(nil))
+                    #expect(ctlRefused.status != .exited(0), "\(ctlRefused)")
+                    var configuration = try StatehouseClientConfiguration(endpoints: [cluster.endpoints()])
+                    configuration.tls = StatehouseClientTLS(
+                        trustedCAFile: files.ca.certificate, certificateFile: files.client.certificate, keyFile: files.client.key)
+                    let value = try await withStatehouseClient(configuration: configuration) { client in
+                        try await client.put("swift", "tls")
+                        return try await client.get("swift")?.valueString
+                    }
+                    #expect(value == "tls")
+                }
+
+                // Peers with a certificate of another CA, or of the right CA with a common name
+                // not allowed, are refused before any frame is read; the cluster keeps working.
+                let peerPort = cluster.members[0].peerPort
+                for (index, intruder) in [files.otherClient, files.intruder].enumerated() {
+                    let base = cluster.root + "/s_client-\(index)"
+                    let process = try ChildProcess(
+                        executable: "/usr/bin/openssl",
+                        arguments: [
+                            "s_client", "-connect", "127.0.0.1:\(peerPort)", "-CAfile", files.ca.certificate, "-cert",
+                            intruder.certificate, "-key", intruder.key, "-quiet", "-no_ign_eof",
+                        ], input: "not a hello\n", outputPath: base + ".out", errorPath: base + ".err")
+                    _ = try? await process.waitForExit(timeout: .seconds(10))
+                    if process.isRunning { await process.killAndWait() }
+                }
+                try await eventually("n1 to log the refused common name", timeout: .seconds(5)) {
+                    tail(of: cluster.members[0].logPath, lines: 200).contains("refused a peer connection") ? () : nil
+                }
+                let after = try await etcdctl.run(["put", "k", "v3"])
+                #expect(after.status == .exited(0), "\(after)")
+            }
+        }
+
+        @Test("a rotated certificate is used for new connections without a restart")
+        func rotation() async throws {
+            let files = try Files()
+            defer { try? FileManager.default.removeItem(atPath: files.certificates.directory) }
+            let live = TestCertificates.Pair(certificate: files.certificates.path("live.crt"), key: files.certificates.path("live.key"))
+            try FileManager.default.copyItem(atPath: files.member.certificate, toPath: live.certificate)
+            try FileManager.default.copyItem(atPath: files.member.key, toPath: live.key)
+            let arguments = [
+                "--cert-file", live.certificate, "--key-file", live.key, "--peer-cert-file", files.member.certificate,
+                "--peer-key-file", files.member.key,
+            ]
+            try await withCluster(size: 1, arguments: arguments, scheme: "https", curlTLSArguments: ["--cacert", files.ca.certificate]) {
+                cluster in
+                var etcdctl = Etcdctl(cluster: cluster)
+                etcdctl.globalArguments = ["--cacert=\(files.ca.certificate)"]
+                #expect(try await etcdctl.run(["put", "k", "v"]).status == .exited(0))
+
+                // A certificate of the other CA, written in place of the files (key first).
+                let next = try files.certificates.makeCertificate("next", commonName: "member", signedBy: files.otherCA)
+                for (source, target) in [(next.key, live.key), (next.certificate, live.certificate)] {
+                    let staging = target + ".new"
+                    try FileManager.default.copyItem(atPath: source, toPath: staging)
+                    #expect(rename(staging, target) == 0)
+                }
+                var rotated = Etcdctl(cluster: cluster)
+                rotated.globalArguments = ["--cacert=\(files.otherCA.certificate)"]
+                try await eventually("new connections to get the new certificate", timeout: .seconds(10)) {
+                    try await rotated.run(["get", "k"]).lines == ["k", "v"] ? () : nil
+                }
+                let old = try await etcdctl.run(["--command-timeout=3s", "get", "k"])
+                #expect(old.status != .exited(0), "the old CA still verifies the server: \(old)")
+                #expect(cluster.members[0].isRunning)
+            }
+        }
+    }
+}
