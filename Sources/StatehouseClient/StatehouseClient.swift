@@ -330,21 +330,27 @@ final class EndpointConnection: Sendable {
         breaker = Synchronization.Mutex(
             CircuitBreaker(
                 threshold: configuration.circuitBreakerThreshold, cooldown: configuration.circuitBreakerCooldown))
-        let transportConfig = HTTP2ClientTransport.Posix.Config.defaults { config in
-            config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
-            config.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
-            config.http2.authority = endpoint.description
-        }
-        let target: any ResolvableTarget =
-            endpoint.host.allSatisfy({ $0.isNumber || $0 == "." })
-            ? .ipv4(address: endpoint.host, port: endpoint.port)
-            : .dns(host: endpoint.host, port: endpoint.port)
+        let isIPv4 = endpoint.host.allSatisfy({ $0.isNumber || $0 == "." })
         let security: HTTP2ClientTransport.Posix.TransportSecurity
         if let tls = configuration.tls {
             security = .tls(tls.transportConfiguration)
         } else {
             security = endpoint.usesTLS ? .tls(.defaults()) : .plaintext
         }
+        let speaksTLS = configuration.tls != nil || endpoint.usesTLS
+        let transportConfig = HTTP2ClientTransport.Posix.Config.defaults { config in
+            config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
+            config.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
+            // The transport also sends the authority as the TLS server name, where an IP address
+            // is not allowed (the handshake then fails before connecting): over TLS to an IP
+            // address, the default authority is kept and the certificate is checked against the
+            // address itself.
+            if !(speaksTLS && isIPv4) { config.http2.authority = endpoint.description }
+        }
+        let target: any ResolvableTarget =
+            isIPv4
+            ? .ipv4(address: endpoint.host, port: endpoint.port)
+            : .dns(host: endpoint.host, port: endpoint.port)
         let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security, config: transportConfig)
         grpc = GRPCClient(transport: transport)
     }
