@@ -179,7 +179,7 @@ final class MemberHost: @unchecked Sendable {
         case .leaseTimeToLive(let lease, let keys) where member.raft.role != .leader:
             forwardLease(.leaseTimeToLive(id: lease, keys: keys), completion: completion)
             return
-        case .write(let write) where StateStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes):
+        case .write(let write, _) where StateStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes):
             completion(.failure(.state(.noSpace)), header)
             return
         default:
