@@ -195,6 +195,13 @@ extension StateStore {
         sessionTable[id]
     }
 
+    /// Whether the session table holds the answer to the write `stamp` names (so applying it
+    /// again would only return that answer); false for nil.
+    public func remembers(_ stamp: SessionStamp?) -> Bool {
+        guard let stamp else { return false }
+        return sessionTable[stamp.session]?.results[stamp.sequence] != nil
+    }
+
     /// The number of sessions in the table that are not evicted.
     public var liveSessionCount: Int {
         sessionTable.values.reduce(0) { $0 + ($1.isEvicted ? 0 : 1) }

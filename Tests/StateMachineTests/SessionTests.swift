@@ -21,6 +21,8 @@ import Testing
         #expect(!first.mutations.isEmpty)
         #expect(first.events.count == 1)
 
+        #expect(store.remembers(stamp) && !store.remembers(nil))
+        #expect(!store.remembers(SessionStamp(session: 7, sequence: 2, acknowledged: 1)))
         let digest = store.digest()
         let retried = store.apply(put("a", "1"), in: stamp)
         #expect(try retried.response.get() == .put(PutResponse(revision: 2)))
