@@ -97,6 +97,8 @@ public final class Simulation {
         public var leasesExpired = 0
         /// Writes a client sent again in its write session after their outcome was unknown.
         public var sessionRetries = 0
+        /// Session writes the server refused because their session had expired (or forgot them).
+        public var sessionRefusals = 0
     }
 
     enum Event {
@@ -226,6 +228,8 @@ public final class Simulation {
         var nextSequence: UInt64 = 1
         /// Sequence numbers whose answer the client has not received.
         var outstanding: Set<UInt64> = []
+        /// When the client sent the grant or the last keep-alive answered positively.
+        var renewed: UInt64 = 0
     }
     var writeSessions: [Int: WriteSession] = [:]
     /// The most attempts a client makes for one write in a session.
@@ -853,6 +857,14 @@ public final class Simulation {
             submit(.sessionGrant, at: pickTarget(), client: client)
             return
         }
+        if let session = writeSessions[client], let lease = session.lease,
+            now - session.renewed > UInt64(Self.writeSessionTTL) * 1_000_000 / 3
+        {
+            // Keep the session alive, as the Swift client does every third of its TTL; under
+            // faults it may still expire, and the server then refuses its writes.
+            submit(.leaseKeepAlive(id: lease), at: pickTarget(), client: client)
+            return
+        }
         let key = "k\(rng.next(below: UInt64(keyCount)))"
         let value = "v\(operations.count)"
         let kind: Operation.Kind
@@ -877,9 +889,8 @@ public final class Simulation {
         submit(kind, at: pickTarget(), client: client, session: stamp)
     }
 
-    /// The write sessions' lease TTL in seconds: longer than any run, so sessions end only
-    /// when a client drops theirs.
-    static let writeSessionTTL: Int64 = 600
+    /// The write sessions' lease TTL in seconds: short, so that faults make some expire.
+    static let writeSessionTTL: Int64 = 4
 
     /// The next sequence number of `client`'s write session, with its acknowledged mark.
     private func nextStamp(for client: Int) -> SessionStamp? {
@@ -998,17 +1009,24 @@ public final class Simulation {
             } else if sessionLease == id {
                 sessionLease = nil
             }
+            if let client = operations[operation].client, var session = writeSessions[client], session.lease == id {
+                session.renewed = max(session.renewed, operations[operation].start)
+                writeSessions[client] = ttl > 0 ? session : nil
+            }
         case (.leaseRevoke(let id), .write(.leaseRevoke)):
             leaseRecords[id] = nil
             if sessionLease == id { sessionLease = nil }
         case (.leasePut, .write(.put)):
             break
         case (.sessionGrant, .write(.leaseGrant(let grant))):
-            if let client = operations[operation].client { writeSessions[client] = WriteSession(lease: grant.id) }
+            if let client = operations[operation].client {
+                writeSessions[client] = WriteSession(lease: grant.id, renewed: operations[operation].start)
+            }
             leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].start)
         case (_, .failure(.state(.sessionExpired))), (_, .failure(.state(.sessionRequestForgotten))):
             // Nothing was applied by this attempt; an earlier one may have been.
             operations[operation].sessionRefused = true
+            statistics.sessionRefusals += 1
             if let client = operations[operation].client { writeSessions[client] = nil }
             finish(operation, operations[operation].attempt == 0 ? .failed : .unknown)
             return
