@@ -209,7 +209,8 @@ let package = Package(
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "RaftCore", "Primitives"]),
         .testTarget(name: "LeaseClockTests", dependencies: ["LeaseClock", "StateMachine", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(
-            name: "ReplicatedMemberTests", dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage", "Primitives"]),
+            name: "ReplicatedMemberTests",
+            dependencies: ["ReplicatedMember", "StateMachine", "RaftCore", "Storage", "StorageRocksDB", "Primitives"]),
         // The stored and sent bytes, pinned against the first format's output.
         .testTarget(
             name: "StoredFormatTests",

@@ -44,7 +44,7 @@ extension StateError {
             .outOfRange
         case .leaseNotFound:
             .notFound
-        case .leaseExists:
+        case .leaseExists, .sessionExpired, .sessionRequestForgotten:
             .failedPrecondition
         case .noSpace:
             .resourceExhausted

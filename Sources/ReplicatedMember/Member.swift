@@ -9,8 +9,9 @@ public typealias RequestID = UInt64
 public enum ClientRequest: Sendable, Hashable {
     /// A read; linearizable through ReadIndex unless `serializable` is set.
     case range(RangeRequest)
-    /// A write or lease change that goes through the replicated log.
-    case write(StateRequest)
+    /// A write or lease change that goes through the replicated log; with a session, it is
+    /// applied at most once however often it is retried (``StateStore/apply(_:in:)``).
+    case write(StateRequest, session: SessionStamp? = nil)
     /// Renews a lease (answered by the leader).
     case leaseKeepAlive(id: Int64)
     /// Reports a lease's remaining time (answered by the leader).
@@ -122,6 +123,9 @@ public struct MemberConfiguration: Sendable {
     /// Renew a lease on a keep-alive without first confirming leadership with a quorum, so a
     /// deposed leader that does not know it yet can promise a TTL the new leader will not honour.
     case renewLeaseWithoutConfirmingLeadership
+    /// Apply writes that name a client session as if they named none, so a retried write is
+    /// applied again (exactly-once writes switched off).
+    case applySessionWritesWithoutDeduplication
 }
 
 /// What a member finds in durable storage when it starts.
@@ -246,7 +250,7 @@ public struct Member: Sendable {
             return serveRange(range)
         case .range(let range):
             return confirmLeadership(for: .range(requestID, range))
-        case .write(let write):
+        case .write(let write, let session):
             do throws(StateError) {
                 try StateStore.validate(write, configuration: configuration.storeConfiguration)
             } catch {
@@ -254,7 +258,8 @@ public struct Member: Sendable {
             }
             do {
                 let position = try raft.propose(
-                    Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, body: write).encoded())
+                    Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, session: session, body: write)
+                        .encoded())
                 proposals[requestID] = .some(position)
                 return nil
             } catch {
@@ -467,14 +472,25 @@ public struct Member: Sendable {
             return
         }
         guard entry.kind == .normal, !entry.data.isEmpty, let envelope = Envelope(decoding: entry.data) else { return }
+        let applied: Applied<SessionResult>
+        if let session = envelope.session, configuration.mutation != .applySessionWritesWithoutDeduplication {
+            applied = store.apply(envelope.body, in: session)
+        } else {
+            do throws(StateError) {
+                let outcome = try store.apply(envelope.body)
+                applied = Applied(response: .success(outcome.response), mutations: outcome.mutations, events: outcome.events)
+            } catch {
+                applied = Applied(response: .failure(error))
+            }
+        }
+        output.stateWrite.mutations.append(contentsOf: applied.mutations)
+        output.events.append(contentsOf: applied.events)
         var response: ClientResponse
-        do throws(StateError) {
-            let applied = try store.apply(envelope.body)
-            output.stateWrite.mutations.append(contentsOf: applied.mutations)
-            output.events.append(contentsOf: applied.events)
-            noteLeaseChanges(envelope.body, response: applied.response)
+        switch applied.response {
+        case .success(let result):
+            noteLeaseChanges(envelope.body, response: result)
             if case .updateMemberPeerURLs = envelope.body { output.peerURLsChanged = true }
-            response = .write(applied.response)
+            response = .write(result)
             if envelope.origin == noNode {
                 switch envelope.body {
                 case .leaseRevoke(let revoke): output.expiredLeases.append(revoke.id)
@@ -482,7 +498,7 @@ public struct Member: Sendable {
                 default: break
                 }
             }
-        } catch {
+        case .failure(let error):
             response = .failure(.state(error))
         }
         // Answer only our own proposal of this start, and only from the entry at the position it

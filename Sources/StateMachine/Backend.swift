@@ -15,6 +15,8 @@ import Primitives
 /// | `m/leaseseq` | state of the automatic lease ID sequence, 8-byte big-endian (absent if unused) |
 /// | `m/member/` id(8) | learner flag (0 or 1), then the member's attributes (``ClusterMember/encodedAttributes()``) |
 /// | `m/revision` | current store revision, 8-byte big-endian (absent means 1) |
+/// | `m/session/` (id XOR 2^63)(8) | a client session's header (``SessionRecord``; see ``BackendLayout/encode(session:)``) |
+/// | `m/session/` (id XOR 2^63)(8) sequence(8) | one remembered answer of a session |
 ///
 /// Version record: `0x01` (format), flags (bit 0: tombstone), varint key length, key bytes,
 /// zig-zag varint create revision, zig-zag varint version, zig-zag varint lease, varint value
@@ -176,6 +178,7 @@ extension StateStore {
         if currentRevision != 1 {
             try body(BackendLayout.revisionKey, BackendLayout.encodeInt(currentRevision))
         }
+        try forEachSessionPair(body)
     }
 
     /// Rebuilds a store from backend pairs, as a RocksDB iterator yields them (key order is not
@@ -189,6 +192,7 @@ extension StateStore {
         self.init(configuration: configuration)
         var versions: [(key: [UInt8], record: VersionRecord)] = []
         var storedRevision: Int64? = nil
+        var sessionPairs: [([UInt8], [UInt8])] = []
         for (key, value) in pairs {
             if BackendLayout.hasPrefix(key, BackendLayout.versionPrefix) {
                 versions.append(try BackendLayout.decodeVersion(key: key, value: value))
@@ -207,7 +211,13 @@ extension StateStore {
                 memberTable[member.id] = member
             } else if BackendLayout.hasPrefix(key, BackendLayout.alarmPrefix) {
                 alarmTable.insert(try BackendLayout.decodeAlarm(key: key))
+            } else if BackendLayout.hasPrefix(key, BackendLayout.sessionPrefix) {
+                sessionPairs.append((key, value))
             }
+        }
+        try restoreSessions(sessionPairs)
+        for session in sessionTable.keys where leaseTable[session] == nil {
+            throw ByteDecodingError("session \(session) has no lease")
         }
         var sorted = true
         for i in versions.indices.dropFirst() where !(versions[i - 1].record.revision < versions[i].record.revision) {

@@ -29,6 +29,13 @@ public enum StateError: Error, Hashable, Sendable, CustomStringConvertible {
     case requestTooLarge
     /// A NOSPACE alarm is raised: the backend exceeded its quota (`ErrGRPCNoSpace`).
     case noSpace
+    /// A write named a client session whose lease does not exist (it expired or was revoked,
+    /// or never existed), or that was evicted from the full session table. Nothing was applied;
+    /// the client must start a new session.
+    case sessionExpired
+    /// A write's sequence number is below its session's acknowledged mark: its answer was
+    /// forgotten, so whether it was applied can no longer be told. Nothing was applied.
+    case sessionRequestForgotten
 
     /// The exact gRPC status message etcd returns for this error.
     public var message: String {
@@ -46,6 +53,8 @@ public enum StateError: Error, Hashable, Sendable, CustomStringConvertible {
         case .leaseTTLTooLarge: return "etcdserver: too large lease TTL"
         case .requestTooLarge: return "etcdserver: request is too large"
         case .noSpace: return "etcdserver: mvcc: database space exceeded"
+        case .sessionExpired: return "etcdserver: session expired"
+        case .sessionRequestForgotten: return "etcdserver: session request already acknowledged"
         }
     }
 

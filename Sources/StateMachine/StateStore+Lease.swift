@@ -42,7 +42,7 @@ extension StateStore {
     }
 
     /// Revokes a lease: deletes every attached key in one revision (in key order) and removes the
-    /// lease. Used both for `LeaseRevoke` and for expiry decided by the leader.
+    /// lease, and the client session it carried. Used both for `LeaseRevoke` and for expiry decided by the leader.
     ///
     /// - Throws: ``StateError/leaseNotFound``.
     public mutating func revokeLease(_ request: LeaseRevokeRequest) throws(StateError) -> Applied<LeaseRevokeResponse> {
@@ -54,6 +54,7 @@ extension StateStore {
         leaseTable[request.id] = nil
         leaseKeys[request.id] = nil
         batch.mutations.append(.delete(key: BackendLayout.leaseKey(request.id)))
+        batch.mutations.append(contentsOf: endSession(request.id))
         finish(&batch)
         return Applied(
             response: LeaseRevokeResponse(revision: currentRevision),

@@ -27,18 +27,28 @@ public struct StateStore: Sendable {
         public var minLeaseTTL: Int64
         /// The maximum lease TTL in seconds (etcd's `MaxLeaseTTL`, 9,000,000,000).
         public var maxLeaseTTL: Int64
+        /// The most client sessions the session table keeps answers for (default 10,000); when a
+        /// new session would exceed it, the oldest is evicted (see ``apply(_:in:)``).
+        public var maxSessions: Int
+        /// The most answers one session keeps (default 256); beyond it the lowest sequence
+        /// numbers are forgotten.
+        public var maxSessionResults: Int
 
         /// Creates a configuration; the defaults are etcd 3.4's.
         public init(
             maxTxnOperations: Int = 128,
             maxRequestBytes: Int = 1_572_864,
             minLeaseTTL: Int64 = 2,
-            maxLeaseTTL: Int64 = 9_000_000_000
+            maxLeaseTTL: Int64 = 9_000_000_000,
+            maxSessions: Int = 10_000,
+            maxSessionResults: Int = 256
         ) {
             self.maxTxnOperations = maxTxnOperations
             self.maxRequestBytes = maxRequestBytes
             self.minLeaseTTL = minLeaseTTL
             self.maxLeaseTTL = maxLeaseTTL
+            self.maxSessions = maxSessions
+            self.maxSessionResults = maxSessionResults
         }
     }
 
@@ -70,6 +80,8 @@ public struct StateStore: Sendable {
     var memberTable: [UInt64: ClusterMember] = [:]
     /// The alarms raised.
     var alarmTable: Set<AlarmMember> = []
+    /// Lease ID → the client session it carries (exactly-once writes, ``apply(_:in:)``).
+    var sessionTable: [Int64: SessionRecord] = [:]
 
     /// Creates an empty store at revision 1.
     public init(configuration: Configuration = Configuration()) {
@@ -304,6 +316,20 @@ public struct StateStore: Sendable {
         tail.appendBigEndian(UInt64(bitPattern: compactedRevision))
         crc.update(tail)
         return HashKVResponse(revision: currentRevision, hash: crc.value, compactRevision: compactedRevision)
+    }
+
+    /// Computes a digest of the whole replicated state: every backend pair (key versions, leases,
+    /// members, alarms, metadata and the client session table), key and value, with CRC-32 (IEEE).
+    /// It is what `Maintenance.Hash` answers; members at the same applied index have equal digests.
+    ///
+    /// - Complexity: O(v log n) for v retained versions and n keys.
+    public func digest() -> UInt32 {
+        var crc = CRC32(.ieee)
+        forEachBackendPair { key, value in
+            crc.update(key)
+            crc.update(value)
+        }
+        return crc.value
     }
 
     // MARK: - Lease queries

@@ -411,13 +411,15 @@ extension StateError {
         case .leaseTTLTooLarge: 10
         case .requestTooLarge: 11
         case .noSpace: 12
+        case .sessionExpired: 13
+        case .sessionRequestForgotten: 14
         }
     }
 
     func write(to out: inout [UInt8]) { out.append(wireTag) }
 
     init(wire r: inout ByteReader) throws(ByteDecodingError) {
-        switch try r.readTag("StateError", limit: 13) {
+        switch try r.readTag("StateError", limit: 15) {
         case 0: self = .emptyKey
         case 1: self = .keyNotFound
         case 2: self = .valueProvided
@@ -430,7 +432,9 @@ extension StateError {
         case 9: self = .leaseExists
         case 10: self = .leaseTTLTooLarge
         case 11: self = .requestTooLarge
-        default: self = .noSpace
+        case 12: self = .noSpace
+        case 13: self = .sessionExpired
+        default: self = .sessionRequestForgotten
         }
     }
 }

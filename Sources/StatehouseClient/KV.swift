@@ -275,22 +275,24 @@ extension StatehouseClient {
 
     /// Writes `value` under `key`, attached to `lease` if given.
     ///
-    /// A put is sent again only when it provably never reached a server.
+    /// The put goes through the client's write session (``StatehouseClientConfiguration/exactlyOnceWrites``):
+    /// on Statehouse, one whose answer was lost is sent again and applied once; otherwise it is
+    /// sent again only when it provably never reached a server.
     @discardableResult
     public func put(
         _ key: some BytesConvertible, _ value: some BytesConvertible, lease: LeaseID? = nil, prevKV: Bool = false
     ) async throws -> PutResult {
         let request = putRequest(
             key: key.statehouseBytes, value: value.statehouseBytes, lease: lease?.rawValue ?? 0, prevKV: prevKV)
-        let response: Etcdserverpb_PutResponse = try await unary(Methods.put, request, policy: .unsentOnly)
+        let response: Etcdserverpb_PutResponse = try await sessionWrite(Methods.put, request)
         return PutResult(response)
     }
 
-    /// Deletes the keys in `range`.
+    /// Deletes the keys in `range`, through the client's write session as ``put(_:_:lease:prevKV:)``.
     @discardableResult
     public func delete(_ range: KeyRange, prevKV: Bool = false) async throws -> DeleteResult {
-        let response: Etcdserverpb_DeleteRangeResponse = try await unary(
-            Methods.deleteRange, deleteRequest(range: range, prevKV: prevKV), policy: .unsentOnly)
+        let response: Etcdserverpb_DeleteRangeResponse = try await sessionWrite(
+            Methods.deleteRange, deleteRequest(range: range, prevKV: prevKV))
         return DeleteResult(response)
     }
 

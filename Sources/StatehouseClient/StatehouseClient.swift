@@ -34,6 +34,10 @@ public struct StatehouseClientConfiguration: Sendable {
     /// TLS to every endpoint (etcdctl's `--cacert`, `--cert`, `--key`); nil speaks TLS only to
     /// `https://` endpoints, verifying them against the system's authorities.
     public var tls: StatehouseClientTLS?
+    /// Whether puts, deletes and writing transactions go through the client's write session, so
+    /// that one whose answer was lost is retried and applied exactly once (on Statehouse; etcd
+    /// ignores sessions, and the client then writes without one). See docs/client.md.
+    public var exactlyOnceWrites: Bool = true
 
     /// A configuration for `endpoints` with the defaults above.
     public init(endpoints: [Endpoint]) {
@@ -72,6 +76,7 @@ public final class StatehouseClient: Sendable {
     private let connectionList: Synchronization.Mutex<[EndpointConnection]>
     let background = BackgroundTasks()
     let metrics: ClientMetrics
+    let writeSession = WriteSession()
     private let pinned = Atomic<Int>(0)
     private let random = Synchronization.Mutex(SeededGenerator(seed: UInt64.random(in: 0...UInt64.max)))
     private let shutDown = Atomic<Bool>(false)
@@ -148,13 +153,17 @@ public final class StatehouseClient: Sendable {
         case idempotent
         /// Writes: sent again only if the request never left this client.
         case unsentOnly
+        /// Writes in a session the server deduplicates: sent again whenever the endpoint
+        /// failed, even after the request left, since the server applies it at most once.
+        case deduplicated
     }
 
     /// Calls `method` with `request`, moving to other endpoints and retrying under `policy`,
     /// all within the configured request timeout.
     func unary<Request: SwiftProtobuf.Message & Sendable, Response: SwiftProtobuf.Message & Sendable>(
         _ method: MethodDescriptor, _ request: Request, policy: RetryPolicy, timeout: Duration? = nil,
-        metadata: Metadata = [:], endpoint fixed: Endpoint? = nil
+        metadata: Metadata = [:], endpoint fixed: Endpoint? = nil, trailers: TrailerRecorder? = nil,
+        sent attempts: SendCounter? = nil
     ) async throws -> Response {
         let clock = ContinuousClock()
         let deadline = clock.now + (timeout ?? configuration.requestTimeout)
@@ -181,13 +190,18 @@ public final class StatehouseClient: Sendable {
                 var options = CallOptions.defaults
                 options.timeout = remaining
                 options.waitForReady = false
+                defer { if sent.isSet { attempts?.increment() } }
                 let response: Response = try await connection.grpc.unary(
                     request: ClientRequest(message: request, metadata: metadata),
                     descriptor: method,
                     serializer: RecordingSerializer<Request>(sent: sent),
                     deserializer: ProtobufDeserializer<Response>(),
                     options: options
-                ) { try $0.message }
+                ) { response in
+                    let message = try response.message
+                    trailers?.record(response.trailingMetadata)
+                    return message
+                }
                 connection.recordSuccess()
                 pin(connection)
                 lastError = nil
@@ -211,6 +225,8 @@ public final class StatehouseClient: Sendable {
                     retryable = failure.grpcCode == .unavailable || failure.code == .unavailable
                 case .unsentOnly:
                     retryable = !sent.isSet && failure.isEndpointFailure
+                case .deduplicated:
+                    retryable = failure.grpcCode == .unavailable || failure.code == .unavailable || failure.code == .timeout
                 }
                 attempt += 1
                 guard retryable, attempt < configuration.maxAttempts, fixed == nil || failure.code != .unavailable
@@ -296,6 +312,7 @@ public func withStatehouseClient<Result: Sendable>(
         group.addTask { try await client.run() }
         do {
             let result = try await body(client)
+            await client.closeWriteSession()
             client.shutdown()
             try await group.waitForAll()
             return result
@@ -362,6 +379,13 @@ final class EndpointConnection: Sendable {
         breaker.withLock { $0.recordFailure(now: .now) }
     }
     func recordInconclusive() { breaker.withLock { $0.recordInconclusive(now: .now) } }
+}
+
+/// Counts the attempts of a call whose request was handed to the transport.
+final class SendCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    var count: Int { value.load(ordering: .relaxed) }
+    func increment() { value.add(1, ordering: .relaxed) }
 }
 
 /// Whether a request message was handed to the transport.

@@ -62,7 +62,8 @@ public struct StatehouseError: Error, Sendable, Hashable, CustomStringConvertibl
         case deadlineExceeded
         /// The caller cancelled the call.
         case cancelled
-        /// A DistributedMutex or Election lost its session, so it holds nothing any more.
+        /// A DistributedMutex or Election lost its session, so it holds nothing any more; or the client's
+        /// write session expired while a write was retried (it may or may not have been applied).
         case sessionLost
         /// The lock or leadership a guarded write names is no longer held.
         case notHeld
@@ -127,6 +128,9 @@ public struct StatehouseError: Error, Sendable, Hashable, CustomStringConvertibl
         "etcdserver: request timed out, possibly due to previous leader failure": .timeout,
         "etcdserver: request timed out, possibly due to connection lost": .timeout,
         "etcdserver: request timed out, waiting for the applied index took too long": .timeout,
+        // Statehouse's exactly-once writes (docs/api.md): the write session is gone.
+        "etcdserver: session expired": .sessionLost,
+        "etcdserver: session request already acknowledged": .sessionLost,
     ]
 
     /// The client error for an RPC error from grpc-swift.

@@ -217,14 +217,16 @@ public struct Txn: Sendable {
     }
 
     /// Sends the transaction. A read-only transaction is retried like a read; one that writes
-    /// is sent again only if it provably never reached a server.
+    /// goes through the client's write session, as ``StatehouseClient/put(_:_:lease:prevKV:)``.
     @discardableResult
     public func commit() async throws -> TxnResult {
         guard let client else {
             throw StatehouseError(.invalidArgument, "a nested transaction is committed by its parent")
         }
-        let response: Etcdserverpb_TxnResponse = try await client.unary(
-            Methods.txn, request.wire, policy: request.isReadOnly ? .idempotent : .unsentOnly)
+        let response: Etcdserverpb_TxnResponse =
+            request.isReadOnly
+            ? try await client.unary(Methods.txn, request.wire, policy: .idempotent)
+            : try await client.sessionWrite(Methods.txn, request.wire)
         return TxnResult(response)
     }
 }

@@ -11,11 +11,11 @@ struct UnaryResponder: Sendable {
     /// Runs `body` if the client cancels the call (at once if it already did).
     func onCancel(_ body: @escaping @Sendable () -> Void) { cancellation.add(body) }
 
-    func succeed(_ response: some SwiftProtobuf.Message) {
+    func succeed(_ response: some SwiftProtobuf.Message, trailers: [(String, String)] = []) {
         do {
             let bytes: [UInt8] = try response.serializedBytes()
             call.send(bytes)
-            call.finish(.ok)
+            call.finish(.ok, trailers: trailers)
         } catch {
             call.finish(.internal, message: "failed to encode the response: \(error)")
         }

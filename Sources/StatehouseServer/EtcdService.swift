@@ -4,6 +4,7 @@ import GRPCServer
 import GRPCStatus
 import NIOCore
 import ReplicatedMember
+import StateMachine
 import SwiftProtobuf
 
 /// The type constraint of responses built on the member loop.
@@ -23,16 +24,20 @@ extension EtcdService {
         EtcdMapping.header(clusterID: context.clusterID, memberID: context.memberID, revision: revision, raftTerm: context.raftTerm)
     }
 
-    /// Submits `request` and hands a successful answer to `success`, or fails the call.
+    /// Submits `request` and hands a successful answer to `success`, or fails the call. A
+    /// successful write in a client session carries the `statehouse-session-applied` trailer, by
+    /// which the client knows its retries are deduplicated (etcd sends no such trailer).
     func submit(
         _ request: ClientRequest, _ responder: UnaryResponder,
         _ success: @escaping @Sendable (ClientResponse, HeaderContext) -> (any SwiftProtobuf.Message)?
     ) {
-        host.submit(request) { response, context in
+        var trailers: [(String, String)] = []
+        if case .write(_, let session?) = request { trailers.append((SessionHeaders.applied, String(session.session))) }
+        host.submit(request) { [trailers] response, context in
             if case .failure(let error) = response {
                 responder.fail(ServiceError(error))
             } else if let message = success(response, context) {
-                responder.succeed(message)
+                responder.succeed(message, trailers: trailers)
             } else {
                 responder.fail(ServiceError(.internal, "etcdserver: unexpected response \(response)"))
             }

@@ -81,15 +81,10 @@ struct MaintenanceService: EtcdService {
         let host = self.host
         onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_HashResponse, ServiceError>) -> Void) in
             // etcd hashes its whole backend file; ours hashes every backend pair of the state
-            // machine (keys, leases, members, alarms) with CRC-32 (IEEE) over key and value.
-            var crc = CRC32(.ieee)
-            host.member.store.forEachBackendPair { key, value in
-                crc.update(key)
-                crc.update(value)
-            }
+            // machine (keys, leases, members, alarms, client sessions) with CRC-32 (IEEE).
             var response = Etcdserverpb_HashResponse()
             response.header = header(host.header, revision: host.member.store.currentRevision)
-            response.hash = crc.value
+            response.hash = host.member.store.digest()
             done(.success(response))
         }
     }

@@ -179,7 +179,10 @@ final class MemberHost: @unchecked Sendable {
         case .leaseTimeToLive(let lease, let keys) where member.raft.role != .leader:
             forwardLease(.leaseTimeToLive(id: lease, keys: keys), completion: completion)
             return
-        case .write(let write) where StateStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes):
+        case .write(let write, let session)
+        where StateStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes)
+            && !member.store.remembers(session):
+            // A retried session write the table remembers gets its first answer, quota or not.
             completion(.failure(.state(.noSpace)), header)
             return
         default:

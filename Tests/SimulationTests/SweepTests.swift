@@ -1,6 +1,7 @@
 @_spi(Testing) import ClusterSimulation
 import Foundation
 @_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
 import TestSupport
 import Testing
 
@@ -63,6 +64,9 @@ struct SweepTests {
         options.mutation = .readWithoutQuorumCheck
         options.faultWeights = [1, 4, 4, 4, 1]
         options.checksReadIndexes = checksReadIndexes
+        // Retried writes span from their first attempt to their last: such long intervals leave
+        // the linearizability checker more orders to explain a stale read with.
+        options.writeSessions = false
         return options
     }
 
@@ -71,6 +75,27 @@ struct SweepTests {
         let broken = (UInt64(1)...120).compactMap { run(Self.staleReadProfile(seed: $0, checksReadIndexes: true)).violation }
         #expect(!broken.isEmpty, "no seed found the stale read")
         #expect(broken.allSatisfy { $0.property == "linearizable read" }, "\(broken.map(\.property))")
+    }
+
+    @Test("the exactly-once checker catches a build that applies retried session writes again")
+    func sweepCatchesDoubleApplication() {
+        var caught: [(seed: UInt64, violation: Violation)] = []
+        for seed in UInt64(1)...60 {
+            var options = SimulationOptions(seed: seed)
+            options.memberMutation = .applySessionWritesWithoutDeduplication
+            if let violation = run(options).violation { caught.append((seed, violation)) }
+        }
+        for (seed, violation) in caught {
+            print("no-dedup build, seed \(seed): \(violation.property): \(violation)")
+            print("  replay: swift run simulate --seed \(seed) --mutation applySessionWritesWithoutDeduplication")
+        }
+        #expect(caught.contains { $0.violation.property == "exactly-once" }, "no seed showed a write applied twice")
+        // The same seeds pass with deduplication on.
+        for (seed, _) in caught {
+            let result = runSeed(seed)
+            #expect(result.violation == nil, "seed \(seed) fails with deduplication on: \(result.violation!)")
+            #expect(result.statistics.sessionRetries > 0, "seed \(seed) retried no write")
+        }
     }
 
     @Test("the linearizability checker alone catches the same broken build")

@@ -119,6 +119,7 @@ enum WireSamples {
     static let errors: [StateError] = [
         .emptyKey, .keyNotFound, .valueProvided, .leaseProvided, .tooManyOperations, .duplicateKey,
         .compacted, .futureRevision, .leaseNotFound, .leaseExists, .leaseTTLTooLarge, .requestTooLarge, .noSpace,
+        .sessionExpired, .sessionRequestForgotten,
     ]
 
     /// Every sample encoding, labelled, with a check that its own type's decoder accepts given bytes.

@@ -82,6 +82,8 @@ struct ResilienceTests {
             (.permissionDenied, "etcdserver: permission denied", .permissionDenied),
             (.unavailable, "connection refused", .unavailable),
             (.deadlineExceeded, "timed out", .deadlineExceeded),
+            (.failedPrecondition, "etcdserver: session expired", .sessionLost),
+            (.failedPrecondition, "etcdserver: session request already acknowledged", .sessionLost),
         ]
         for (grpc, message, expected) in cases {
             let error = StatehouseError(RPCError(code: grpc, message: message))

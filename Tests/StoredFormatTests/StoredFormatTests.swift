@@ -93,6 +93,23 @@ struct StoredFormatTests {
         #expect(Self.hex(envelope.encoded()) == Golden.envelope)
         #expect(Envelope(decoding: envelope.encoded()) == envelope)
     }
+
+    @Test("the client session table's records and session log entry payloads (format 2 envelopes)")
+    func sessions() throws {
+        var store = StateStore()
+        _ = try store.apply(.leaseGrant(LeaseGrantRequest(ttl: 60, id: 0x42)))
+        _ = store.apply(
+            .put(PutRequest(key: Array("a".utf8), value: Array("1".utf8))), in: SessionStamp(session: 0x42, sequence: 3, acknowledged: 2))
+        _ = store.apply(
+            .put(PutRequest(key: Array("b".utf8), value: [], lease: 9)), in: SessionStamp(session: 0x42, sequence: 4, acknowledged: 3))
+        let sessionPairs = store.backendPairs().filter { $0.0.starts(with: Array("m/session/".utf8)) }
+        #expect(Self.hex(sessionPairs) == Golden.sessions)
+        let envelope = Envelope(
+            origin: 2, incarnation: 5, request: 11, session: SessionStamp(session: 0x42, sequence: 4, acknowledged: 3),
+            body: .deleteRange(DeleteRangeRequest(key: Array("k".utf8))))
+        #expect(Self.hex(envelope.encoded()) == Golden.sessionEnvelope)
+        #expect(Envelope(decoding: envelope.encoded()) == envelope)
+    }
 }
 
 /// The expected bytes, as produced by the format's first version.
@@ -131,6 +148,16 @@ enum Golden {
     /// Snapshot data as leaders send it and followers store it since it was checksummed: eight
     /// 0xFF bytes, version 1, the CRC-32C of the plain encoding (little-endian), the plain encoding.
     static let checksummedSnapshot = "ffffffffffffffff" + "01" + "dcc11634" + snapshotCodec
+    /// A session header (created at revision 1, acknowledged 3) and two remembered answers (a
+    /// put's response, a lease-not-found error).
+    static let sessions = """
+        6d2f73657373696f6e2f8000000000000042=01020300
+        6d2f73657373696f6e2f80000000000000420000000000000003=010001010400
+        6d2f73657373696f6e2f80000000000000420000000000000004=01010108
+        """
+    static let sessionEnvelope =
+        "02020000000000000005000000000000000b000000000000004200000000000000040000000000000003000000000000"
+        + "000102016b0000"
     static let envelope =
         "01020000000000000005000000000000000b00000000000000010301020205016b01000100016b000400000000000000"
         + "0000000102016b0001"

@@ -95,6 +95,10 @@ public final class Simulation {
         public var autoCompactions = 0
         /// Leases that expired (were revoked by a leader's lease clock).
         public var leasesExpired = 0
+        /// Writes a client sent again in its write session after their outcome was unknown.
+        public var sessionRetries = 0
+        /// Session writes the server refused because their session had expired (or forgot them).
+        public var sessionRefusals = 0
     }
 
     enum Event {
@@ -108,6 +112,7 @@ public final class Simulation {
         case healLinks([Link])
         case unpause(node: Int, incarnation: UInt64)
         case requestTimeout(operation: Int)
+        case retry(operation: Int)
     }
 
     enum Input {
@@ -158,11 +163,26 @@ public final class Simulation {
             case leaseRevoke(id: Int64)
             case leasePut(key: String, lease: Int64)
             case compact(revision: Int64)
+            /// A lease grant that opens a client's write session.
+            case sessionGrant
         }
         var kind: Kind
         var member: Int
         /// The closed-loop client that issued it, if any (scripted requests have none).
         var client: Int?
+        /// The write's place in its client's write session (exactly-once writes), if any.
+        var session: SessionStamp?
+        /// Which attempt of the client's write this is (0 for the first; retries send the same
+        /// request with the same session stamp).
+        var attempt = 0
+        /// Set when the client retried this attempt: the last attempt stands for the write in
+        /// the history (with the first attempt's start).
+        var isRetried = false
+        /// Set when the server refused the write's session (expired or forgotten): not retried.
+        var sessionRefused = false
+        /// Set when the state machine answered with an error (a definite answer, also for a
+        /// retry, which gets the first attempt's answer).
+        var failedInStateMachine = false
         var start: UInt64
         var requiredIndex: LogIndex
         var outcome: Outcome = .pending
@@ -200,6 +220,24 @@ public final class Simulation {
     }
     var leaseRecords: [Int64: LeaseRecord] = [:]
     var sessionLease: Int64?
+
+    /// A background client's write session: a lease named on each write with a sequence
+    /// number, so that the client can retry a write whose outcome it does not know.
+    struct WriteSession {
+        var lease: Int64?
+        var nextSequence: UInt64 = 1
+        /// Sequence numbers whose answer the client has not received.
+        var outstanding: Set<UInt64> = []
+        /// When the client sent the grant or the last keep-alive answered positively.
+        var renewed: UInt64 = 0
+    }
+    var writeSessions: [Int: WriteSession] = [:]
+    /// The most attempts a client makes for one write in a session.
+    static let maxSessionAttempts = 5
+    /// Value → the session write that put it (values are unique per write).
+    var sessionWriteValues: [String: Int] = [:]
+    /// Value of a session write → the revisions at which it was applied (put), on any member.
+    var sessionValueRevisions: [String: Set<Int64>] = [:]
     /// The highest store revision any client has seen in an answer (clients compact behind it).
     var highestRevisionSeen: Int64 = 0
     var expiredLeasesSeen: Set<Int64> = []
@@ -328,14 +366,21 @@ public final class Simulation {
     /// Checks that every running member at the same applied index has the same state digest.
     @discardableResult
     public func checkDigestsEqual() -> Bool {
-        var digests: [(NodeID, LogIndex, UInt32)] = []
+        var digests: [(NodeID, LogIndex, UInt32, UInt32)] = []
         for member in activeMembers() {
             guard let core = member.core, let hash = try? core.store.hashKV() else { continue }
-            digests.append((member.id, core.appliedIndex, hash.hash))
+            digests.append((member.id, core.appliedIndex, hash.hash, core.store.digest()))
         }
-        for (id, applied, hash) in digests.dropFirst() where applied == digests[0].1 && hash != digests[0].2 {
-            fail("replica digests", "member \(id) and member \(digests[0].0) have different HashKV at applied index \(applied)")
-            return false
+        for (id, applied, hash, whole) in digests.dropFirst() where applied == digests[0].1 {
+            if hash != digests[0].2 {
+                fail("replica digests", "member \(id) and member \(digests[0].0) have different HashKV at applied index \(applied)")
+                return false
+            }
+            // The whole state: leases, members, alarms and the client session table too.
+            if whole != digests[0].3 {
+                fail("replica digests", "member \(id) and member \(digests[0].0) have different state digests at applied index \(applied)")
+                return false
+            }
         }
         return true
     }
@@ -369,8 +414,10 @@ public final class Simulation {
             case .get(let key): input = .get(key: key)
             case .delete(let key): input = .delete(key: key)
             case .compareAndSwap(let key, let expected, let new): input = .compareAndSwap(key: key, expected: expected, new: new)
-            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut, .compact: continue
+            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut, .compact, .sessionGrant: continue
             }
+            // A retried write is one write: its last attempt stands for it.
+            if operation.isRetried { continue }
             switch operation.outcome {
             case .succeeded:
                 guard let output = operation.output else { continue }
@@ -555,6 +602,14 @@ public final class Simulation {
             record(10, UInt64(operation))
             members[operations[operation].member].waiting.remove(operation)
             finish(operation, .unknown)
+        case .retry(let operation):
+            guard inFaultPhase, let stamp = operations[operation].session, let client = operations[operation].client else { return }
+            // The client does not know whether the write was applied: it sends the same write
+            // again, in the same session, to any member; the server applies it once.
+            operations[operation].isRetried = true
+            statistics.sessionRetries += 1
+            record(13, UInt64(operation))
+            submit(operations[operation].kind, at: pickTarget(), client: client, session: stamp, retrying: operation)
         }
     }
 
@@ -589,7 +644,10 @@ public final class Simulation {
         case .tick:
             members[index].core!.tick()
         case .request(let operation):
-            let request = clientRequest(for: operations[operation].kind)
+            var request = clientRequest(for: operations[operation].kind)
+            if let stamp = operations[operation].session, case .write(let write, _) = request {
+                request = .write(write, session: stamp)
+            }
             if let response = members[index].core!.submit(request, id: RequestID(operation)) {
                 complete(operation, with: response, at: nil)
             } else {
@@ -663,6 +721,7 @@ public final class Simulation {
             }
         }
         for lease in output.expiredLeases { checkExpiry(of: lease, member: index) }
+        checkAppliedOnce(output.events, member: index)
         if index == 0 { statistics.autoCompactions += output.autoCompactions.count }
         for (request, response) in output.responses {
             let operation = Int(request)
@@ -796,6 +855,18 @@ public final class Simulation {
             submitSessionRequest()
             return
         }
+        guard !options.writeSessions || writeSessions[client]?.lease != nil else {
+            submit(.sessionGrant, at: pickTarget(), client: client)
+            return
+        }
+        if let session = writeSessions[client], let lease = session.lease,
+            now - session.renewed > UInt64(Self.writeSessionTTL) * 1_000_000 / 3
+        {
+            // Keep the session alive, as the Swift client does every third of its TTL; under
+            // faults it may still expire, and the server then refuses its writes.
+            submit(.leaseKeepAlive(id: lease), at: pickTarget(), client: client)
+            return
+        }
         let key = "k\(rng.next(below: UInt64(keyCount)))"
         let value = "v\(operations.count)"
         let kind: Operation.Kind
@@ -811,7 +882,26 @@ public final class Simulation {
             if case .put(_, let value)? = recent?.kind { expected = value }
             kind = .compareAndSwap(key: key, expected: expected, new: value)
         }
-        submit(kind, at: pickTarget(), client: client)
+        let operation = operations.count
+        var stamp: SessionStamp?
+        if case .put = kind { stamp = nextStamp(for: client) }
+        if case .delete = kind { stamp = nextStamp(for: client) }
+        if case .compareAndSwap = kind { stamp = nextStamp(for: client) }
+        if stamp != nil { sessionWriteValues[value] = operation }
+        submit(kind, at: pickTarget(), client: client, session: stamp)
+    }
+
+    /// The write sessions' lease TTL in seconds: short, so that faults make some expire.
+    static let writeSessionTTL: Int64 = 4
+
+    /// The next sequence number of `client`'s write session, with its acknowledged mark.
+    private func nextStamp(for client: Int) -> SessionStamp? {
+        guard var session = writeSessions[client], let lease = session.lease else { return nil }
+        let sequence = session.nextSequence
+        session.nextSequence += 1
+        session.outstanding.insert(sequence)
+        writeSessions[client] = session
+        return SessionStamp(session: lease, sequence: sequence, acknowledged: session.outstanding.min() ?? sequence)
     }
 
     /// Client 0 keeps a session: it grants a lease, attaches keys to it and keeps it alive, and
@@ -836,9 +926,18 @@ public final class Simulation {
     }
 
     @discardableResult
-    private func submit(_ kind: Operation.Kind, at member: Int, client: Int? = nil) -> Int {
+    private func submit(
+        _ kind: Operation.Kind, at member: Int, client: Int? = nil, session: SessionStamp? = nil, retrying previous: Int? = nil
+    ) -> Int {
         let operation = operations.count
-        operations.append(Operation(kind: kind, member: member, client: client, start: now, requiredIndex: maxAcknowledgedIndex))
+        var entry = Operation(
+            kind: kind, member: member, client: client, session: session, start: now, requiredIndex: maxAcknowledgedIndex)
+        if let previous {
+            entry.attempt = operations[previous].attempt + 1
+            entry.start = operations[previous].start
+            entry.requiredIndex = operations[previous].requiredIndex
+        }
+        operations.append(entry)
         record(7, UInt64(operation), UInt64(member))
         if members[member].core == nil {
             finish(operation, .failed)
@@ -872,6 +971,8 @@ public final class Simulation {
             return .write(.put(PutRequest(key: bytes(key), value: bytes("v"), lease: lease)))
         case .compact(let revision):
             return .write(.compaction(CompactionRequest(revision: revision)))
+        case .sessionGrant:
+            return .write(.leaseGrant(LeaseGrantRequest(ttl: Self.writeSessionTTL)))
         case .confChange:
             preconditionFailure("membership changes are not client requests")
         }
@@ -910,15 +1011,32 @@ public final class Simulation {
             } else if sessionLease == id {
                 sessionLease = nil
             }
+            if let client = operations[operation].client, var session = writeSessions[client], session.lease == id {
+                session.renewed = max(session.renewed, operations[operation].start)
+                writeSessions[client] = ttl > 0 ? session : nil
+            }
         case (.leaseRevoke(let id), .write(.leaseRevoke)):
             leaseRecords[id] = nil
             if sessionLease == id { sessionLease = nil }
         case (.leasePut, .write(.put)):
             break
+        case (.sessionGrant, .write(.leaseGrant(let grant))):
+            if let client = operations[operation].client {
+                writeSessions[client] = WriteSession(lease: grant.id, renewed: operations[operation].start)
+            }
+            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].start)
+        case (_, .failure(.state(.sessionExpired))), (_, .failure(.state(.sessionRequestForgotten))):
+            // Nothing was applied by this attempt; an earlier one may have been.
+            operations[operation].sessionRefused = true
+            statistics.sessionRefusals += 1
+            if let client = operations[operation].client { writeSessions[client] = nil }
+            finish(operation, operations[operation].attempt == 0 ? .failed : .unknown)
+            return
         case (_, .failure(.timedOutDueToLeaderFailure)):
             finish(operation, .unknown)
             return
         case (_, .failure(let error)):
+            if case .state = error { operations[operation].failedInStateMachine = true }
             if case .notLeader(let leader) = error { leaderHint = leader }
             if case .state(.leaseNotFound) = error { sessionLease = nil }
             finish(operation, .failed)
@@ -932,8 +1050,20 @@ public final class Simulation {
 
     private func finish(_ operation: Int, _ outcome: Outcome) {
         guard operations[operation].outcome == .pending else { return }
+        var outcome = outcome
+        // A retry that never reached the state machine says nothing of the first attempt.
+        if outcome == .failed, operations[operation].attempt > 0, !operations[operation].failedInStateMachine { outcome = .unknown }
         operations[operation].outcome = outcome
         operations[operation].end = now
+        if let stamp = operations[operation].session, let client = operations[operation].client {
+            if outcome == .unknown, inFaultPhase, !operations[operation].sessionRefused,
+                operations[operation].attempt + 1 < Self.maxSessionAttempts, writeSessions[client]?.lease == stamp.session
+            {
+                queue.schedule(.retry(operation: operation), at: now + randomInterval(options.clientThinkTime))
+                return
+            }
+            if outcome != .unknown { writeSessions[client]?.outstanding.remove(stamp.sequence) }
+        }
         if operations[operation].isWrite {
             switch outcome {
             case .succeeded(let index):
@@ -1100,6 +1230,22 @@ public final class Simulation {
     /// A lease revoked for expiry must be gone with all its keys, and must not have expired
     /// before its TTL had passed since the client's last acknowledged grant or keep-alive
     /// (allowing for the expiring leader's clock running fast and one tick of granularity).
+    /// Checks that no write of a client session was applied twice: each such write puts a value
+    /// no other write puts, so one value at two revisions is one write applied twice.
+    private func checkAppliedOnce(_ events: [StateMachine.Event], member: Int) {
+        for event in events where event.kind == .put {
+            let value = String(decoding: event.kv.value, as: UTF8.self)
+            guard let operation = sessionWriteValues[value] else { continue }
+            let inserted = sessionValueRevisions[value, default: []].insert(event.kv.modRevision).inserted
+            if inserted, let revisions = sessionValueRevisions[value], revisions.count > 1 {
+                fail(
+                    "exactly-once",
+                    "write \(operation) (value \(value)) was applied at revisions \(revisions.sorted()) (seen on member \(members[member].id))"
+                )
+            }
+        }
+    }
+
     private func checkExpiry(of lease: Int64, member: Int) {
         let store = members[member].core!.store
         if store.lease(lease) != nil || !store.keys(attachedTo: lease).isEmpty {

@@ -80,6 +80,10 @@ public struct SimulationOptions: Sendable, Hashable {
     public var transferRate = 0.1
     /// How long a client waits before calling an outcome unknown.
     public var requestTimeout: UInt64 = 2_000_000
+    /// Whether the key/value clients write in write sessions and retry writes whose outcome is
+    /// unknown (exactly-once writes). Without, they write as etcd's clients do: an unknown
+    /// outcome stays unknown, and every write's interval ends at its first attempt's answer.
+    public var writeSessions = true
 
     /// Whether each read's index is compared with the writes acknowledged before it began.
     /// Turning it off leaves stale reads to the linearizability checker alone (to prove it).

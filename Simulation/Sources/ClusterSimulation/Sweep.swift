@@ -21,7 +21,7 @@ public struct RunResult: Sendable {
         let outcome = violation.map { "VIOLATION \($0)" } ?? "ok"
         let s = statistics
         return
-            "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) snapshots installed \(s.snapshotsInstalled) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) history \(s.historyLength)"
+            "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) snapshots installed \(s.snapshotsInstalled) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) session retries \(s.sessionRetries) refused \(s.sessionRefusals) history \(s.historyLength)"
     }
 }
 

@@ -38,6 +38,7 @@ func fuzzDecoders(_ bytes: [UInt8]) {
         if let store = try? StateStore(restoringFrom: pairs) {
             _ = try? store.hashKV()
             _ = store.backendPairs()
+            _ = store.digest()
         }
     }
 }
