@@ -36,6 +36,7 @@ extension ServerConfiguration {
             section("Member", member),
             section("Clustering", clustering),
             section("Logging and metrics", [.logLevel, .logFormat, .listenMetricsURLs]),
+            section("Limits", Option.limits),
             section("Config file", [.configFile])
                 + "\n\n"
                     + """

@@ -24,6 +24,14 @@ enum Option: String, CaseIterable, Sendable {
     case logLevel = "log-level"
     case logFormat = "log-format"
     case configFile = "config-file"
+    // Limits (Limits.swift).
+    case maxTxnOps = "max-txn-ops"
+    case maxConcurrentStreams = "max-concurrent-streams"
+    case grpcKeepaliveMinTime = "grpc-keepalive-min-time"
+    case grpcKeepaliveInterval = "grpc-keepalive-interval"
+    case grpcKeepaliveTimeout = "grpc-keepalive-timeout"
+    case maxConnections = "max-connections"
+    case connectionIdleTimeout = "connection-idle-timeout"
 
     /// The option's command-line flag, with two dashes.
     var flag: String { "--" + rawValue }
@@ -66,6 +74,9 @@ enum Option: String, CaseIterable, Sendable {
         case .listenMetricsURLs: return ""
         case .logFormat: return "text"
         case .logLevel: return "info"
+        case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
+            .connectionIdleTimeout:
+            return limitDefaultValue
         }
     }
 
@@ -87,6 +98,9 @@ enum Option: String, CaseIterable, Sendable {
         case .listenMetricsURLs: return "urls"
         case .logFormat: return "text|json"
         case .logLevel: return "debug|info|warn|error"
+        case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
+            .connectionIdleTimeout:
+            return limitValueName
         }
     }
 
@@ -187,6 +201,9 @@ enum Option: String, CaseIterable, Sendable {
             return ["Least severe level of log messages written."]
         case .configFile:
             return ["Config file to read, described below. Cannot be set in the config file itself."]
+        case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
+            .connectionIdleTimeout:
+            return limitSummary
         }
     }
 
