@@ -50,6 +50,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.raft.randomSeed = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.snapshotCount = configuration.snapshotCount
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
+        memberConfiguration.store.maxTxnOperations = configuration.limits.maxTxnOps
         memberConfiguration.autoCompaction = configuration.autoCompaction
         memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
 
@@ -82,8 +83,11 @@ public final class StatehouseServer: Sendable {
             logger: logger, metrics: metrics)
         host.quotaBytes = configuration.quotaBackendBytes
         self.host = host
+        var peerConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)
+        peerConfiguration.maxFrameBytes = PeerTransport.Configuration.maxFrameBytes(
+            largestPayload: memberConfiguration.largestMessagePayload)
         transport = PeerTransport(
-            configuration: PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID),
+            configuration: peerConfiguration,
             group: ioGroup, logger: logger
         ) { peer, frame in
             host.receive(from: peer, frame: frame)
@@ -98,6 +102,7 @@ public final class StatehouseServer: Sendable {
             var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
             serverConfiguration.maxReceiveMessageBytes = maxReceive
             serverConfiguration.observer = metrics
+            serverConfiguration.apply(configuration.limits)
             // JSON carries bytes as base64 (4/3 of their size) plus field names: room for a
             // message as large as gRPC accepts.
             serverConfiguration.gateway = EtcdGateway.gateway(maxRequestBytes: 2 * maxReceive)
