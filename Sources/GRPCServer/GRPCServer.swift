@@ -68,7 +68,7 @@ public struct GRPCServerConfiguration: Sendable {
     /// The most bytes of partly received request messages one connection may hold, summed over
     /// its streams; a stream whose bytes would pass it ends with RESOURCE_EXHAUSTED. Must be at
     /// least ``maxReceiveMessageBytes`` for a largest message to fit.
-    public var maxConnectionBufferedBytes: Int = 4 * (1_572_864 + 512 * 1024)
+    public var maxConnectionBufferedBytes: Int = 16 * (1_572_864 + 512 * 1024)
     /// How long ``GRPCServer/shutdown()`` lets in-flight calls run before closing connections.
     public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
     /// Told when each routed call starts and how it ends (for metrics).

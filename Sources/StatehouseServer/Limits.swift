@@ -5,8 +5,9 @@ import ServerConfiguration
 extension GRPCServerConfiguration {
     /// Takes the member's client limits (`--max-concurrent-streams`, the keepalive flags,
     /// `--max-connections`, `--connection-idle-timeout`). Each connection may hold partly
-    /// received messages of up to four times ``maxReceiveMessageBytes`` over all its streams, so
-    /// set that first.
+    /// received messages of up to 16 times ``maxReceiveMessageBytes`` over all its streams (as
+    /// many largest requests uploaded at once on one connection, as etcd's clients multiplex
+    /// calls), so set that first.
     mutating func apply(_ limits: ClientLimits) {
         maxConcurrentStreams = limits.maxConcurrentStreams
         maxConnections = limits.maxConnections
@@ -14,6 +15,6 @@ extension GRPCServerConfiguration {
         keepaliveMinTime = .milliseconds(limits.keepaliveMinTimeMilliseconds)
         keepaliveInterval = .milliseconds(limits.keepaliveIntervalMilliseconds)
         keepaliveTimeout = .milliseconds(limits.keepaliveTimeoutMilliseconds)
-        maxConnectionBufferedBytes = 4 * maxReceiveMessageBytes
+        maxConnectionBufferedBytes = 16 * maxReceiveMessageBytes
     }
 }
