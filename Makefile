@@ -26,10 +26,11 @@ sim: deps
 	$(SWIFT) build -c release --product simulate
 	.build/release/simulate --seeds $(SEEDS)
 
-# libFuzzer on every decoder of stored or received bytes: make fuzz FUZZ_SECONDS=600
+# libFuzzer on every decoder of received or stored bytes, each target FUZZ_SECONDS:
+# make fuzz FUZZ_SECONDS=600 [FUZZ_TARGETS="grpc-framing peer-frames"]
 FUZZ_SECONDS ?= 300
 fuzz: deps
-	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+	bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The state machine alone applying puts to RocksDB, one synced batch per Raft batch.
 bench: deps

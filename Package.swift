@@ -181,7 +181,11 @@ let package = Package(
         // Every decoder of stored or received bytes under arbitrary input (`make fuzz`; a replay
         // tool in normal builds).
         .executableTarget(
-            name: "decoder-fuzzer", dependencies: ["Primitives", "RaftCore", "StateMachine", "ReplicatedMember"],
+            name: "decoder-fuzzer",
+            dependencies: [
+                "Primitives", "RaftCore", "StateMachine", "ReplicatedMember", "GRPCFraming", "EtcdWire", "EtcdMapping",
+                "StatehouseServer", swiftProtobuf,
+            ],
             path: "Tests/Fuzz/decoder-fuzzer"
         ),
         // Writes synced RocksDB batches until killed, for RocksDB's crash tests.

@@ -36,6 +36,9 @@ public struct GRPCMessageDecoder: Sendable {
     /// Whether bytes of an incomplete message are waiting (at the end of a stream, a protocol error).
     public var hasPartialMessage: Bool { consumed < buffer.count }
 
+    /// The bytes of an incomplete message (and its prefix) held until the rest arrives.
+    public var bufferedBytes: Int { buffer.count - consumed }
+
     /// Adds the bytes of a DATA frame and returns every message they complete, in order.
     /// - Throws: ``GRPCFramingError`` for a compressed or oversized message; the stream must end.
     public mutating func append(_ bytes: some Sequence<UInt8>) throws(GRPCFramingError) -> [[UInt8]] {
@@ -61,7 +64,8 @@ public struct GRPCMessageDecoder: Sendable {
             consumed += 5 + length
         }
         if consumed == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // A long-lived stream keeps a small buffer, not the room its largest message took.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 64 * 1024)
             consumed = 0
         } else if consumed > 64 * 1024 {
             buffer.removeFirst(consumed)

@@ -46,8 +46,31 @@ public struct GRPCServerConfiguration: Sendable {
     public var port: Int
     /// The largest request message accepted; larger ones end the call with RESOURCE_EXHAUSTED.
     public var maxReceiveMessageBytes: Int = 1_572_864 + 512 * 1024
-    /// The most concurrent streams a client may open on one connection.
-    public var maxConcurrentStreams: Int = 1_000
+    /// The most concurrent streams a client may open on one connection, announced as HTTP/2's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS (etcd's `--max-concurrent-streams`; its default, 2³² − 1,
+    /// means no limit).
+    public var maxConcurrentStreams: Int = Int(UInt32.max)
+    /// The most client connections open at once; a connection over the cap is closed as soon as
+    /// it is accepted, without disturbing the others.
+    public var maxConnections: Int = 10_000
+    /// How long a connection may stay without an open call before it is closed (HTTP/2: GOAWAY,
+    /// then close), and how long a new connection may take to send its first request; nil
+    /// keeps idle connections open.
+    public var idleTimeout: TimeAmount? = .hours(1)
+    /// The shortest interval between a client's pings: a client pinging more often (with no
+    /// response sent in between) gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" after two
+    /// strikes (etcd's `--grpc-keepalive-min-time`).
+    public var keepaliveMinTime: TimeAmount = .seconds(5)
+    /// How long a connection may stay silent before the server pings it (etcd's
+    /// `--grpc-keepalive-interval`).
+    public var keepaliveInterval: TimeAmount = .hours(2)
+    /// How long the server waits for the answer to its ping before closing the connection
+    /// (etcd's `--grpc-keepalive-timeout`).
+    public var keepaliveTimeout: TimeAmount = .seconds(20)
+    /// The most bytes of partly received request messages one connection may hold, summed over
+    /// its streams; a stream whose bytes would pass it ends with RESOURCE_EXHAUSTED. Must be at
+    /// least ``maxReceiveMessageBytes`` for a largest message to fit.
+    public var maxConnectionBufferedBytes: Int = 16 * (1_572_864 + 512 * 1024)
     /// How long ``GRPCServer/shutdown()`` lets in-flight calls run before closing connections.
     public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
     /// Told when each routed call starts and how it ends (for metrics).
@@ -100,6 +123,8 @@ public final class GRPCServer: Sendable {
                 let accepted = state.withLockedValue { state in
                     // Accepted just before the listener closed: too late to be told to quiesce.
                     guard !state.isShuttingDown else { return false }
+                    // Over the cap: refused at once, before any byte is read.
+                    guard state.connections.count < configuration.maxConnections else { return false }
                     state.connections[id] = channel
                     return true
                 }
@@ -161,10 +186,24 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let http: HTTPRouter?
     private var buffered: ByteBuffer?
 
+    private var idleTimer: Scheduled<Void>?
+
     init(configuration: GRPCServerConfiguration, router: @escaping CallRouter, http: HTTPRouter?) {
         self.configuration = configuration
         self.router = router
         self.http = http
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A connection that says nothing is closed after the idle timeout.
+        if let timeout = configuration.idleTimeout {
+            idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { context.close(promise: nil) }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -184,35 +223,34 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 let router = self.router
                 let maxBytes = configuration.maxReceiveMessageBytes
                 let observer = configuration.observer
-                var connection = NIOHTTP2Handler.ConnectionConfiguration()
-                connection.initialSettings = [
-                    HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
-                    HTTP2Setting(parameter: .maxHeaderListSize, value: 16_384),
-                    HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
-                ]
-                // grpc-go clients send a PING with their flow-control estimates (BDP pings), far
-                // more than NIO's default allowance of 200 control frames per 30 s under load;
-                // past it NIO answers GOAWAY and clients see "the connection is draining".
-                connection.controlFrameRateLimit.maximumCount = 100_000
-                connection.targetWindowSize = 8 << 20
-                var stream = NIOHTTP2Handler.StreamConfiguration()
-                stream.targetWindowSize = 1 << 20
+                let (connection, stream) = configuration.http2Configuration
+                let limits = ConnectionLimits(
+                    maxBufferedBytes: configuration.maxConnectionBufferedBytes, minimumPingInterval: configuration.keepaliveMinTime)
                 // Turns ChannelShouldQuiesceEvent into GOAWAY, closes the connection once its
-                // streams are done, and closes it anyway after the graceful-shutdown timeout.
+                // streams are done, and closes it anyway after the graceful-shutdown timeout;
+                // closes idle connections the same way. (Keepalive pings are KeepaliveHandler's:
+                // this handler's keepalive timeout only starts a graceful GOAWAY, which a dead
+                // client never completes.)
                 let management = NIOHTTP2ServerConnectionManagementHandler(
                     eventLoop: context.eventLoop,
                     configuration: .init(
-                        maxIdleTime: nil, maxAge: nil, maxGraceTime: configuration.gracefulShutdownTimeout, keepalive: nil))
+                        maxIdleTime: configuration.idleTimeout, maxAge: nil, maxGraceTime: configuration.gracefulShutdownTimeout,
+                        keepalive: nil))
                 _ = try pipeline.configureHTTP2Pipeline(
                     mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
                     streamDelegate: management.http2StreamDelegate
                 ) { streamChannel in
                     streamChannel.eventLoop.makeCompletedFuture {
                         try streamChannel.pipeline.syncOperations.addHandler(
-                            GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes, observer: observer))
+                            GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes, observer: observer, limits: limits))
                     }
                 }
+                try pipeline.addHandler(
+                    KeepaliveHandler(limits: limits, interval: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout))
                 try pipeline.addHandler(management)
+                // The channel became active before this handler was added: start its idle timer
+                // now.
+                management.channelActive(context: try pipeline.context(handler: management))
             } else {
                 try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                 try pipeline.addHandler(HTTP1Handler(router: http, callRouter: router, configuration: configuration))
@@ -257,12 +295,35 @@ final class HTTP1Handler: ChannelInboundHandler {
     private let router: HTTPRouter?
     private let callRouter: CallRouter
     private let configuration: GRPCServerConfiguration
-    private var request: Request?
+    private var request: Request? {
+        didSet { armIdleTimer() }
+    }
+    private var channel: (any Channel)?
+    /// Closes the connection once it has been without a request for the idle timeout.
+    private var idleTimer: Scheduled<Void>?
 
     init(router: HTTPRouter?, callRouter: @escaping CallRouter, configuration: GRPCServerConfiguration) {
         self.router = router
         self.callRouter = callRouter
         self.configuration = configuration
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        channel = context.channel
+        armIdleTimer()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        channel = nil
+    }
+
+    /// Starts the idle timer while no request is in flight, and stops it while one is.
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        guard request == nil, let timeout = configuration.idleTimeout, let channel else { return }
+        idleTimer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

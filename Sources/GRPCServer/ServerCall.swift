@@ -145,13 +145,16 @@ protocol CallWriter: AnyObject {
 /// then trailers with `grpc-status` and the percent-encoded `grpc-message`.
 final class HTTP2CallWriter: CallWriter {
     private let channel: any Channel
+    private let limits: ConnectionLimits?
     private var headersSent = false
 
-    init(channel: any Channel) {
+    init(channel: any Channel, limits: ConnectionLimits? = nil) {
         self.channel = channel
+        self.limits = limits
     }
 
     func writeMessage(_ message: [UInt8], flush: Bool) {
+        limits?.responded()
         writeHeadersIfNeeded()
         var buffer = channel.allocator.buffer(capacity: message.count + 5)
         buffer.writeInteger(UInt8(0))
@@ -166,6 +169,7 @@ final class HTTP2CallWriter: CallWriter {
     }
 
     func writeEnd(_ status: StatusCode, message: String, trailers: [(String, String)]) {
+        limits?.responded()
         var headers = HPACKHeaders()
         if !headersSent {
             // Nothing sent yet: a trailers-only response.

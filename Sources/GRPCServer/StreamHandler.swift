@@ -19,11 +19,16 @@ final class GRPCStreamHandler: ChannelInboundHandler {
     private var decoder: GRPCMessageDecoder
     private var deadlineTask: Scheduled<Void>?
     private var ended = false
+    /// The connection's shared limits, if any.
+    private let limits: ConnectionLimits?
+    /// The bytes of partly received messages this stream holds in ``limits``.
+    private var bufferedBytes = 0
 
-    init(router: @escaping CallRouter, maxReceiveMessageBytes: Int, observer: (any CallObserver)? = nil) {
+    init(router: @escaping CallRouter, maxReceiveMessageBytes: Int, observer: (any CallObserver)? = nil, limits: ConnectionLimits? = nil) {
         self.router = router
         self.maxReceiveMessageBytes = maxReceiveMessageBytes
         self.observer = observer
+        self.limits = limits
         decoder = GRPCMessageDecoder(maximumMessageBytes: maxReceiveMessageBytes)
     }
 
@@ -39,6 +44,12 @@ final class GRPCStreamHandler: ChannelInboundHandler {
             if case .byteBuffer(let buffer) = data.data {
                 do {
                     let messages = try decoder.append(buffer.readableBytesView)
+                    guard accountBufferedBytes() else {
+                        fail(
+                            .resourceExhausted,
+                            "grpc: the connection holds more than \(limits?.maxBufferedBytes ?? 0) bytes of partly received messages")
+                        return
+                    }
                     for message in messages where !call.isFinished { handler?.received(message) }
                 } catch {
                     fail(error.code, error.message)
@@ -49,6 +60,22 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    /// Records in the connection's limits how many bytes of a partly received message this
+    /// stream holds; false if the connection would hold more than it may.
+    private func accountBufferedBytes() -> Bool {
+        guard let limits else { return true }
+        let held = decoder.bufferedBytes
+        guard limits.adjustBuffered(by: held - bufferedBytes) else { return false }
+        bufferedBytes = held
+        return true
+    }
+
+    /// Gives this stream's buffered bytes back to the connection.
+    private func releaseBufferedBytes() {
+        _ = limits?.adjustBuffered(by: -bufferedBytes)
+        bufferedBytes = 0
     }
 
     private func start(context: ChannelHandlerContext, headers: HPACKHeaders) {
@@ -71,7 +98,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         let method = GRPCWire.method(fromPath: path)
         let call = ServerCall(
             service: method?.service ?? "", method: method?.method ?? "", metadata: metadata, deadline: deadline,
-            channel: context.channel, writer: HTTP2CallWriter(channel: context.channel))
+            channel: context.channel, writer: HTTP2CallWriter(channel: context.channel, limits: limits))
         self.call = call
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
             call.finishOnLoop(.unimplemented, message: "grpc: Decompressor is not installed for grpc-encoding \"\(encoding)\"")
@@ -107,12 +134,14 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         // and `streamGone()` then drops the handler: keep it to tell it.
         let handler = self.handler
         self.handler = nil
+        releaseBufferedBytes()
         deadlineTask?.cancel()
         call.finishOnLoop(code, message: message)
         handler?.cancelled()
     }
 
     private func streamGone() {
+        releaseBufferedBytes()
         deadlineTask?.cancel()
         if let call, call.markCancelled() { handler?.cancelled() }
         handler = nil

@@ -114,7 +114,9 @@ final class PeerLink: @unchecked Sendable {
             }
             for frame in frames {
                 let wireBytes = PeerWire.lengthPrefixBytes + frame.count
-                guard frame.count <= PeerWire.largestEncodableFrame, box.queuedBytes + wireBytes <= limit else {
+                // A frame the peer would refuse (and close the connection over) is not sent.
+                guard frame.count <= min(configuration.maxFrameBytes, PeerWire.largestEncodableFrame), box.queuedBytes + wireBytes <= limit
+                else {
                     box.droppedFrames += 1
                     continue
                 }

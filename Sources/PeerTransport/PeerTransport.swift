@@ -34,8 +34,11 @@ public final class PeerTransport: Sendable {
         /// A frame only leaves the queue when the connection is writable, so this also bounds what
         /// waits for a slow or unreachable peer. A single frame larger than this is always dropped.
         public var maxQueuedBytesPerPeer: Int = 64 << 20
-        /// The longest inbound frame accepted; a connection announcing a longer one is closed as malformed.
-        public var maxFrameBytes: Int = 256 << 20
+        /// The longest frame accepted, inbound and outbound: a connection announcing a longer one
+        /// is closed as malformed, and a longer frame to send is dropped and counted. The server
+        /// sets it to the largest Raft message it can send (a snapshot chunk, an append message,
+        /// one entry) plus headroom for headers; see ``maxFrameBytes(largestPayload:)``.
+        public var maxFrameBytes: Int = 4 << 20
         /// The delay before the first reconnect, doubled after each failure up to the maximum.
         public var reconnectDelay: (min: TimeAmount, max: TimeAmount) = (.milliseconds(50), .seconds(2))
         /// How long a connection attempt may take before it counts as failed.
@@ -55,6 +58,12 @@ public final class PeerTransport: Sendable {
         public var allowedCommonName: String?
         /// TLS of the connections this member opens to peers added with `usesTLS`.
         public var clientTLS: TLSContextSource?
+
+        /// The frame limit for messages of at most `largestPayload` bytes of entries or snapshot
+        /// data: that plus 1 MiB for the messages' headers.
+        public static func maxFrameBytes(largestPayload: Int) -> Int {
+            largestPayload + (1 << 20)
+        }
 
         /// Creates the configuration of member `localID` of cluster `clusterID`, with default limits.
         public init(localID: UInt64, clusterID: UInt64) {

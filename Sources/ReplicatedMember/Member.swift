@@ -74,6 +74,13 @@ public struct MemberConfiguration: Sendable {
     public var raft: RaftSettings
     /// The length of one tick in milliseconds (etcd's `--heartbeat-interval`).
     public var tickMilliseconds: Int64 = 100
+    /// The longest encoded client write accepted as a log entry: twice `--max-request-bytes`
+    /// plus 1 MiB, room for any request within the limit (whose size counts keys and values
+    /// only) with the encoding's per-operation overhead. Longer ones fail as too large.
+    public var maxEntryBytes: Int { 2 * store.maxRequestBytes + (1 << 20) }
+    /// The most bytes of entries or snapshot data one Raft message carries: the peer transport
+    /// accepts frames of this plus headroom.
+    public var largestMessagePayload: Int { max(raft.maxSnapshotChunkBytes, raft.maxBytesPerMessage, maxEntryBytes) }
     /// Applied entries between state-machine snapshots (etcd's `--snapshot-count`); 0 never.
     public var snapshotCount: UInt64 = 10_000
     /// Log entries kept behind a snapshot for slow followers.
@@ -256,10 +263,13 @@ public struct Member: Sendable {
             } catch {
                 return .failure(.state(error))
             }
+            let entry = Envelope(
+                origin: id, incarnation: configuration.incarnation, request: requestID, session: session, body: write
+            ).encoded()
+            // Bounds every entry, so that the peer transport's frame limit can fit any append.
+            guard entry.count <= configuration.maxEntryBytes else { return .failure(.state(.requestTooLarge)) }
             do {
-                let position = try raft.propose(
-                    Envelope(origin: id, incarnation: configuration.incarnation, request: requestID, session: session, body: write)
-                        .encoded())
+                let position = try raft.propose(entry)
                 proposals[requestID] = .some(position)
                 return nil
             } catch {

@@ -43,6 +43,7 @@ extension ServerConfiguration {
                     .certFile, .keyFile, .trustedCAFile, .clientCertAuth, .peerCertFile, .peerKeyFile, .peerTrustedCAFile,
                     .peerClientCertAuth, .peerCertAllowedCN, .cipherSuites,
                 ]),
+            section("Limits", Option.limits),
             section("Config file", [.configFile])
                 + "\n\n"
                     + """

@@ -34,6 +34,14 @@ enum Option: String, CaseIterable, Sendable {
     case peerCertAllowedCN = "peer-cert-allowed-cn"
     case cipherSuites = "cipher-suites"
     case configFile = "config-file"
+    // Limits (Limits.swift).
+    case maxTxnOps = "max-txn-ops"
+    case maxConcurrentStreams = "max-concurrent-streams"
+    case grpcKeepaliveMinTime = "grpc-keepalive-min-time"
+    case grpcKeepaliveInterval = "grpc-keepalive-interval"
+    case grpcKeepaliveTimeout = "grpc-keepalive-timeout"
+    case maxConnections = "max-connections"
+    case connectionIdleTimeout = "connection-idle-timeout"
 
     /// The option's command-line flag, with two dashes.
     var flag: String { "--" + rawValue }
@@ -79,6 +87,9 @@ enum Option: String, CaseIterable, Sendable {
             return ""
         case .logFormat: return "text"
         case .logLevel: return "info"
+        case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
+            .connectionIdleTimeout:
+            return limitDefaultValue
         }
     }
 
@@ -103,6 +114,9 @@ enum Option: String, CaseIterable, Sendable {
         case .cipherSuites: return "names"
         case .logFormat: return "text|json"
         case .logLevel: return "debug|info|warn|error"
+        case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
+            .connectionIdleTimeout:
+            return limitValueName
         }
     }
 
@@ -250,6 +264,9 @@ enum Option: String, CaseIterable, Sendable {
             ]
         case .configFile:
             return ["Config file to read, described below. Cannot be set in the config file itself."]
+        case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
+            .connectionIdleTimeout:
+            return limitSummary
         }
     }
 

@@ -117,7 +117,7 @@ extension ServerConfiguration {
                     + " change --initial-cluster-token")
         }
 
-        return ServerConfiguration(
+        var configuration = ServerConfiguration(
             name: name,
             dataDir: dataDirSetting.text,
             listenClient: listenClient,
@@ -143,6 +143,8 @@ extension ServerConfiguration {
             peerAllowedCommonName: security.peerAllowedCommonName,
             localID: members.first { $0.name == name }?.id ?? 0,
             clusterID: clusterID(memberIDs: [], token: token))
+        configuration.limits = try resolveLimits { setting($0) }
+        return configuration
     }
 
     /// The members `--initial-cluster` lists, in order of first appearance, each with its peer

@@ -149,6 +149,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// existing` and a different `--initial-cluster` computes the same one. Give every cluster
     /// its own token.
     public var clusterID: UInt64
+    /// What clients may do: transaction size, streams, connections, keepalive (Limits.swift).
+    public var limits = ClientLimits()
 
     /// The members the cluster starts with, sorted by ID; the same as ``initialCluster``.
     public var initialMembers: [InitialMember] { initialCluster }
@@ -239,6 +241,7 @@ public struct ServerConfiguration: Sendable, Equatable {
                     + (peerAllowedCommonName.map { ", allowed peer common name \(quoted($0))" } ?? ""),
                 "heartbeat-interval: \(heartbeatMilliseconds) ms, election-timeout: \(electionMilliseconds) ms",
                 "auto-compaction: \(compaction)",
+                limitsSummary,
             ] + (forceNewCluster ? ["force-new-cluster: the member will remove every other member of its stored cluster"] : [])
         return lines.joined(separator: "\n")
     }

@@ -51,6 +51,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.raft.randomSeed = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.snapshotCount = configuration.snapshotCount
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
+        memberConfiguration.store.maxTxnOperations = configuration.limits.maxTxnOps
         memberConfiguration.autoCompaction = configuration.autoCompaction
         memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.initialMembers = Set(configuration.initialCluster.map(\.id))
@@ -90,6 +91,8 @@ public final class StatehouseServer: Sendable {
         peerConfiguration.allowedCommonName = configuration.peerAllowedCommonName
         peerConfiguration.admitsSender = { host.admitsPeer($0) }
         let clientTLS = try configuration.clientTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
+        peerConfiguration.maxFrameBytes = PeerTransport.Configuration.maxFrameBytes(
+            largestPayload: memberConfiguration.largestMessagePayload)
         transport = PeerTransport(
             configuration: peerConfiguration,
             group: ioGroup, logger: logger
@@ -106,6 +109,7 @@ public final class StatehouseServer: Sendable {
             var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
             serverConfiguration.maxReceiveMessageBytes = maxReceive
             serverConfiguration.observer = metrics
+            serverConfiguration.apply(configuration.limits)
             // JSON carries bytes as base64 (4/3 of their size) plus field names: room for a
             // message as large as gRPC accepts.
             serverConfiguration.gateway = EtcdGateway.gateway(maxRequestBytes: 2 * maxReceive)

@@ -328,6 +328,27 @@ struct PeerTransportTests {
         }
     }
 
+    @Test("A frame longer than maxFrameBytes is never sent: dropped and counted, the link carries on")
+    func frameOverTheLimitIsNotSent() async throws {
+        try await withTransports { harness in
+            let a = try await harness.makeMember(id: 1) { $0.maxFrameBytes = 1_000 }
+            let b = try await harness.makeMember(id: 2) { $0.maxFrameBytes = 1_000 }
+            harness.connectAll([a, b])
+            a.transport.send([makeFrame(sequence: 0, size: 1_000), makeFrame(sequence: 1, size: 1_001), makeFrame(sequence: 2)], to: 2)
+            let delivered = await eventually { b.inbox.count(from: 1) == 2 }
+            #expect(delivered)
+            #expect(b.inbox.frames(from: 1).map(sequence(of:)) == [0, 2])
+            #expect(a.transport.statistics.peers[2]?.droppedFrames == 1)
+            #expect(b.transport.statistics.rejectedConnections == 0)
+        }
+    }
+
+    @Test("The default frame limit is a snapshot chunk or an entry plus 1 MiB of headroom")
+    func defaultFrameLimit() {
+        #expect(PeerTransport.Configuration(localID: 1, clusterID: 1).maxFrameBytes == 4 << 20)
+        #expect(PeerTransport.Configuration.maxFrameBytes(largestPayload: 1 << 20) == 2 << 20)
+    }
+
     @Test("Malformed hellos close only their connections")
     func malformedHellosCloseOnlyTheirConnections() async throws {
         try await withTransports { harness in

@@ -163,26 +163,36 @@ enum Golden {
         + "0000000102016b0001"
 }
 
-/// The fuzzer's corpus (inputs libFuzzer found that reach new code in the decoders), replayed:
-/// every decoder must refuse or accept each input without crashing. `make fuzz` grows the search.
+/// The fuzzer's corpora (inputs libFuzzer found that reach new code), one directory per target,
+/// replayed: every decoder must refuse or accept each input without crashing. `make fuzz`
+/// grows the search.
 @Suite("Decoder corpus")
 struct DecoderCorpusTests {
-    @Test("decoder-fuzzer replays its corpus without a crash")
-    func replay() throws {
+    static let targets = ["decoders", "grpc-framing", "etcd-requests", "peer-frames", "raft-messages", "snapshots", "stored-records"]
+
+    @Test("decoder-fuzzer replays each target's corpus without a crash", arguments: targets)
+    func replay(target: String) throws {
         let executable = try #require(builtExecutable(named: "decoder-fuzzer"), "build decoder-fuzzer first")
         let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fuzz/corpus")
+            .appendingPathComponent("Fuzz/corpus/\(target)")
         let files = try FileManager.default.contentsOfDirectory(atPath: corpus.path).map { corpus.appendingPathComponent($0).path }
-        #expect(files.count >= 20)
+        #expect(files.count >= 10)
         let process = Process()
         process.executableURL = executable
-        process.arguments = files
+        process.arguments = ["--target", target] + files
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(text)")
-        #expect(text.contains("\(files.count) input(s) decoded without a crash"))
+        #expect(text.contains("\(files.count) input(s) decoded without a crash (\(target))"))
+    }
+
+    @Test("Every corpus directory is a target")
+    func everyCorpusIsATarget() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus")
+        #expect(try Set(FileManager.default.contentsOfDirectory(atPath: corpus.path)) == Set(Self.targets))
     }
 }

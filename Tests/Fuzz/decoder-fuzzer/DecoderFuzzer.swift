@@ -5,9 +5,14 @@
 // must encode back to the same bytes where the format promises one encoding (the state
 // machine's wire format, snapshot data), and decode again to the same value everywhere.
 //
-// Built normally, it is a replay tool: `decoder-fuzzer FILE…` runs each file (a corpus, or a
-// crash libFuzzer found) through the same checks. Built for fuzzing (`make fuzz`, by
-// scripts/fuzz.sh with -sanitize=fuzzer -DFUZZING), libFuzzer drives `LLVMFuzzerTestOneInput`.
+// That is the `decoders` target; FuzzTargets.swift holds the others (gRPC framing, etcd
+// requests, peer frames, Raft messages, snapshots, stored records).
+//
+// Built normally, it is a replay tool: `decoder-fuzzer [--target NAME] FILE…` runs each file (a
+// corpus, or a crash libFuzzer found) through the target's checks (`decoders` by default).
+// Built for fuzzing (`make fuzz`, by scripts/fuzz.sh with -sanitize=fuzzer -DFUZZING),
+// libFuzzer drives `LLVMFuzzerTestOneInput`, and the environment variable FUZZ_TARGET names
+// the target.
 
 import Foundation
 import Primitives
@@ -48,19 +53,32 @@ func check(_ condition: Bool, _ what: String) {
 }
 
 #if FUZZING
+/// The target FUZZ_TARGET names (`decoders` when unset).
+let selectedTarget: FuzzTarget = {
+    let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "decoders"
+    guard let target = FuzzTarget.named(name) else { fatalError("unknown FUZZ_TARGET \(name)") }
+    return target
+}()
+
 /// libFuzzer's entry point (libFuzzer supplies `main`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzzDecoders(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+    selectedTarget.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
 #else
 @main
 struct DecoderFuzzer {
     static func main() {
-        let paths = CommandLine.arguments.dropFirst()
-        if paths.isEmpty {
-            FileHandle.standardError.write(Data("usage: decoder-fuzzer FILE...\n".utf8))
+        var paths = Array(CommandLine.arguments.dropFirst())
+        var target = FuzzTarget.named("decoders")
+        if paths.first == "--target", paths.count >= 2 {
+            target = FuzzTarget.named(paths[1])
+            paths.removeFirst(2)
+        }
+        guard let target, !paths.isEmpty else {
+            let names = FuzzTarget.all.map(\.name).joined(separator: "|")
+            FileHandle.standardError.write(Data("usage: decoder-fuzzer [--target \(names)] FILE...\n".utf8))
             exit(2)
         }
         for path in paths {
@@ -68,9 +86,9 @@ struct DecoderFuzzer {
                 FileHandle.standardError.write(Data("decoder-fuzzer: cannot read \(path)\n".utf8))
                 exit(1)
             }
-            fuzzDecoders(Array(data))
+            target.run(Array(data))
         }
-        print("decoder-fuzzer: \(paths.count) input(s) decoded without a crash")
+        print("decoder-fuzzer: \(paths.count) input(s) decoded without a crash (\(target.name))")
     }
 }
 #endif
