@@ -168,6 +168,9 @@ public struct BatchOutput: Sendable {
     public var peerURLsChanged = false
     /// Watch events produced by applied writes, in revision order.
     public var events: [Event] = []
+    /// Auth requests applied in this batch that change state (including authentications, which
+    /// carry the simple token every member must learn), in order.
+    public var authChanges: [AuthRequest] = []
 }
 
 /// One member of a Statehouse cluster: the Raft core, the MVCC state machine with its leases,
@@ -453,8 +456,11 @@ public struct Member: Sendable {
             let applied = try store.apply(envelope.body)
             output.stateWrite.mutations.append(contentsOf: applied.mutations)
             output.events.append(contentsOf: applied.events)
-            noteLeaseChanges(envelope.body, response: applied.response)
+            noteLeaseChanges(envelope.body.withoutCredentials, response: applied.response)
             if case .updateMemberPeerURLs = envelope.body { output.peerURLsChanged = true }
+            if case .auth(let change) = envelope.body.withoutCredentials, !change.isReadOnly {
+                output.authChanges.append(change)
+            }
             response = .write(applied.response)
             if envelope.origin == noNode {
                 switch envelope.body {

@@ -23,6 +23,9 @@ enum Option: String, CaseIterable, Sendable {
     case listenMetricsURLs = "listen-metrics-urls"
     case logLevel = "log-level"
     case logFormat = "log-format"
+    case authToken = "auth-token"
+    case authTokenTTL = "auth-token-ttl"
+    case authPasswordRounds = "auth-password-rounds"
     case configFile = "config-file"
 
     /// The option's command-line flag, with two dashes.
@@ -66,6 +69,9 @@ enum Option: String, CaseIterable, Sendable {
         case .listenMetricsURLs: return ""
         case .logFormat: return "text"
         case .logLevel: return "info"
+        case .authToken: return "simple"
+        case .authTokenTTL: return "300"
+        case .authPasswordRounds: return "210000"
         }
     }
 
@@ -87,6 +93,9 @@ enum Option: String, CaseIterable, Sendable {
         case .listenMetricsURLs: return "urls"
         case .logFormat: return "text|json"
         case .logLevel: return "debug|info|warn|error"
+        case .authToken: return "simple"
+        case .authTokenTTL: return "seconds"
+        case .authPasswordRounds: return "rounds"
         }
     }
 
@@ -187,6 +196,15 @@ enum Option: String, CaseIterable, Sendable {
             return ["Least severe level of log messages written."]
         case .configFile:
             return ["Config file to read, described below. Cannot be set in the config file itself."]
+        case .authToken:
+            return ["Kind of auth token Authenticate hands out: \"simple\" (etcd's default). JWT is not served yet."]
+        case .authTokenTTL:
+            return ["Seconds a simple token stays valid after its last use (1 to 86400), as etcd's."]
+        case .authPasswordRounds:
+            return [
+                "PBKDF2-HMAC-SHA256 iterations for new password hashes (1000 to 10000000); the default",
+                "is OWASP's recommendation. Lower it only for tests.",
+            ]
         }
     }
 

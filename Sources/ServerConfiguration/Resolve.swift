@@ -110,6 +110,19 @@ extension ServerConfiguration {
             throw logFormatSetting.error(.logFormat, expected: "text or json")
         }
 
+        let authTokenSetting = setting(.authToken)
+        guard authTokenSetting.text == "simple" else {
+            throw authTokenSetting.error(.authToken, expected: "simple (JWT tokens are not served yet)")
+        }
+        let tokenTTLSetting = setting(.authTokenTTL)
+        guard let tokenTTL = wholeNumber(tokenTTLSetting.text, as: Int64.self), (1...86_400).contains(tokenTTL) else {
+            throw tokenTTLSetting.error(.authTokenTTL, expected: "a whole number of seconds from 1 to 86400")
+        }
+        let roundsSetting = setting(.authPasswordRounds)
+        guard let rounds = wholeNumber(roundsSetting.text, as: Int.self), (1_000...10_000_000).contains(rounds) else {
+            throw roundsSetting.error(.authPasswordRounds, expected: "a whole number from 1000 to 10000000")
+        }
+
         var members = cluster.map { InitialMember(name: $0.name, peerURLs: $0.peerURLs, id: memberID(peerURLs: $0.peerURLs, token: token)) }
         members.sort { $0.id < $1.id }
         for (earlier, later) in zip(members, members.dropFirst()) where earlier.id == later.id {
@@ -133,6 +146,8 @@ extension ServerConfiguration {
             electionMilliseconds: election,
             snapshotCount: snapshotCount,
             quotaBackendBytes: quota == 0 ? defaultQuotaBackendBytes : quota,
+            authTokenTTLSeconds: tokenTTL,
+            authPasswordRounds: rounds,
             maxRequestBytes: maxRequest,
             autoCompaction: autoCompaction,
             forceNewCluster: forceNewCluster,

@@ -108,6 +108,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var snapshotCount: UInt64
     /// The backend's space quota in bytes (`--quota-backend-bytes`, with 0 resolved to 2 GiB).
     public var quotaBackendBytes: Int64
+    /// How long a simple auth token lives after its last use, in seconds (`--auth-token-ttl`).
+    public var authTokenTTLSeconds: Int64 = 300
+    /// PBKDF2 iterations for new password hashes (`--auth-password-rounds`).
+    public var authPasswordRounds: Int = 210_000
     /// The largest client request accepted, in bytes (`--max-request-bytes`).
     public var maxRequestBytes: Int
     /// How the leader compacts history on its own, or nil for never (`--auto-compaction-mode`

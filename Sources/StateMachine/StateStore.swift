@@ -70,6 +70,8 @@ public struct StateStore: Sendable {
     var memberTable: [UInt64: ClusterMember] = [:]
     /// The alarms raised.
     var alarmTable: Set<AlarmMember> = []
+    /// Users, roles, permissions and the enabled flag.
+    var auth = AuthState()
 
     /// Creates an empty store at revision 1.
     public init(configuration: Configuration = Configuration()) {

@@ -4,6 +4,7 @@ import GRPCServer
 import GRPCStatus
 import NIOCore
 import ReplicatedMember
+import StateMachine
 import SwiftProtobuf
 
 /// The type constraint of responses built on the member loop.
@@ -28,7 +29,7 @@ extension EtcdService {
         _ request: ClientRequest, _ responder: UnaryResponder,
         _ success: @escaping @Sendable (ClientResponse, HeaderContext) -> (any SwiftProtobuf.Message)?
     ) {
-        host.submit(request) { response, context in
+        host.submit(request, call: responder.call) { response, context in
             if case .failure(let error) = response {
                 responder.fail(ServiceError(error))
             } else if let message = success(response, context) {
@@ -39,11 +40,20 @@ extension EtcdService {
         }
     }
 
-    /// Runs `body` on the member loop, then answers with its result or error.
+    /// Runs `body` on the member loop, then answers with its result or error. With `admin`,
+    /// the call must be made by a root user while auth is enabled.
     func onLoop<Response: SwiftProtobufMessageSendable>(
-        _ responder: UnaryResponder, _ body: @escaping @Sendable (@escaping @Sendable (Result<Response, ServiceError>) -> Void) -> Void
+        _ responder: UnaryResponder, admin: Bool = false,
+        _ body: @escaping @Sendable (@escaping @Sendable (Result<Response, ServiceError>) -> Void) -> Void
     ) {
         host.loop.execute {
+            if admin {
+                do throws(StateError) {
+                    try host.checkAdminOnLoop(responder.call)
+                } catch {
+                    return responder.fail(ServiceError(error))
+                }
+            }
             body { result in
                 switch result {
                 case .success(let response): responder.succeed(response)

@@ -79,7 +79,9 @@ public final class StatehouseServer: Sendable {
         ioGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(System.coreCount, 2))
         let host = MemberHost(
             loop: memberGroup.next(), engine: engine, storage: storage, member: member, clusterID: configuration.clusterID,
-            logger: logger, metrics: metrics)
+            logger: logger, metrics: metrics,
+            authenticator: Authenticator(
+                tokenTTL: .seconds(configuration.authTokenTTLSeconds), passwordRounds: configuration.authPasswordRounds))
         host.quotaBytes = configuration.quotaBackendBytes
         self.host = host
         transport = PeerTransport(
