@@ -93,7 +93,7 @@ enum Option: String, CaseIterable, Sendable {
         case .listenMetricsURLs: return "urls"
         case .logFormat: return "text|json"
         case .logLevel: return "debug|info|warn|error"
-        case .authToken: return "simple"
+        case .authToken: return "simple|jwt,..."
         case .authTokenTTL: return "seconds"
         case .authPasswordRounds: return "rounds"
         }
@@ -197,7 +197,12 @@ enum Option: String, CaseIterable, Sendable {
         case .configFile:
             return ["Config file to read, described below. Cannot be set in the config file itself."]
         case .authToken:
-            return ["Kind of auth token Authenticate hands out: \"simple\" (etcd's default). JWT is not served yet."]
+            return [
+                "Kind of auth token Authenticate hands out, as etcd's: \"simple\", or",
+                "jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256[,ttl=5m]; add verify-key=<pem>",
+                "(repeatable) for more public keys that verify tokens. Key files are read again when",
+                "they change.",
+            ]
         case .authTokenTTL:
             return ["Seconds a simple token stays valid after its last use (1 to 86400), as etcd's."]
         case .authPasswordRounds:

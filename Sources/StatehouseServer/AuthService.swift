@@ -65,10 +65,20 @@ struct AuthService: EtcdService {
                 Authenticator.verify(password: request.password, against: user.passwordHash)
             }.whenComplete { result in
                 guard case .success(true) = result else { return responder.fail(ServiceError(StateError.authFailed)) }
-                let token = host.authenticator.newSimpleToken()
+                // A JWT needs no replicated state: the entry only checks the user still exists.
+                let jwt: String?
+                if let tokens = host.authenticator.jwt {
+                    guard let signed = try? tokens.sign(user: request.name, revision: auth.revision) else {
+                        return responder.fail(ServiceError(.internal, "etcdserver: failed to sign the token"))
+                    }
+                    jwt = signed
+                } else {
+                    jwt = nil
+                }
+                let token = jwt == nil ? host.authenticator.newSimpleToken() : ""
                 propose(.authenticate(user: request.name, token: token), responder) { result in
                     var response = Etcdserverpb_AuthenticateResponse()
-                    response.token = result.token
+                    response.token = jwt ?? result.token
                     return response
                 }
             }

@@ -21,6 +21,8 @@ final class Authenticator: Sendable {
     /// The user a call's verified client certificate names (its CN), if any: set by the TLS
     /// layer; nil while clients are not authenticated by certificate.
     let certificateUser: @Sendable (ServerCall) -> String?
+    /// JWT tokens (`--auth-token jwt,...`), or nil for simple tokens.
+    let jwt: JWTTokens?
 
     private struct Token {
         var user: String
@@ -32,9 +34,10 @@ final class Authenticator: Sendable {
 
     /// Creates the authenticator.
     init(
-        tokenTTL: Duration = .seconds(300), passwordRounds: Int = 100_000,
+        tokenTTL: Duration = .seconds(300), passwordRounds: Int = 100_000, jwt: JWTTokens? = nil,
         certificateUser: @escaping @Sendable (ServerCall) -> String? = { _ in nil }
     ) {
+        self.jwt = jwt
         self.tokenTTL = tokenTTL
         self.passwordRounds = passwordRounds
         self.certificateUser = certificateUser
@@ -121,6 +124,11 @@ final class Authenticator: Sendable {
     /// - Throws: ``StateError/invalidAuthToken`` for an unknown or expired token.
     func credentials(of call: ServerCall, auth: AuthState) throws(StateError) -> AuthInfo? {
         if let token = Self.token(of: call) {
+            if let jwt {
+                // A JWT carries the auth revision it was issued at.
+                guard let claims = jwt.verify(token) else { throw .invalidAuthToken }
+                return AuthInfo(user: claims.user, revision: claims.revision)
+            }
             guard let user = user(ofToken: token) else { throw .invalidAuthToken }
             return AuthInfo(user: user, revision: auth.revision)
         }

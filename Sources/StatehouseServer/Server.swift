@@ -81,7 +81,12 @@ public final class StatehouseServer: Sendable {
             loop: memberGroup.next(), engine: engine, storage: storage, member: member, clusterID: configuration.clusterID,
             logger: logger, metrics: metrics,
             authenticator: Authenticator(
-                tokenTTL: .seconds(configuration.authTokenTTLSeconds), passwordRounds: configuration.authPasswordRounds))
+                tokenTTL: .seconds(configuration.authTokenTTLSeconds), passwordRounds: configuration.authPasswordRounds,
+                jwt: try configuration.authJWT.map { options in
+                    try JWTTokens(
+                        method: JWTTokens.Method(rawValue: options.signMethod) ?? .es256, privateKeyPath: options.privateKeyPath,
+                        publicKeyPaths: options.publicKeyPaths, ttl: .seconds(options.ttlSeconds))
+                }))
         host.quotaBytes = configuration.quotaBackendBytes
         self.host = host
         transport = PeerTransport(

@@ -130,5 +130,75 @@ extension LocalClusterTests {
                 }
             }
         }
+
+        @Test("JWT tokens: a rotated signing key is picked up without a restart, old tokens verify while their key is listed")
+        func jwtRotation() async throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statehouse-jwt-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func openssl(_ arguments: [String]) throws {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+                process.arguments = arguments
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                process.waitUntilExit()
+                #expect(process.terminationStatus == 0, "openssl \(arguments)")
+            }
+            for name in ["a", "b"] {
+                try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "\(directory)/\(name).key"])
+                try openssl(["ec", "-in", "\(directory)/\(name).key", "-pubout", "-out", "\(directory)/\(name).pem"])
+            }
+            func copy(_ from: String, _ to: String) throws {
+                let data = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(from)"))
+                try data.write(to: URL(fileURLWithPath: "\(directory)/\(to)"), options: .atomic)
+            }
+            try copy("a.key", "signing.key")
+            try copy("a.pem", "signing.pem")
+            try copy("a.pem", "previous.pem")
+            let option =
+                "--auth-token=jwt,priv-key=\(directory)/signing.key,pub-key=\(directory)/signing.pem,sign-method=ES256,ttl=5m,"
+                + "verify-key=\(directory)/previous.pem"
+            try await withCluster(arguments: ["--auth-password-rounds=1000", option]) { cluster in
+                let etcdctl = Etcdctl(cluster: cluster)
+                try await expect(etcdctl, ["user", "add", "root:rootpw"])
+                try await expect(etcdctl, ["auth", "enable"], prints: "Authentication Enabled\n")
+                let gateway = GatewayClient(cluster: cluster)
+                let member = cluster.members[0]
+                func token() async throws -> String {
+                    let answer = try await gateway.post(member, "/v3/auth/authenticate", #"{"name":"root","password":"rootpw"}"#)
+                    let object = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]
+                    return try #require(object?["token"] as? String, "\(answer)")
+                }
+                func put(_ token: String, on member: LocalMember) async throws -> GatewayClient.Answer {
+                    try await gateway.run([
+                        "-sS", "-X", "POST", "-w", "\n%{http_code}", "-H", "Authorization: \(token)", "-d",
+                        #"{"key":"aw==","value":"dg=="}"#, member.clientURL + "/v3/kv/put",
+                    ])
+                }
+                let old = try await token()
+                for member in cluster.members { #expect(try await put(old, on: member).status == 200) }
+                #expect(try await put("forged.token.value", on: member).body.contains("etcdserver: invalid auth token"))
+
+                // Rotate: the new key signs; the old public key still verifies, then is dropped.
+                try copy("b.key", "signing.key")
+                try copy("b.pem", "signing.pem")
+                try await Task.sleep(for: .seconds(1.5))
+                let new = try await token()
+                #expect(new != old)
+                for member in cluster.members {
+                    #expect(try await put(new, on: member).status == 200)
+                    #expect(try await put(old, on: member).status == 200)
+                }
+                try copy("b.pem", "previous.pem")
+                try await Task.sleep(for: .seconds(1.5))
+                for member in cluster.members {
+                    #expect(try await put(new, on: member).status == 200)
+                    let refused = try await put(old, on: member)
+                    #expect(refused.status == 401 && refused.body.contains("etcdserver: invalid auth token"), "\(refused)")
+                }
+            }
+        }
     }
 }

@@ -186,7 +186,7 @@ private func header(_ response: [String: Any], _ field: String) -> String {
 }
 
 /// Runs curl, python3 and node against a cluster's gateway.
-private struct GatewayClient {
+struct GatewayClient {
     /// How a tool ended and what it printed.
     struct Result: CustomStringConvertible {
         var status: ExitStatus
