@@ -25,6 +25,7 @@ let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let cryptoExtras: Target.Dependency = .product(name: "_CryptoExtras", package: "swift-crypto")
 let asyncAlgorithms: Target.Dependency = .product(name: "AsyncAlgorithms", package: "swift-async-algorithms")
 let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swift-2")
 let grpcHTTP2Transport: Target.Dependency = .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
@@ -132,6 +133,7 @@ let package = Package(
                 "Primitives", "ReplicatedMember", "StateMachine", "RaftCore", "Storage", "StorageRocksDB", "RocksDB",
                 "EtcdWire", "EtcdMapping", "EtcdGateway", "GRPCServer", "GRPCStatus", "PeerTransport", "ServerConfiguration",
                 "Recipes", "TransportSecurity", nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto,
+                cryptoExtras,
                 swiftProtobuf,
             ]
         ),

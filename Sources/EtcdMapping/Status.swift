@@ -48,6 +48,15 @@ extension StateError {
             .failedPrecondition
         case .noSpace:
             .resourceExhausted
+        case .rootUserNotExist, .rootRoleNotExist, .userAlreadyExists, .userNotFound, .roleAlreadyExists,
+            .roleNotFound, .roleNotGranted, .permissionNotGranted, .authNotEnabled:
+            .failedPrecondition
+        case .userEmpty, .roleEmpty, .authFailed, .permissionNotGiven, .invalidAuthManagement, .authOldRevision:
+            .invalidArgument
+        case .permissionDenied:
+            .permissionDenied
+        case .invalidAuthToken:
+            .unauthenticated
         }
     }
 }

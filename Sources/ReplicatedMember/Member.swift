@@ -183,6 +183,9 @@ public struct BatchOutput: Sendable {
     public var peerURLsChanged = false
     /// Watch events produced by applied writes, in revision order.
     public var events: [Event] = []
+    /// Auth requests applied in this batch that change state (including authentications, which
+    /// carry the simple token every member must learn), in order.
+    public var authChanges: [AuthRequest] = []
 }
 
 /// One member of a Statehouse cluster: the Raft core, the MVCC state machine with its leases,
@@ -498,8 +501,10 @@ public struct Member: Sendable {
         var response: ClientResponse
         switch applied.response {
         case .success(let result):
-            noteLeaseChanges(envelope.body, response: result)
-            if case .updateMemberPeerURLs = envelope.body { output.peerURLsChanged = true }
+            let body = envelope.body.withoutCredentials
+            noteLeaseChanges(body, response: result)
+            if case .updateMemberPeerURLs = body { output.peerURLsChanged = true }
+            if case .auth(let change) = body, !change.isReadOnly { output.authChanges.append(change) }
             response = .write(result)
             if envelope.origin == noNode {
                 switch envelope.body {

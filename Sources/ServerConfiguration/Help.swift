@@ -7,7 +7,8 @@ extension ServerConfiguration {
         }
         let member: [Option] = [
             .name, .dataDir, .snapshotCount, .heartbeatInterval, .electionTimeout, .listenPeerURLs, .listenClientURLs,
-            .quotaBackendBytes, .maxRequestBytes, .autoCompactionMode, .autoCompactionRetention,
+            .quotaBackendBytes, .maxRequestBytes, .autoCompactionMode, .autoCompactionRetention, .authToken, .authTokenTTL,
+            .authPasswordRounds,
         ]
         let clustering: [Option] = [
             .initialAdvertisePeerURLs, .initialCluster, .initialClusterState, .initialClusterToken, .advertiseClientURLs,

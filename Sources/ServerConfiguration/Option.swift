@@ -33,6 +33,9 @@ enum Option: String, CaseIterable, Sendable {
     case peerClientCertAuth = "peer-client-cert-auth"
     case peerCertAllowedCN = "peer-cert-allowed-cn"
     case cipherSuites = "cipher-suites"
+    case authToken = "auth-token"
+    case authTokenTTL = "auth-token-ttl"
+    case authPasswordRounds = "auth-password-rounds"
     case configFile = "config-file"
     // Limits (Limits.swift).
     case maxTxnOps = "max-txn-ops"
@@ -90,6 +93,9 @@ enum Option: String, CaseIterable, Sendable {
         case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
             .connectionIdleTimeout:
             return limitDefaultValue
+        case .authToken: return "simple"
+        case .authTokenTTL: return "300"
+        case .authPasswordRounds: return "210000"
         }
     }
 
@@ -117,6 +123,9 @@ enum Option: String, CaseIterable, Sendable {
         case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
             .connectionIdleTimeout:
             return limitValueName
+        case .authToken: return "simple|jwt,..."
+        case .authTokenTTL: return "seconds"
+        case .authPasswordRounds: return "rounds"
         }
     }
 
@@ -267,6 +276,20 @@ enum Option: String, CaseIterable, Sendable {
         case .maxTxnOps, .maxConcurrentStreams, .grpcKeepaliveMinTime, .grpcKeepaliveInterval, .grpcKeepaliveTimeout, .maxConnections,
             .connectionIdleTimeout:
             return limitSummary
+        case .authToken:
+            return [
+                "Kind of auth token Authenticate hands out, as etcd's: \"simple\", or",
+                "jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256[,ttl=5m]; add verify-key=<pem>",
+                "(repeatable) for more public keys that verify tokens. Key files are read again when",
+                "they change.",
+            ]
+        case .authTokenTTL:
+            return ["Seconds a simple token stays valid after its last use (1 to 86400), as etcd's."]
+        case .authPasswordRounds:
+            return [
+                "PBKDF2-HMAC-SHA256 iterations for new password hashes (1000 to 10000000); the default",
+                "is OWASP's recommendation. Lower it only for tests.",
+            ]
         }
     }
 

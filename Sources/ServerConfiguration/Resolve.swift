@@ -107,6 +107,16 @@ extension ServerConfiguration {
 
         let security = try resolveSecurity(
             { setting($0) }, clientURLs: listenClient, metricsURLs: listenMetrics, peerURLs: listenPeer)
+        let authTokenSetting = setting(.authToken)
+        let jwt = try resolveJWT(authTokenSetting)
+        let tokenTTLSetting = setting(.authTokenTTL)
+        guard let tokenTTL = wholeNumber(tokenTTLSetting.text, as: Int64.self), (1...86_400).contains(tokenTTL) else {
+            throw tokenTTLSetting.error(.authTokenTTL, expected: "a whole number of seconds from 1 to 86400")
+        }
+        let roundsSetting = setting(.authPasswordRounds)
+        guard let rounds = wholeNumber(roundsSetting.text, as: Int.self), (1_000...10_000_000).contains(rounds) else {
+            throw roundsSetting.error(.authPasswordRounds, expected: "a whole number from 1000 to 10000000")
+        }
 
         var members = cluster.map { InitialMember(name: $0.name, peerURLs: $0.peerURLs, id: memberID(peerURLs: $0.peerURLs, token: token)) }
         members.sort { $0.id < $1.id }
@@ -131,6 +141,9 @@ extension ServerConfiguration {
             electionMilliseconds: election,
             snapshotCount: snapshotCount,
             quotaBackendBytes: quota == 0 ? defaultQuotaBackendBytes : quota,
+            authJWT: jwt,
+            authTokenTTLSeconds: tokenTTL,
+            authPasswordRounds: rounds,
             maxRequestBytes: maxRequest,
             autoCompaction: autoCompaction,
             forceNewCluster: forceNewCluster,
@@ -241,6 +254,44 @@ extension ServerConfiguration {
 
     /// The milliseconds a Go duration (`time.ParseDuration`: `1h30m`, `1.5h`, `300ms`, `10s`)
     /// spells, rounded down; nil if it is not one, is negative, or is between 0 and 1 ms.
+    /// `--auth-token`: `simple` (nil), or `jwt,` then comma-separated `key=value` options as
+    /// etcd's (`priv-key`, `pub-key`, `sign-method`, `ttl`) plus repeatable `verify-key`.
+    static func resolveJWT(_ setting: Setting) throws(ConfigurationError) -> JWTOptions? {
+        let parts = setting.text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        if parts == ["simple"] { return nil }
+        let expected =
+            "simple, or jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256[,ttl=<duration>][,verify-key=<pem>]..."
+        guard parts.first == "jwt" else { throw setting.error(.authToken, expected: expected) }
+        var options = JWTOptions(signMethod: "", privateKeyPath: "", publicKeyPaths: [], ttlSeconds: 300)
+        var publicKey = ""
+        for part in parts.dropFirst() {
+            let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2, !pair[1].isEmpty else { throw setting.error(.authToken, expected: expected) }
+            switch pair[0] {
+            case "priv-key": options.privateKeyPath = pair[1]
+            case "pub-key": publicKey = pair[1]
+            case "verify-key": options.publicKeyPaths.append(pair[1])
+            case "sign-method":
+                guard ["ES256", "RS256"].contains(pair[1]) else {
+                    throw setting.error(.authToken, expected: "sign-method ES256 or RS256")
+                }
+                options.signMethod = pair[1]
+            case "ttl":
+                guard let milliseconds = goDurationMilliseconds(pair[1]), milliseconds >= 1_000 else {
+                    throw setting.error(.authToken, expected: "a ttl of at least 1s, such as 5m")
+                }
+                options.ttlSeconds = milliseconds / 1_000
+            default:
+                throw setting.error(.authToken, expected: expected)
+            }
+        }
+        guard !options.privateKeyPath.isEmpty, !publicKey.isEmpty, !options.signMethod.isEmpty else {
+            throw setting.error(.authToken, expected: expected)
+        }
+        options.publicKeyPaths.insert(publicKey, at: 0)
+        return options
+    }
+
     static func goDurationMilliseconds(_ text: String) -> Int64? {
         let units: [(String, Double)] = [("ns", 1e-6), ("us", 1e-3), ("µs", 1e-3), ("ms", 1), ("s", 1e3), ("m", 6e4), ("h", 3.6e6)]
         var rest = Substring(text)

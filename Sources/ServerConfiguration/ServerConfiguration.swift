@@ -113,6 +113,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var snapshotCount: UInt64
     /// The backend's space quota in bytes (`--quota-backend-bytes`, with 0 resolved to 2 GiB).
     public var quotaBackendBytes: Int64
+    /// JWT tokens (`--auth-token jwt,...`), or nil for simple tokens.
+    public var authJWT: JWTOptions? = nil
+    /// How long a simple auth token lives after its last use, in seconds (`--auth-token-ttl`).
+    public var authTokenTTLSeconds: Int64 = 300
+    /// PBKDF2 iterations for new password hashes (`--auth-password-rounds`).
+    public var authPasswordRounds: Int = 210_000
     /// The largest client request accepted, in bytes (`--max-request-bytes`).
     public var maxRequestBytes: Int
     /// How the leader compacts history on its own, or nil for never (`--auto-compaction-mode`
@@ -256,4 +262,18 @@ struct Setting: Sendable {
     func error(_ option: Option, value: String? = nil, expected: String) -> ConfigurationError {
         ConfigurationError(kind: .invalidValue, flag: option.flag, value: value ?? text, expected: expected, source: source)
     }
+}
+
+/// The options of `--auth-token jwt,...`: etcd's `pub-key`, `priv-key`, `sign-method` and `ttl`,
+/// and Statehouse's `verify-key` (repeatable: more public keys that verify tokens, for rotating
+/// the signing key without a restart).
+public struct JWTOptions: Hashable, Sendable {
+    /// `sign-method`: `ES256` or `RS256`.
+    public var signMethod: String
+    /// `priv-key`: the PEM private key tokens are signed with.
+    public var privateKeyPath: String
+    /// `pub-key` and every `verify-key`: PEM public keys tokens are verified with.
+    public var publicKeyPaths: [String]
+    /// `ttl`: how long a token is valid, in seconds (default 300).
+    public var ttlSeconds: Int64
 }

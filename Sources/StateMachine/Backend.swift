@@ -11,6 +11,10 @@ import Primitives
 /// | `k/` main(8) sub(8) | a version record (below) |
 /// | `l/` (id XOR 2^63)(8) | a lease record (below) |
 /// | `m/alarm/` member(8) type(1) | `0x01` (an alarm raised on a member) |
+/// | `m/auth/enabled` | `0x01` while authentication is enabled (absent otherwise) |
+/// | `m/auth/revision` | the auth revision, 8-byte big-endian (absent means 1) |
+/// | `m/auth/role/` name | a role record (`BackendLayout.encode(role:)`) |
+/// | `m/auth/user/` name | a user record (`BackendLayout.encode(user:)`) |
 /// | `m/compacted` | compaction revision, 8-byte big-endian (absent if never compacted) |
 /// | `m/leaseseq` | state of the automatic lease ID sequence, 8-byte big-endian (absent if unused) |
 /// | `m/member/` id(8) | learner flag (0 or 1), then the member's attributes (``ClusterMember/encodedAttributes()``) |
@@ -166,6 +170,7 @@ extension StateStore {
         for alarm in alarms() {
             try body(BackendLayout.alarmKey(alarm), [1])
         }
+        try forEachAuthPair(body)
         if compactedRevision != -1 {
             try body(BackendLayout.compactedKey, BackendLayout.encodeInt(compactedRevision))
         }
@@ -213,6 +218,8 @@ extension StateStore {
                 alarmTable.insert(try BackendLayout.decodeAlarm(key: key))
             } else if BackendLayout.hasPrefix(key, BackendLayout.sessionPrefix) {
                 sessionPairs.append((key, value))
+            } else {
+                _ = try restoreAuthPair(key: key, value: value)
             }
         }
         try restoreSessions(sessionPairs)

@@ -36,6 +36,40 @@ public enum StateError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A write's sequence number is below its session's acknowledged mark: its answer was
     /// forgotten, so whether it was applied can no longer be told. Nothing was applied.
     case sessionRequestForgotten
+    /// Auth enable without a `root` user (`ErrGRPCRootUserNotExist`).
+    case rootUserNotExist
+    /// Auth enable while `root` lacks the `root` role (`ErrGRPCRootRoleNotExist`).
+    case rootRoleNotExist
+    /// The user already exists (`ErrGRPCUserAlreadyExist`).
+    case userAlreadyExists
+    /// No user name was given, or a request without credentials met enabled auth (`ErrGRPCUserEmpty`).
+    case userEmpty
+    /// The user does not exist (`ErrGRPCUserNotFound`).
+    case userNotFound
+    /// The role already exists (`ErrGRPCRoleAlreadyExist`).
+    case roleAlreadyExists
+    /// The role does not exist (`ErrGRPCRoleNotFound`).
+    case roleNotFound
+    /// No role name was given (`ErrGRPCRoleEmpty`).
+    case roleEmpty
+    /// Wrong user or password (`ErrGRPCAuthFailed`).
+    case authFailed
+    /// A grant without a permission (`ErrGRPCPermissionNotGiven`).
+    case permissionNotGiven
+    /// The user may not do this (`ErrGRPCPermissionDenied`).
+    case permissionDenied
+    /// The role is not granted to the user (`ErrGRPCRoleNotGranted`).
+    case roleNotGranted
+    /// The permission is not granted to the role (`ErrGRPCPermissionNotGranted`).
+    case permissionNotGranted
+    /// Authenticate while auth is disabled (`ErrGRPCAuthNotEnabled`).
+    case authNotEnabled
+    /// The token is unknown, expired or forged (`ErrGRPCInvalidAuthToken`).
+    case invalidAuthToken
+    /// A change that would lock the administrator out (`ErrGRPCInvalidAuthMgmt`).
+    case invalidAuthManagement
+    /// The credentials predate an auth change (`ErrGRPCAuthOldRevision`); clients authenticate again.
+    case authOldRevision
 
     /// The exact gRPC status message etcd returns for this error.
     public var message: String {
@@ -55,6 +89,23 @@ public enum StateError: Error, Hashable, Sendable, CustomStringConvertible {
         case .noSpace: return "etcdserver: mvcc: database space exceeded"
         case .sessionExpired: return "etcdserver: session expired"
         case .sessionRequestForgotten: return "etcdserver: session request already acknowledged"
+        case .rootUserNotExist: return "etcdserver: root user does not exist"
+        case .rootRoleNotExist: return "etcdserver: root user does not have root role"
+        case .userAlreadyExists: return "etcdserver: user name already exists"
+        case .userEmpty: return "etcdserver: user name is empty"
+        case .userNotFound: return "etcdserver: user name not found"
+        case .roleAlreadyExists: return "etcdserver: role name already exists"
+        case .roleNotFound: return "etcdserver: role name not found"
+        case .roleEmpty: return "etcdserver: role name is empty"
+        case .authFailed: return "etcdserver: authentication failed, invalid user ID or password"
+        case .permissionNotGiven: return "etcdserver: permission not given"
+        case .permissionDenied: return "etcdserver: permission denied"
+        case .roleNotGranted: return "etcdserver: role is not granted to the user"
+        case .permissionNotGranted: return "etcdserver: permission is not granted to the role"
+        case .authNotEnabled: return "etcdserver: authentication is not enabled"
+        case .invalidAuthToken: return "etcdserver: invalid auth token"
+        case .invalidAuthManagement: return "etcdserver: invalid auth management"
+        case .authOldRevision: return "etcdserver: revision of auth store is old"
         }
     }
 

@@ -22,6 +22,20 @@ public enum StateRequest: Hashable, Sendable {
     case publishMember(MemberAttributesRequest)
     /// A member's peer URLs change.
     case updateMemberPeerURLs(MemberPeerURLsRequest)
+    /// A change to, or query of, the auth store.
+    case auth(AuthRequest)
+    /// A client's request with the credentials the proposing member resolved (etcd's
+    /// `RequestHeader`): applied only if the auth store permits it. Requests the cluster makes
+    /// itself (lease expiry, checkpoints, alarms) carry no credentials and are not checked.
+    indirect case authorized(AuthInfo, StateRequest)
+}
+
+extension StateRequest {
+    /// The request without its credentials (itself if it carries none).
+    public var withoutCredentials: StateRequest {
+        if case .authorized(_, let inner) = self { return inner.withoutCredentials }
+        return self
+    }
 }
 
 /// The answer to an ``StateRequest``.
@@ -44,6 +58,8 @@ public enum StateResponse: Hashable, Sendable {
     case leaseCheckpoint(LeaseCheckpointResponse)
     /// The answer to a cluster metadata change.
     case cluster(ClusterResponse)
+    /// The answer to an auth request.
+    case auth(AuthResponse)
 }
 
 /// The changes of one write request in progress: every change takes the next sub-revision of
@@ -82,6 +98,15 @@ extension StateStore {
     public mutating func apply(_ request: StateRequest) throws(StateError) -> Applied<StateResponse> {
         if isOutOfSpace && Self.addsData(request) { throw .noSpace }
         switch request {
+        case .authorized(let info, .auth(let r)):
+            let a = try applyAuth(r, as: info)
+            return Applied(response: .auth(a.response), mutations: a.mutations)
+        case .authorized(let info, let inner):
+            try checkPermission(info, for: inner)
+            return try apply(inner)
+        case .auth(let r):
+            let a = try applyAuth(r, as: nil)
+            return Applied(response: .auth(a.response), mutations: a.mutations)
         case .range(let r):
             return Applied(response: .range(try range(r)))
         case .put(let r):
@@ -124,6 +149,7 @@ extension StateStore {
         switch request {
         case .put, .leaseGrant: return true
         case .txn(let txn): return !txn.isReadOnly
+        case .authorized(_, let inner): return addsData(inner)
         default: return false
         }
     }

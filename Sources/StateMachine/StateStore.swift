@@ -82,6 +82,8 @@ public struct StateStore: Sendable {
     var alarmTable: Set<AlarmMember> = []
     /// Lease ID → the client session it carries (exactly-once writes, ``apply(_:in:)``).
     var sessionTable: [Int64: SessionRecord] = [:]
+    /// Users, roles, permissions and the enabled flag.
+    var auth = AuthState()
 
     /// Creates an empty store at revision 1.
     public init(configuration: Configuration = Configuration()) {

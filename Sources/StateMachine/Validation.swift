@@ -29,7 +29,9 @@ extension StateStore {
             _ = try checkIntervals(r.success)
             _ = try checkIntervals(r.failure)
             try checkSize(approximateSize(of: r), configuration)
-        case .compaction, .leaseGrant, .leaseRevoke, .leaseCheckpoint, .alarm, .publishMember, .updateMemberPeerURLs:
+        case .authorized(_, let inner):
+            try validate(inner, configuration: configuration)
+        case .compaction, .leaseGrant, .leaseRevoke, .leaseCheckpoint, .alarm, .publishMember, .updateMemberPeerURLs, .auth:
             break
         }
     }

@@ -279,11 +279,19 @@ extension StateRequest {
             out.append(10)
             out.appendVarint(r.id)
             out.appendWireStrings(r.peerURLs)
+        case .auth(let r):
+            out.append(11)
+            r.write(to: &out)
+        case .authorized(let info, let inner):
+            out.append(12)
+            out.appendWire(Array(info.user.utf8))
+            out.appendVarint(info.revision)
+            inner.write(to: &out)
         }
     }
 
-    init(wire r: inout ByteReader) throws(ByteDecodingError) {
-        switch try r.readTag("StateRequest", limit: 11) {
+    init(wire r: inout ByteReader, depth: Int = 0) throws(ByteDecodingError) {
+        switch try r.readTag("StateRequest", limit: 13) {
         case 0: self = .range(try RangeRequest(wire: &r))
         case 1: self = .put(try PutRequest(wire: &r))
         case 2: self = .deleteRange(try DeleteRangeRequest(wire: &r))
@@ -321,6 +329,13 @@ extension StateRequest {
                 MemberPeerURLsRequest(
                     id: try r.readVarint("MemberPeerURLsRequest.id"), peerURLs: try r.readStrings("MemberPeerURLsRequest.peerURLs"))
             )
+        case 11:
+            self = .auth(try AuthRequest(wire: &r))
+        case 12:
+            // Credentials wrap a client's request once; a nested wrapper is malformed.
+            guard depth == 0 else { throw ByteDecodingError("nested credentials", offset: r.offset) }
+            let info = AuthInfo(user: try r.readString("AuthInfo.user"), revision: try r.readVarint("AuthInfo.revision"))
+            self = .authorized(info, try StateRequest(wire: &r, depth: depth + 1))
         default:
             let checkpoints = try r.readArray("LeaseCheckpointRequest.checkpoints") {
                 (r: inout ByteReader) throws(ByteDecodingError) in
@@ -357,11 +372,14 @@ extension StateResponse {
                 out.appendVarint(alarm.memberID)
                 out.appendVarint(UInt64(alarm.alarm.rawValue))
             }
+        case .auth(let r):
+            out.append(9)
+            r.write(to: &out)
         }
     }
 
     init(wire r: inout ByteReader) throws(ByteDecodingError) {
-        switch try r.readTag("StateResponse", limit: 9) {
+        switch try r.readTag("StateResponse", limit: 10) {
         case 0: self = .range(try RangeResponse(wire: &r))
         case 1: self = .put(try PutResponse(wire: &r))
         case 2: self = .deleteRange(try DeleteRangeResponse(wire: &r))
@@ -386,6 +404,8 @@ extension StateResponse {
                 return AlarmMember(memberID: member, alarm: alarm)
             }
             self = .cluster(ClusterResponse(revision: revision, alarms: alarms))
+        case 9:
+            self = .auth(try AuthResponse(wire: &r))
         default:
             self = .leaseCheckpoint(
                 LeaseCheckpointResponse(revision: try r.readZigZag("LeaseCheckpointResponse.revision"))
@@ -413,13 +433,30 @@ extension StateError {
         case .noSpace: 12
         case .sessionExpired: 13
         case .sessionRequestForgotten: 14
+        case .rootUserNotExist: 15
+        case .rootRoleNotExist: 16
+        case .userAlreadyExists: 17
+        case .userEmpty: 18
+        case .userNotFound: 19
+        case .roleAlreadyExists: 20
+        case .roleNotFound: 21
+        case .roleEmpty: 22
+        case .authFailed: 23
+        case .permissionNotGiven: 24
+        case .permissionDenied: 25
+        case .roleNotGranted: 26
+        case .permissionNotGranted: 27
+        case .authNotEnabled: 28
+        case .invalidAuthToken: 29
+        case .invalidAuthManagement: 30
+        case .authOldRevision: 31
         }
     }
 
     func write(to out: inout [UInt8]) { out.append(wireTag) }
 
     init(wire r: inout ByteReader) throws(ByteDecodingError) {
-        switch try r.readTag("StateError", limit: 15) {
+        switch try r.readTag("StateError", limit: 32) {
         case 0: self = .emptyKey
         case 1: self = .keyNotFound
         case 2: self = .valueProvided
@@ -434,7 +471,24 @@ extension StateError {
         case 11: self = .requestTooLarge
         case 12: self = .noSpace
         case 13: self = .sessionExpired
-        default: self = .sessionRequestForgotten
+        case 14: self = .sessionRequestForgotten
+        case 15: self = .rootUserNotExist
+        case 16: self = .rootRoleNotExist
+        case 17: self = .userAlreadyExists
+        case 18: self = .userEmpty
+        case 19: self = .userNotFound
+        case 20: self = .roleAlreadyExists
+        case 21: self = .roleNotFound
+        case 22: self = .roleEmpty
+        case 23: self = .authFailed
+        case 24: self = .permissionNotGiven
+        case 25: self = .permissionDenied
+        case 26: self = .roleNotGranted
+        case 27: self = .permissionNotGranted
+        case 28: self = .authNotEnabled
+        case 29: self = .invalidAuthToken
+        case 30: self = .invalidAuthManagement
+        default: self = .authOldRevision
         }
     }
 }
@@ -727,6 +781,108 @@ extension TxnResponse {
             succeeded: try r.readBool("TxnResponse.succeeded"),
             responses: try r.readArray("TxnResponse.responses") { (r: inout ByteReader) throws(ByteDecodingError) in
                 try ResponseOp(wire: &r, depth: depth)
+            }
+        )
+    }
+}
+
+// MARK: - Auth
+
+extension Permission {
+    fileprivate func write(to out: inout [UInt8]) {
+        out.append(UInt8(type.rawValue))
+        out.appendWire(key)
+        out.appendWire(rangeEnd)
+    }
+
+    fileprivate init(wire r: inout ByteReader) throws(ByteDecodingError) {
+        self.init(
+            type: try r.readEnumeration(PermissionType.self, "Permission.type"),
+            key: try r.readLengthPrefixed("Permission.key"),
+            rangeEnd: try r.readLengthPrefixed("Permission.rangeEnd")
+        )
+    }
+}
+
+extension AuthRequest {
+    /// Tag, then the fields in declaration order (strings and bytes length-prefixed).
+    func write(to out: inout [UInt8]) {
+        func string(_ value: String) { out.appendWire(Array(value.utf8)) }
+        switch self {
+        case .enable: out.append(0)
+        case .disable: out.append(1)
+        case .authenticate(let user, let token): out.append(2); string(user); string(token)
+        case .userAdd(let name, let hash, let noPassword):
+            out.append(3)
+            string(name)
+            out.appendWire(hash)
+            out.appendWire(noPassword)
+        case .userGet(let name): out.append(4); string(name)
+        case .userList: out.append(5)
+        case .userDelete(let name): out.append(6); string(name)
+        case .userChangePassword(let name, let hash): out.append(7); string(name); out.appendWire(hash)
+        case .userGrantRole(let user, let role): out.append(8); string(user); string(role)
+        case .userRevokeRole(let user, let role): out.append(9); string(user); string(role)
+        case .roleAdd(let name): out.append(10); string(name)
+        case .roleGet(let name): out.append(11); string(name)
+        case .roleList: out.append(12)
+        case .roleDelete(let name): out.append(13); string(name)
+        case .roleGrantPermission(let role, let permission): out.append(14); string(role); permission.write(to: &out)
+        case .roleRevokePermission(let role, let key, let rangeEnd):
+            out.append(15)
+            string(role)
+            out.appendWire(key)
+            out.appendWire(rangeEnd)
+        }
+    }
+
+    init(wire r: inout ByteReader) throws(ByteDecodingError) {
+        switch try r.readTag("AuthRequest", limit: 16) {
+        case 0: self = .enable
+        case 1: self = .disable
+        case 2: self = .authenticate(user: try r.readString("user"), token: try r.readString("token"))
+        case 3:
+            self = .userAdd(
+                name: try r.readString("name"), passwordHash: try r.readLengthPrefixed("passwordHash"),
+                noPassword: try r.readBool("noPassword"))
+        case 4: self = .userGet(name: try r.readString("name"))
+        case 5: self = .userList
+        case 6: self = .userDelete(name: try r.readString("name"))
+        case 7: self = .userChangePassword(name: try r.readString("name"), passwordHash: try r.readLengthPrefixed("passwordHash"))
+        case 8: self = .userGrantRole(user: try r.readString("user"), role: try r.readString("role"))
+        case 9: self = .userRevokeRole(user: try r.readString("user"), role: try r.readString("role"))
+        case 10: self = .roleAdd(name: try r.readString("name"))
+        case 11: self = .roleGet(name: try r.readString("name"))
+        case 12: self = .roleList
+        case 13: self = .roleDelete(name: try r.readString("name"))
+        case 14: self = .roleGrantPermission(role: try r.readString("role"), permission: try Permission(wire: &r))
+        default:
+            self = .roleRevokePermission(
+                role: try r.readString("role"), key: try r.readLengthPrefixed("key"), rangeEnd: try r.readLengthPrefixed("rangeEnd"))
+        }
+    }
+}
+
+extension AuthResponse {
+    func write(to out: inout [UInt8]) {
+        out.appendZigZag(revision)
+        out.appendVarint(authRevision)
+        out.appendWire(Array(token.utf8))
+        out.appendWireStrings(roles)
+        out.appendWireStrings(users)
+        out.appendWireCount(permissions.count)
+        for permission in permissions { permission.write(to: &out) }
+    }
+
+    init(wire r: inout ByteReader) throws(ByteDecodingError) {
+        self.init(
+            revision: try r.readZigZag("AuthResponse.revision"),
+            authRevision: try r.readVarint("AuthResponse.authRevision"),
+            token: try r.readString("AuthResponse.token"),
+            roles: try r.readStrings("AuthResponse.roles"),
+            users: try r.readStrings("AuthResponse.users"),
+            permissions: try r.readArray("AuthResponse.permissions") { (r: inout ByteReader) throws(ByteDecodingError) in
+                try Permission(wire: &r)
             }
         )
     }

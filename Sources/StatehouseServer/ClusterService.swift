@@ -39,7 +39,7 @@ struct ClusterService: EtcdService {
     func memberAdd(_ request: Etcdserverpb_MemberAddRequest, _ responder: UnaryResponder) {
         let host = self.host
         let token = self.token
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberAddResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberAddResponse, ServiceError>) -> Void) in
             guard !request.peerUrls.isEmpty, request.peerUrls.allSatisfy({ (try? NetworkAddress(parsing: $0)) != nil }) else {
                 return done(.failure(ServiceError(.invalidArgument, "etcdserver: invalid peer URLs \(request.peerUrls)")))
             }
@@ -66,7 +66,7 @@ struct ClusterService: EtcdService {
 
     func memberRemove(_ request: Etcdserverpb_MemberRemoveRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberRemoveResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberRemoveResponse, ServiceError>) -> Void) in
             guard host.member.store.member(request.id) != nil else { return done(.failure(.memberNotFound)) }
             host.proposeConfChangeOnLoop(ConfChange(.removeNode, node: request.id)) { error in
                 if let error { return done(.failure(error)) }
@@ -82,7 +82,7 @@ struct ClusterService: EtcdService {
 
     func memberPromote(_ request: Etcdserverpb_MemberPromoteRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberPromoteResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberPromoteResponse, ServiceError>) -> Void) in
             guard let record = host.member.store.member(request.id) else { return done(.failure(.memberNotFound)) }
             guard record.isLearner else { return done(.failure(.memberNotLearner)) }
             host.proposeConfChangeOnLoop(ConfChange(.addVoter, node: request.id)) { error in
@@ -99,7 +99,7 @@ struct ClusterService: EtcdService {
 
     func memberUpdate(_ request: Etcdserverpb_MemberUpdateRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberUpdateResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberUpdateResponse, ServiceError>) -> Void) in
             guard host.member.store.member(request.id) != nil else { return done(.failure(.memberNotFound)) }
             guard !request.peerUrls.isEmpty, request.peerUrls.allSatisfy({ (try? NetworkAddress(parsing: $0)) != nil }) else {
                 return done(.failure(ServiceError(.invalidArgument, "etcdserver: invalid peer URLs \(request.peerUrls)")))

@@ -9,7 +9,10 @@ import Recipes
 struct ElectionService: EtcdService {
     let host: MemberHost
 
-    private var recipe: ElectionRecipe<HostRecipeBackend> { ElectionRecipe(backend: HostRecipeBackend(host: host)) }
+    /// The recipe on behalf of `call` (its credentials are checked).
+    private func recipe(_ call: ServerCall?) -> ElectionRecipe<HostRecipeBackend> {
+        ElectionRecipe(backend: HostRecipeBackend(host: host, call: call))
+    }
 
     static func leaderKey(_ wire: V3electionpb_LeaderKey) -> LeaderKey {
         LeaderKey(name: Array(wire.name), key: Array(wire.key), createRevision: wire.rev, lease: wire.lease)
@@ -26,7 +29,7 @@ struct ElectionService: EtcdService {
 
     func campaign(_ request: V3electionpb_CampaignRequest, _ responder: UnaryResponder) {
         runRecipe(responder) {
-            let leadership = try await recipe.campaign(
+            let leadership = try await recipe(responder.call).campaign(
                 name: Array(request.name), lease: request.lease, value: Array(request.value))
             var response = V3electionpb_CampaignResponse()
             response.header = header(revision: leadership.revision)
@@ -38,7 +41,7 @@ struct ElectionService: EtcdService {
     func proclaim(_ request: V3electionpb_ProclaimRequest, _ responder: UnaryResponder) {
         runRecipe(responder) {
             guard request.hasLeader else { throw RecipeError.missingLeaderKey }
-            let revision = try await recipe.proclaim(Self.leaderKey(request.leader), value: Array(request.value))
+            let revision = try await recipe(responder.call).proclaim(Self.leaderKey(request.leader), value: Array(request.value))
             var response = V3electionpb_ProclaimResponse()
             response.header = header(revision: revision)
             return response
@@ -47,7 +50,7 @@ struct ElectionService: EtcdService {
 
     func leader(_ request: V3electionpb_LeaderRequest, _ responder: UnaryResponder) {
         runRecipe(responder) {
-            let observation = try await recipe.leader(name: Array(request.name))
+            let observation = try await recipe(responder.call).leader(name: Array(request.name))
             var response = V3electionpb_LeaderResponse()
             response.header = header(revision: observation.revision)
             response.kv = Mvccpb_KeyValue(observation.kv)
@@ -58,7 +61,7 @@ struct ElectionService: EtcdService {
     func resign(_ request: V3electionpb_ResignRequest, _ responder: UnaryResponder) {
         runRecipe(responder) {
             guard request.hasLeader else { throw RecipeError.missingLeaderKey }
-            let revision = try await recipe.resign(Self.leaderKey(request.leader))
+            let revision = try await recipe(responder.call).resign(Self.leaderKey(request.leader))
             var response = V3electionpb_ResignResponse()
             response.header = header(revision: revision)
             return response
@@ -67,7 +70,7 @@ struct ElectionService: EtcdService {
 
     /// `Observe`: streams the current leader and every change, until the client cancels.
     func observe(_ call: ServerCall) -> any ServerCallHandler {
-        let recipe = self.recipe
+        let recipe = self.recipe(call)
         let service = self
         let cancellation = CancellationHooks()
         return StreamingCall<V3electionpb_LeaderRequest>(

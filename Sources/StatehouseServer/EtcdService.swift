@@ -33,7 +33,7 @@ extension EtcdService {
     ) {
         var trailers: [(String, String)] = []
         if case .write(_, let session?) = request { trailers.append((SessionHeaders.applied, String(session.session))) }
-        host.submit(request) { [trailers] response, context in
+        host.submit(request, call: responder.call) { [trailers] response, context in
             if case .failure(let error) = response {
                 responder.fail(ServiceError(error))
             } else if let message = success(response, context) {
@@ -44,11 +44,20 @@ extension EtcdService {
         }
     }
 
-    /// Runs `body` on the member loop, then answers with its result or error.
+    /// Runs `body` on the member loop, then answers with its result or error. With `admin`,
+    /// the call must be made by a root user while auth is enabled.
     func onLoop<Response: SwiftProtobufMessageSendable>(
-        _ responder: UnaryResponder, _ body: @escaping @Sendable (@escaping @Sendable (Result<Response, ServiceError>) -> Void) -> Void
+        _ responder: UnaryResponder, admin: Bool = false,
+        _ body: @escaping @Sendable (@escaping @Sendable (Result<Response, ServiceError>) -> Void) -> Void
     ) {
         host.loop.execute {
+            if admin {
+                do throws(StateError) {
+                    try host.checkAdminOnLoop(responder.call)
+                } catch {
+                    return responder.fail(ServiceError(error))
+                }
+            }
             body { result in
                 switch result {
                 case .success(let response): responder.succeed(response)

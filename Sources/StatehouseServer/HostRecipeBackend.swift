@@ -13,6 +13,8 @@ import StateMachine
 /// through the log, and waits fed by the watch hub.
 struct HostRecipeBackend: RecipeBackend {
     let host: MemberHost
+    /// The call the recipe serves: its credentials are checked on every read and write.
+    var call: ServerCall?
 
     struct Failure: Error {
         let error: ServiceError
@@ -20,7 +22,7 @@ struct HostRecipeBackend: RecipeBackend {
 
     private func submit(_ request: ClientRequest) async throws -> ClientResponse {
         let response = await withCheckedContinuation { (continuation: CheckedContinuation<ClientResponse, Never>) in
-            host.submit(request) { response, _ in continuation.resume(returning: response) }
+            host.submit(request, call: call) { response, _ in continuation.resume(returning: response) }
         }
         if case .failure(let error) = response { throw Failure(error: ServiceError(error)) }
         return response

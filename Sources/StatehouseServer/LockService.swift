@@ -8,11 +8,14 @@ import Recipes
 struct LockService: EtcdService {
     let host: MemberHost
 
-    private var recipe: LockRecipe<HostRecipeBackend> { LockRecipe(backend: HostRecipeBackend(host: host)) }
+    /// The recipe on behalf of `call` (its credentials are checked).
+    private func recipe(_ call: ServerCall?) -> LockRecipe<HostRecipeBackend> {
+        LockRecipe(backend: HostRecipeBackend(host: host, call: call))
+    }
 
     func lock(_ request: V3lockpb_LockRequest, _ responder: UnaryResponder) {
         runRecipe(responder) {
-            let lock = try await recipe.lock(name: Array(request.name), lease: request.lease)
+            let lock = try await recipe(responder.call).lock(name: Array(request.name), lease: request.lease)
             var response = V3lockpb_LockResponse()
             response.header = header(revision: lock.revision)
             response.key = Data(lock.key)
@@ -22,7 +25,7 @@ struct LockService: EtcdService {
 
     func unlock(_ request: V3lockpb_UnlockRequest, _ responder: UnaryResponder) {
         runRecipe(responder) {
-            let revision = try await recipe.unlock(key: Array(request.key))
+            let revision = try await recipe(responder.call).unlock(key: Array(request.key))
             var response = V3lockpb_UnlockResponse()
             response.header = header(revision: revision)
             return response

@@ -50,7 +50,8 @@ struct MaintenanceService: EtcdService {
 
     func alarm(_ request: Etcdserverpb_AlarmRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_AlarmResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: request.action != .get) {
+            (done: @escaping @Sendable (Result<Etcdserverpb_AlarmResponse, ServiceError>) -> Void) in
             @Sendable func answer(_ alarms: [AlarmMember], _ context: HeaderContext) {
                 var response = Etcdserverpb_AlarmResponse()
                 response.header = header(context, revision: host.lastKnownRevision)
@@ -79,7 +80,7 @@ struct MaintenanceService: EtcdService {
 
     func hash(_ request: Etcdserverpb_HashRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_HashResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_HashResponse, ServiceError>) -> Void) in
             // etcd hashes its whole backend file; ours hashes every backend pair of the state
             // machine (keys, leases, members, alarms, client sessions) with CRC-32 (IEEE).
             var response = Etcdserverpb_HashResponse()
@@ -91,7 +92,7 @@ struct MaintenanceService: EtcdService {
 
     func hashKV(_ request: Etcdserverpb_HashKVRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_HashKVResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_HashKVResponse, ServiceError>) -> Void) in
             do {
                 let result = try host.member.store.hashKV(revision: request.revision)
                 var response = Etcdserverpb_HashKVResponse()
@@ -109,7 +110,7 @@ struct MaintenanceService: EtcdService {
 
     func moveLeader(_ request: Etcdserverpb_MoveLeaderRequest, _ responder: UnaryResponder) {
         let host = self.host
-        onLoop(responder) { (done: @escaping @Sendable (Result<Etcdserverpb_MoveLeaderResponse, ServiceError>) -> Void) in
+        onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MoveLeaderResponse, ServiceError>) -> Void) in
             host.transferLeadershipOnLoop(to: request.targetID) { error in
                 if let error { return done(.failure(error)) }
                 var response = Etcdserverpb_MoveLeaderResponse()
@@ -121,10 +122,14 @@ struct MaintenanceService: EtcdService {
 
     func defragment(_ request: Etcdserverpb_DefragmentRequest, _ responder: UnaryResponder) {
         let host = self.host
-        // RocksDB reclaims space by compaction; run a full manual compaction off the member loop.
-        NIOThreadPool.singleton.runIfActive(eventLoop: host.loop) {
-            try host.engine.database.compactRange()
-        }.whenComplete { _ in
+        // Admin only while auth is enabled; RocksDB reclaims space by compaction, which runs off
+        // the member loop.
+        host.loop.submit { () throws -> Void in try host.checkAdminOnLoop(responder.call) }.flatMap {
+            NIOThreadPool.singleton.runIfActive(eventLoop: host.loop) {
+                try host.engine.database.compactRange()
+            }
+        }.whenComplete { result in
+            if case .failure(let error as StateError) = result { return responder.fail(ServiceError(error)) }
             var response = Etcdserverpb_DefragmentResponse()
             response.header = header(host.header, revision: host.lastKnownRevision)
             responder.succeed(response)
@@ -140,6 +145,11 @@ struct MaintenanceService: EtcdService {
             call: call,
             onMessage: { _ in
                 host.loop.execute {
+                    do throws(StateError) {
+                        try host.checkAdminOnLoop(call)
+                    } catch {
+                        return call.fail(ServiceError(error))
+                    }
                     let file = BackupFile.encode(pairs: host.member.store.backendPairs())
                     let context = host.header
                     let revision = host.member.store.currentRevision

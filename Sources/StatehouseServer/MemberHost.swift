@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import GRPCServer
 import GRPCStatus
 import Logging
 import NIOCore
@@ -66,6 +67,8 @@ final class MemberHost: @unchecked Sendable {
     private(set) var member: Member
     let watches: WatchHub
     var transport: PeerTransport?
+    /// Password hashing, simple tokens and credentials of calls.
+    let authenticator: Authenticator
 
     private let revisionHint = Atomic<Int64>(1)
     private let leaderHint = Atomic<UInt64>(0)
@@ -96,8 +99,9 @@ final class MemberHost: @unchecked Sendable {
 
     init(
         loop: any EventLoop, engine: RocksDBEngine, storage: MemberStorage, member: Member, clusterID: UInt64,
-        logger: Logger, metrics: ServerMetrics
+        logger: Logger, metrics: ServerMetrics, authenticator: Authenticator = Authenticator()
     ) {
+        self.authenticator = authenticator
         self.loop = loop
         self.engine = engine
         self.storage = storage
@@ -153,6 +157,51 @@ final class MemberHost: @unchecked Sendable {
     /// Submits a client request; `completion` runs on the member loop with the answer.
     func submit(_ request: ClientRequest, completion: @escaping Completion) {
         loop.execute { self.submitOnLoop(request, completion: completion) }
+    }
+
+    /// Submits a client's request made on `call`, with the call's credentials: writes carry
+    /// them through the log and are checked when applied (etcd's auth applier); reads and
+    /// time-to-live are checked here, before they are served.
+    func submit(_ request: ClientRequest, call: ServerCall?, completion: @escaping Completion) {
+        loop.execute {
+            do throws(StateError) {
+                let credentials = try self.credentialsOnLoop(of: call)
+                var request = request
+                let store = self.member.store
+                switch request {
+                case .write(let write, let session) where store.authState.isEnabled:
+                    // Only with auth on: entries stay as earlier versions wrote them otherwise (a
+                    // write proposed before auth was enabled is concurrent with the enabling).
+                    request = .write(.authorized(credentials, write), session: session)
+                case .range(let range):
+                    try store.checkPermission(credentials, for: .range(range))
+                case .leaseTimeToLive(let lease, _) where store.authState.isEnabled:
+                    for key in store.keys(attachedTo: lease) {
+                        try store.checkPermission(credentials, for: .range(RangeRequest(key: key)))
+                    }
+                default:
+                    break
+                }
+                self.submitOnLoop(request, completion: completion)
+            } catch {
+                completion(.failure(.state(error)), self.header)
+            }
+        }
+    }
+
+    /// Who makes `call` (anonymous without credentials). Call on the member loop.
+    ///
+    /// - Throws: ``StateError/invalidAuthToken`` for a token that is unknown or expired.
+    func credentialsOnLoop(of call: ServerCall?) throws(StateError) -> AuthInfo {
+        guard let call else { return .anonymous }
+        return try authenticator.credentials(of: call, auth: member.store.authState) ?? .anonymous
+    }
+
+    /// Checks on the member loop that `call` is made by a root user while auth is enabled
+    /// (etcd's `IsAdminPermitted`, for membership, maintenance and auth management).
+    func checkAdminOnLoop(_ call: ServerCall?) throws(StateError) {
+        guard member.store.authState.isEnabled else { return }
+        try member.store.authState.checkAdmin(try credentialsOnLoop(of: call))
     }
 
     /// Runs `body` on the member loop and returns its result.
@@ -533,6 +582,7 @@ final class MemberHost: @unchecked Sendable {
                 waiter.completion(response, header)
             }
         }
+        for change in output.authChanges { authenticator.learn(change) }
         if !output.events.isEmpty { watches.publish(output.events, revision: member.store.currentRevision) }
         if member.raft.role == .leader {
             for revision in output.autoCompactions {

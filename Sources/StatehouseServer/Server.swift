@@ -82,7 +82,14 @@ public final class StatehouseServer: Sendable {
         ioGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(System.coreCount, 2))
         let host = MemberHost(
             loop: memberGroup.next(), engine: engine, storage: storage, member: member, clusterID: configuration.clusterID,
-            logger: logger, metrics: metrics)
+            logger: logger, metrics: metrics,
+            authenticator: Authenticator(
+                tokenTTL: .seconds(configuration.authTokenTTLSeconds), passwordRounds: configuration.authPasswordRounds,
+                jwt: try configuration.authJWT.map { options in
+                    try JWTTokens(
+                        method: JWTTokens.Method(rawValue: options.signMethod) ?? .es256, privateKeyPath: options.privateKeyPath,
+                        publicKeyPaths: options.publicKeyPaths, ttl: .seconds(options.ttlSeconds))
+                }))
         host.quotaBytes = configuration.quotaBackendBytes
         self.host = host
         var peerConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)

@@ -17,6 +17,7 @@ struct Services: Sendable {
     let maintenance: MaintenanceService
     let lock: LockService
     let election: ElectionService
+    let auth: AuthService
     let metrics: ServerMetrics
 
     init(host: MemberHost, token: String, metrics: ServerMetrics) {
@@ -28,6 +29,7 @@ struct Services: Sendable {
         maintenance = MaintenanceService(host: host)
         lock = LockService(host: host)
         election = ElectionService(host: host)
+        auth = AuthService(host: host)
         self.metrics = metrics
     }
 
@@ -75,6 +77,22 @@ struct Services: Sendable {
         case ("v3electionpb.Election", "Leader"): return unary(call, election.leader)
         case ("v3electionpb.Election", "Resign"): return unary(call, election.resign)
         case ("v3electionpb.Election", "Observe"): return election.observe(call)
+        case ("etcdserverpb.Auth", "AuthEnable"): return unary(call, auth.authEnable)
+        case ("etcdserverpb.Auth", "AuthDisable"): return unary(call, auth.authDisable)
+        case ("etcdserverpb.Auth", "Authenticate"): return unary(call, auth.authenticate)
+        case ("etcdserverpb.Auth", "UserAdd"): return unary(call, auth.userAdd)
+        case ("etcdserverpb.Auth", "UserGet"): return unary(call, auth.userGet)
+        case ("etcdserverpb.Auth", "UserList"): return unary(call, auth.userList)
+        case ("etcdserverpb.Auth", "UserDelete"): return unary(call, auth.userDelete)
+        case ("etcdserverpb.Auth", "UserChangePassword"): return unary(call, auth.userChangePassword)
+        case ("etcdserverpb.Auth", "UserGrantRole"): return unary(call, auth.userGrantRole)
+        case ("etcdserverpb.Auth", "UserRevokeRole"): return unary(call, auth.userRevokeRole)
+        case ("etcdserverpb.Auth", "RoleAdd"): return unary(call, auth.roleAdd)
+        case ("etcdserverpb.Auth", "RoleGet"): return unary(call, auth.roleGet)
+        case ("etcdserverpb.Auth", "RoleList"): return unary(call, auth.roleList)
+        case ("etcdserverpb.Auth", "RoleDelete"): return unary(call, auth.roleDelete)
+        case ("etcdserverpb.Auth", "RoleGrantPermission"): return unary(call, auth.roleGrantPermission)
+        case ("etcdserverpb.Auth", "RoleRevokePermission"): return unary(call, auth.roleRevokePermission)
         default: return nil
         }
     }

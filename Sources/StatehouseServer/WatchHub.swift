@@ -171,6 +171,20 @@ final class WatchHub: @unchecked Sendable {
         if rangeEnd.isEmpty == false && rangeEnd != [0] && !key.lexicographicallyPrecedes(rangeEnd) {
             rangeEnd = []  // an empty range watches nothing in etcd; a single key is the closest valid reading
         }
+        if let host, store.authState.isEnabled {
+            // etcd checks read permission on the watched range when the watch is created, and
+            // answers a refusal with a created-and-canceled response for watch ID -1.
+            do throws(StateError) {
+                try store.checkPermission(
+                    try host.credentialsOnLoop(of: stream.call), for: .range(RangeRequest(key: key, rangeEnd: rangeEnd)))
+            } catch {
+                response.watchID = -1
+                response.canceled = true
+                response.cancelReason = error.message
+                send(response, on: stream)
+                return
+            }
+        }
         let current = store.currentRevision
         let start = request.startRevision
         var watcher = WatchStream.Watcher(

@@ -115,8 +115,9 @@ extension LocalClusterTests {
                 let noLease = try await gateway.post(member, "/v3/lease/revoke", #"{"ID":"12345"}"#)
                 let message = "etcdserver: requested lease not found"
                 #expect(noLease.status == 404 && noLease.body == #"{"error":"\#(message)","message":"\#(message)","code":5}"#)
-                let unauthenticated = try await gateway.post(member, "/v3/auth/user/list", "{}")
-                #expect(unauthenticated.status == 501 && unauthenticated.body.contains(#""code":12"#))
+                let notEnabled = try await gateway.post(member, "/v3/auth/authenticate", #"{"name":"root","password":"x"}"#)
+                #expect(notEnabled.status == 400 && notEnabled.body.contains(#""code":9"#), "\(notEnabled)")
+                #expect(notEnabled.body.contains("etcdserver: authentication is not enabled"), "\(notEnabled)")
 
                 // A value of 3 MB is more than gRPC's limit (--max-request-bytes plus 512 KiB).
                 let file = cluster.root + "/big.json"
@@ -185,7 +186,7 @@ private func header(_ response: [String: Any], _ field: String) -> String {
 }
 
 /// Runs curl, python3 and node against a cluster's gateway.
-private struct GatewayClient {
+struct GatewayClient {
     /// How a tool ended and what it printed.
     struct Result: CustomStringConvertible {
         var status: ExitStatus

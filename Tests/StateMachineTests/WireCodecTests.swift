@@ -120,6 +120,9 @@ enum WireSamples {
         .emptyKey, .keyNotFound, .valueProvided, .leaseProvided, .tooManyOperations, .duplicateKey,
         .compacted, .futureRevision, .leaseNotFound, .leaseExists, .leaseTTLTooLarge, .requestTooLarge, .noSpace,
         .sessionExpired, .sessionRequestForgotten,
+        .rootUserNotExist, .rootRoleNotExist, .userAlreadyExists, .userEmpty, .userNotFound, .roleAlreadyExists,
+        .roleNotFound, .roleEmpty, .authFailed, .permissionNotGiven, .permissionDenied, .roleNotGranted,
+        .permissionNotGranted, .authNotEnabled, .invalidAuthToken, .invalidAuthManagement, .authOldRevision,
     ]
 
     /// Every sample encoding, labelled, with a check that its own type's decoder accepts given bytes.
@@ -316,7 +319,8 @@ struct WireCodecTests {
         }
         #expect(error([]) == ByteDecodingError("truncated format version", offset: 0))
         #expect(error([2, 6, 0]) == ByteDecodingError("unsupported format version 2", offset: 0))
-        #expect(error([1, 11]) == ByteDecodingError("invalid StateRequest tag 11", offset: 1))
+        #expect(error([1, 13]) == ByteDecodingError("invalid StateRequest tag 13", offset: 1))
+        #expect(error([1, 12, 0, 0, 12, 0, 0]) == ByteDecodingError("nested credentials", offset: 5))
         #expect(error([1, 8, 3, 1, 1]) == ByteDecodingError("invalid AlarmRequest", offset: 5))
         #expect(error([1, 6, 0x80, 0x00]) == ByteDecodingError("non-minimal varint in LeaseRevokeRequest.id", offset: 2))
         #expect(

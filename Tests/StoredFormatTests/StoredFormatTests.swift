@@ -112,6 +112,40 @@ struct StoredFormatTests {
     }
 }
 
+@Suite("Stored formats: auth")
+struct AuthStoredFormatTests {
+    @Test("auth records in the backend and a log entry with credentials")
+    func auth() throws {
+        var store = StateStore()
+        for request: AuthRequest in [
+            .userAdd(name: "root", passwordHash: Array("h".utf8), noPassword: false),
+            .userGrantRole(user: "root", role: "root"),
+            .roleAdd(name: "app"),
+            .roleGrantPermission(role: "app", permission: Permission(type: .readWrite, key: Array("a/".utf8), rangeEnd: Array("a0".utf8))),
+            .enable,
+        ] {
+            _ = try store.apply(.auth(request))
+        }
+        let pairs = store.backendPairs().filter { $0.0.starts(with: Array("m/auth/".utf8)) }
+        #expect(StoredFormatTests.hex(pairs) == AuthGolden.backend)
+        let entry = StateRequest.authorized(
+            AuthInfo(user: "root", revision: 5), .auth(.userChangePassword(name: "root", passwordHash: [1, 2])))
+        #expect(StoredFormatTests.hex(entry.encoded()) == AuthGolden.request)
+        #expect(try StateRequest(decoding: entry.encoded()) == entry)
+    }
+}
+
+/// The expected bytes of the auth records, as produced by their first version.
+enum AuthGolden {
+    static let backend = """
+        6d2f617574682f656e61626c6564=01
+        6d2f617574682f7265766973696f6e=0000000000000005
+        6d2f617574682f726f6c652f617070=0103617070010202612f026130
+        6d2f617574682f757365722f726f6f74=010004726f6f7401680104726f6f74
+        """
+    static let request = "010c04726f6f74050b0704726f6f74020102"
+}
+
 /// The expected bytes, as produced by the format's first version.
 enum Golden {
     static let hardState = "050000000000000002000000000000001100000000000000"

@@ -376,7 +376,7 @@ public final class Simulation {
                 fail("replica digests", "member \(id) and member \(digests[0].0) have different HashKV at applied index \(applied)")
                 return false
             }
-            // The whole state: leases, members, alarms and the client session table too.
+            // The whole state: leases, members, alarms and the client session table and the auth store too.
             if whole != digests[0].3 {
                 fail("replica digests", "member \(id) and member \(digests[0].0) have different state digests at applied index \(applied)")
                 return false
