@@ -18,9 +18,6 @@ final class Authenticator: Sendable {
     let tokenTTL: Duration
     /// PBKDF2-HMAC-SHA256 iterations for new password hashes.
     let passwordRounds: Int
-    /// The user a call's verified client certificate names (its CN), if any: set by the TLS
-    /// layer; nil while clients are not authenticated by certificate.
-    let certificateUser: @Sendable (ServerCall) -> String?
     /// JWT tokens (`--auth-token jwt,...`), or nil for simple tokens.
     let jwt: JWTTokens?
 
@@ -34,13 +31,11 @@ final class Authenticator: Sendable {
 
     /// Creates the authenticator.
     init(
-        tokenTTL: Duration = .seconds(300), passwordRounds: Int = 100_000, jwt: JWTTokens? = nil,
-        certificateUser: @escaping @Sendable (ServerCall) -> String? = { _ in nil }
+        tokenTTL: Duration = .seconds(300), passwordRounds: Int = 100_000, jwt: JWTTokens? = nil
     ) {
         self.jwt = jwt
         self.tokenTTL = tokenTTL
         self.passwordRounds = passwordRounds
-        self.certificateUser = certificateUser
     }
 
     // MARK: - Passwords
@@ -132,7 +127,9 @@ final class Authenticator: Sendable {
             guard let user = user(ofToken: token) else { throw .invalidAuthToken }
             return AuthInfo(user: user, revision: auth.revision)
         }
-        if let user = certificateUser(call) {
+        // As etcd: without a token, the common name of a verified client certificate
+        // (`--client-cert-auth`) names the user.
+        if let user = call.clientCertificateCommonName {
             return AuthInfo(user: user, revision: auth.revision)
         }
         return nil

@@ -31,12 +31,6 @@ struct Etcdctl {
     let cluster: LocalCluster
     /// Flags given to every run before the command's own (`--cacert`, `--cert`, `--key`).
     var globalArguments: [String] = []
-    private let counter = Counter()
-
-    private final class Counter {
-        var value = 0
-    }
-
     init(cluster: LocalCluster) {
         self.cluster = cluster
     }
@@ -52,9 +46,10 @@ struct Etcdctl {
         return (global + arguments, environment)
     }
 
+    /// Fresh output files in the cluster's directory (unique across every runner of the
+    /// cluster, so that two runners never append to each other's files).
     private func nextFiles() -> (output: String, error: String) {
-        counter.value += 1
-        let base = cluster.root + "/etcdctl-\(counter.value)"
+        let base = cluster.root + "/etcdctl-\(UUID().uuidString.prefix(12))"
         return (base + ".out", base + ".err")
     }
 

@@ -127,6 +127,71 @@ extension LocalClusterTests {
             }
         }
 
+        @Test("TLS on both ports with auth: etcdctl --user over mutual TLS, and a client certificate's CN as the user")
+        func mutualTLSWithAuth() async throws {
+            let files = try Files()
+            defer { try? FileManager.default.removeItem(atPath: files.certificates.directory) }
+            let rootClient = try files.certificates.makeCertificate("root-client", commonName: "root", signedBy: files.ca)
+            let arguments = [
+                "--cert-file", files.member.certificate, "--key-file", files.member.key, "--trusted-ca-file", files.ca.certificate,
+                "--client-cert-auth", "--peer-cert-file", files.member.certificate, "--peer-key-file", files.member.key,
+                "--peer-trusted-ca-file", files.ca.certificate, "--peer-client-cert-auth", "--auth-password-rounds=1000",
+            ]
+            let curlFlags = ["--cacert", files.ca.certificate, "--cert", files.client.certificate, "--key", files.client.key]
+            try await withCluster(arguments: arguments, scheme: "https", curlTLSArguments: curlFlags) { cluster in
+                // The client certificate names "alice"; a token (--user) takes precedence over it.
+                var etcdctl = Etcdctl(cluster: cluster)
+                etcdctl.globalArguments = files.clientFlags(files.client)
+                for setup in [
+                    ["user", "add", "root:rootpw"], ["role", "add", "app"],
+                    ["role", "grant-permission", "--prefix=true", "app", "readwrite", "app/"],
+                    ["user", "add", "bob:bobpw"], ["user", "grant-role", "bob", "app"], ["user", "add", "alice:alicepw"],
+                    ["auth", "enable"],
+                ] {
+                    let result = try await etcdctl.run(setup)
+                    #expect(result.status == .exited(0), "\(setup): \(result)")
+                }
+                let bob = ["--user=bob:bobpw"]
+                let put = try await etcdctl.run(bob + ["put", "app/k", "v"])
+                #expect(put.output == "OK\n", "\(put)")
+                let get = try await etcdctl.run(bob + ["get", "app/k"])
+                #expect(get.lines == ["app/k", "v"], "\(get)")
+                let txn = try await etcdctl.run(bob + ["txn"], input: "value(\"app/k\") = \"v\"\n\nput app/k v2\n\n\n")
+                #expect(txn.lines.first == "SUCCESS", "\(txn)")
+                let grant = try await etcdctl.run(bob + ["lease", "grant", "30"])
+                #expect(grant.status == .exited(0), "\(grant)")
+                let lock = try await etcdctl.run(bob + ["lock", "app/l", "echo", "locked"])
+                #expect(lock.lines == ["locked"], "\(lock)")
+                let members = try await etcdctl.run(bob + ["member", "list"])
+                #expect(members.lines.count == 3, "\(members)")
+                let watch = cluster.adopt(try etcdctl.start(bob + ["watch", "app/w"]))
+                _ = try await eventually("the watch over TLS with auth to see a put", timeout: .seconds(20), interval: .milliseconds(300)) {
+                    _ = try await etcdctl.run(bob + ["put", "app/w", "seen"])
+                    return watch.output.contains("seen") ? true : nil
+                }
+                watch.send(SIGINT)
+                let outside = try await etcdctl.run(bob + ["put", "other", "1"])
+                #expect(outside.errorOutput.contains("etcdserver: permission denied"), "\(outside)")
+
+                // Without a token the certificate's CN is the user: alice has no role, root may
+                // do anything.
+                let asAlice = try await etcdctl.run(["get", "app/k"])
+                #expect(asAlice.errorOutput.contains("etcdserver: permission denied"), "\(asAlice)")
+                var rootByCertificate = Etcdctl(cluster: cluster)
+                rootByCertificate.globalArguments = files.clientFlags(rootClient)
+                let asRoot = try await rootByCertificate.run(["get", "app/k", "--print-value-only"])
+                #expect(asRoot.lines == ["v2"], "\(asRoot)")
+                let users = try await rootByCertificate.run(["user", "list"])
+                #expect(users.lines == ["alice", "bob", "root"], "\(users)")
+
+                // A certificate from another CA is refused before auth is reached.
+                var stranger = Etcdctl(cluster: cluster)
+                stranger.globalArguments = files.clientFlags(files.otherClient)
+                let refused = try await stranger.run(["--command-timeout=3s", "--user=bob:bobpw", "get", "app/k"])
+                #expect(refused.status != .exited(0), "\(refused)")
+            }
+        }
+
         @Test("a rotated certificate is used for new connections without a restart")
         func rotation() async throws {
             let files = try Files()
