@@ -186,7 +186,7 @@ let package = Package(
             name: "decoder-fuzzer",
             dependencies: [
                 "Primitives", "RaftCore", "StateMachine", "ReplicatedMember", "GRPCFraming", "EtcdWire", "EtcdMapping",
-                "StatehouseServer", swiftProtobuf,
+                "PeerTransport", "StatehouseServer", swiftProtobuf,
             ],
             path: "Tests/Fuzz/decoder-fuzzer"
         ),

@@ -12,8 +12,9 @@
 #
 # SwiftPM cannot link a libFuzzer executable (its entry-point renaming clashes with libFuzzer's
 # main), so the modules are compiled here with swiftc, instrumented, in dependency order. The
-# peer frames live in StatehouseServer, whose NIO dependencies are not built here: its
-# PeerFrame.swift and ServiceError.swift are compiled into the fuzzer itself.
+# peer frames live in StatehouseServer and the hello in PeerTransport, whose NIO dependencies are
+# not built here: PeerFrame.swift, ServiceError.swift and PeerHello.swift are compiled into the
+# fuzzer itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-300}
@@ -44,7 +45,7 @@ done
 objects=()
 for module in SwiftProtobuf "${modules[@]}"; do objects+=("$out/$module.o"); done
 swiftc "${flags[@]}" -sanitize=fuzzer -D FUZZING -module-name DecoderFuzzer Tests/Fuzz/decoder-fuzzer/*.swift \
-    Sources/StatehouseServer/PeerFrame.swift Sources/StatehouseServer/ServiceError.swift "${objects[@]}" -o "$out/decoder-fuzzer"
+    Sources/PeerTransport/PeerHello.swift Sources/StatehouseServer/PeerFrame.swift Sources/StatehouseServer/ServiceError.swift "${objects[@]}" -o "$out/decoder-fuzzer"
 
 summary=()
 for target in "${targets[@]}"; do

@@ -8,18 +8,18 @@ enum WriteSessionHeaders {
     static let session = "statehouse-session"
     static let sequence = "statehouse-sequence"
     static let acknowledged = "statehouse-acknowledged"
-    /// The trailer a Statehouse server adds to a write it applied in a session.
-    static let applied = "statehouse-session-applied"
+    /// The trailer a Statehouse server adds to every lease it grants.
+    static let supported = "statehouse-sessions"
 }
 
 /// The client's write session: a lease kept alive in the background whose ID, with a sequence
 /// number per write, lets a Statehouse server apply each write exactly once however often it is
 /// sent (docs/client.md, "Exactly-once writes").
 ///
-/// The session is opened by the first write. Until a server has confirmed it applies sessions
-/// (the `statehouse-session-applied` trailer), writes are still only resent when they provably
-/// never left the client; an etcd server sends no such trailer, and the client then drops the
-/// session and writes as an etcd client does.
+/// The session is opened by the first write, with a lease grant: a Statehouse server answers it
+/// with the `statehouse-sessions` trailer, so even the first write is deduplicated. An etcd
+/// server sends no such trailer (nor `statehouse-session-applied` on writes), and the client
+/// then drops the session and writes as an etcd client does.
 actor WriteSession {
     /// Whether the cluster applies writes in sessions.
     enum Support: Sendable {
@@ -31,8 +31,6 @@ actor WriteSession {
         var lease: LeaseID
         var sequence: UInt64
         var acknowledged: UInt64
-        /// Whether the server is known to deduplicate it (so it may be resent however it failed).
-        var isDeduplicated: Bool
 
         var metadata: Metadata {
             [
@@ -63,9 +61,7 @@ actor WriteSession {
                 let sequence = nextSequence
                 nextSequence += 1
                 outstanding.insert(sequence)
-                return Stamp(
-                    lease: lease.id, sequence: sequence, acknowledged: outstanding.min() ?? sequence,
-                    isDeduplicated: support == .supported)
+                return Stamp(lease: lease.id, sequence: sequence, acknowledged: outstanding.min() ?? sequence)
             }
             if isOpening {
                 await withCheckedContinuation { openingWaiters.append($0) }
@@ -77,27 +73,29 @@ actor WriteSession {
                 for waiter in openingWaiters { waiter.resume() }
                 openingWaiters.removeAll()
             }
-            let grant = try await client.grantLease(ttl: Self.ttl)
-            lease = client.keepAlive(grant.id, ttl: grant.ttl)
+            var request = Etcdserverpb_LeaseGrantRequest()
+            request.ttl = Self.ttl
+            let trailers = TrailerRecorder()
+            let grant: Etcdserverpb_LeaseGrantResponse = try await client.unary(
+                Methods.leaseGrant, request, policy: .unsentOnly, trailers: trailers)
+            if !grant.error.isEmpty { throw StatehouseError(.unknown, grant.error) }
+            lease = client.keepAlive(LeaseID(grant.id), ttl: grant.ttl)
             nextSequence = 1
             outstanding.removeAll()
+            if trailers.contains(WriteSessionHeaders.supported) {
+                support = .supported
+            } else if support == .unknown {
+                // An etcd server, or one from before sessions: write as etcd's clients do.
+                support = .unsupported
+                dropLease(client: client)
+            }
         }
     }
 
-    /// Records that a write's answer arrived (or that it will never be sent again), and whether
-    /// the server said it applied the write in the session.
-    func end(_ stamp: Stamp, confirmed: Bool?, client: StatehouseClient) {
+    /// Records that a write's answer arrived (or that it will never be sent again).
+    func end(_ stamp: Stamp) {
         guard lease?.id == stamp.lease else { return }
         outstanding.remove(stamp.sequence)
-        switch (confirmed, support) {
-        case (true?, _): support = .supported
-        case (false?, .unknown):
-            // An etcd server: it ignores the session, so the lease only costs. Write as etcd's
-            // clients do from now on.
-            support = .unsupported
-            dropLease(client: client)
-        default: break
-        }
     }
 
     /// Forgets a session the server no longer knows (its lease expired): the next write opens
@@ -141,13 +139,12 @@ extension StatehouseClient {
             guard let stamp = try await writeSession.begin(client: self) else {
                 return try await unary(method, request, policy: .unsentOnly)
             }
-            let trailers = TrailerRecorder()
             let attempts = SendCounter()
             do {
                 let response: Response = try await unary(
-                    method, request, policy: stamp.isDeduplicated ? .deduplicated : .unsentOnly, metadata: stamp.metadata,
-                    trailers: trailers, sent: attempts)
-                await writeSession.end(stamp, confirmed: trailers.contains(WriteSessionHeaders.applied), client: self)
+                    method, request, policy: .deduplicated, metadata: stamp.metadata,
+                    sent: attempts)
+                await writeSession.end(stamp)
                 return response
             } catch let error as StatehouseError where error.message == "etcdserver: session expired" {
                 await writeSession.expire(stamp)
@@ -159,7 +156,7 @@ extension StatehouseClient {
                 }
                 renewed = true
             } catch {
-                await writeSession.end(stamp, confirmed: nil, client: self)
+                await writeSession.end(stamp)
                 throw error
             }
         }

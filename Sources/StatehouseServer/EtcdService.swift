@@ -32,7 +32,11 @@ extension EtcdService {
         _ success: @escaping @Sendable (ClientResponse, HeaderContext) -> (any SwiftProtobuf.Message)?
     ) {
         var trailers: [(String, String)] = []
-        if case .write(_, let session?) = request { trailers.append((SessionHeaders.applied, String(session.session))) }
+        switch request {
+        case .write(_, let session?): trailers.append((SessionHeaders.applied, String(session.session)))
+        case .write(.leaseGrant, nil): trailers.append((SessionHeaders.supported, "1"))
+        default: break
+        }
         host.submit(request, call: responder.call) { [trailers] response, context in
             if case .failure(let error) = response {
                 responder.fail(ServiceError(error))

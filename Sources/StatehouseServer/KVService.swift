@@ -72,6 +72,9 @@ enum SessionHeaders {
     static let acknowledged = "statehouse-acknowledged"
     /// The trailer of a successful write applied in a session: the session's decimal ID.
     static let applied = "statehouse-session-applied"
+    /// The trailer of every granted lease: this server applies writes in sessions, so a client
+    /// that grants its session lease knows before its first write (etcd sends no such trailer).
+    static let supported = "statehouse-sessions"
 
     /// Reads the session stamp from a call's metadata: nil when `statehouse-session` is absent.
     ///

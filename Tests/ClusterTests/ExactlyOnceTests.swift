@@ -19,7 +19,8 @@ extension LocalClusterTests {
                     let observerConfiguration = try StatehouseClientConfiguration(endpoints: cluster.members.dropFirst().map(\.clientURL))
                     try await withStatehouseClient(configuration: observerConfiguration) { observer in
                         try await withStatehouseClient(configuration: configuration) { client in
-                            // The first write opens the session and learns that the cluster deduplicates.
+                            // The first write opens the session (the lease grant tells that the cluster
+                            // deduplicates), so that the held answer below is that of a write only.
                             try await client.put("warm-up", "1")
                             let before = try await observer.get(.key("once")).header.revision
 

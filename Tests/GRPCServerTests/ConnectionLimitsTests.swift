@@ -48,12 +48,12 @@ struct ConnectionLimitsTests {
 
     @Test("--grpc-keepalive-min-time: pings spaced by more than the minimum are answered")
     func pingsSpacedEnoughAreFine() async throws {
-        try await withServer(configure: { $0.keepaliveMinTime = .milliseconds(50) }) { server in
+        try await withServer(configure: { $0.keepaliveMinTime = .milliseconds(20) }) { server in
             let connection = try await server.connect()
             for index in 0..<5 {
                 try await connection.channel.writeAndFlush(
                     HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: UInt64(index)), ack: false)))
-                try await Task.sleep(for: .milliseconds(120))
+                try await Task.sleep(for: .milliseconds(250))
             }
             #expect(try await connection.goAways().isEmpty)
             let response = try await connection.unary(path: TestPath.unary, message: [1])

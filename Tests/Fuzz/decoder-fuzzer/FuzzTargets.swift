@@ -13,7 +13,9 @@ import SwiftProtobuf
 @testable import ReplicatedMember
 
 #if !FUZZING
-// In the fuzzing build scripts/fuzz.sh compiles PeerFrame.swift into this module instead.
+// In the fuzzing build scripts/fuzz.sh compiles PeerFrame.swift and PeerHello.swift into this
+// module instead.
+@testable import PeerTransport
 @testable import StatehouseServer
 #endif
 
@@ -112,6 +114,7 @@ func fuzzEtcdRequests(_ bytes: [UInt8]) {
 
 /// The frames members send each other: Raft messages, forwarded requests and their replies.
 func fuzzPeerFrames(_ bytes: [UInt8]) {
+    if let hello = try? PeerHello(parsing: bytes) { check(hello.encoded == bytes, "PeerHello") }
     guard let frame = PeerFrame(decoding: bytes) else { return }
     check(PeerFrame(decoding: frame.encoded()) == frame, "PeerFrame")
 }
