@@ -137,6 +137,7 @@ extension StatehouseClient {
     ) async throws -> Response {
         guard configuration.exactlyOnceWrites else { return try await unary(method, request, policy: .unsentOnly) }
         var renewed = false
+        var reauthenticated = false
         while true {
             guard let stamp = try await writeSession.begin(client: self) else {
                 return try await unary(method, request, policy: .unsentOnly)
@@ -146,7 +147,7 @@ extension StatehouseClient {
             do {
                 let response: Response = try await unary(
                     method, request, policy: stamp.isDeduplicated ? .deduplicated : .unsentOnly, metadata: stamp.metadata,
-                    trailers: trailers, sent: attempts)
+                    trailers: trailers, sent: attempts, reauthenticates: false)
                 await writeSession.end(stamp, confirmed: trailers.contains(WriteSessionHeaders.applied), client: self)
                 return response
             } catch let error as StatehouseError where error.message == "etcdserver: session expired" {
@@ -158,6 +159,11 @@ extension StatehouseClient {
                         .sessionLost, "the write session expired while the write was retried: it may or may not have been applied")
                 }
                 renewed = true
+            } catch let error as StatehouseError where !reauthenticated && dropTokenIfRefused(error) {
+                // The server refused the credentials and applied nothing; the session records that
+                // answer under this sequence number, so the write goes again with the next one.
+                await writeSession.end(stamp, confirmed: nil, client: self)
+                reauthenticated = true
             } catch {
                 await writeSession.end(stamp, confirmed: nil, client: self)
                 throw error
