@@ -39,7 +39,7 @@ struct StatehousectlRunner {
             let command = arguments.first
         {
             // Options go right after the (sub)command words: before a lock's or elect's NAME.
-            let words = ["lease", "member", "endpoint", "snapshot", "alarm"].contains(command) ? 2 : 1
+            let words = ["lease", "member", "endpoint", "snapshot", "alarm", "user", "role", "auth"].contains(command) ? 2 : 1
             fullArguments.insert("--endpoints=\(cluster.endpoints())", at: min(words, arguments.count))
         }
         counter.value += 1
