@@ -9,9 +9,9 @@ struct Statehousectl: AsyncParsableCommand {
         commandName: "statehousectl",
         abstract: "A command-line client for Statehouse (and etcd v3) clusters, modelled on etcdctl 3.4.",
         discussion: """
-            Every command takes the global options --endpoints, --command-timeout and
-            -w/--write-out (see each command's help), before or after the command's
-            name (for lock: before NAME).
+            Every command takes the global options --endpoints, --command-timeout,
+            -w/--write-out, --user and --password (see each command's help), before or
+            after the command's name (for lock: before NAME).
 
             ENDPOINTS
               --endpoints takes a comma-separated list of host:port or http://host:port.
