@@ -26,6 +26,8 @@ let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", pac
 let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let cryptoExtras: Target.Dependency = .product(name: "_CryptoExtras", package: "swift-crypto")
+let x509: Target.Dependency = .product(name: "X509", package: "swift-certificates")
+let asn1: Target.Dependency = .product(name: "SwiftASN1", package: "swift-asn1")
 let asyncAlgorithms: Target.Dependency = .product(name: "AsyncAlgorithms", package: "swift-async-algorithms")
 let grpcCore: Target.Dependency = .product(name: "GRPCCore", package: "grpc-swift-2")
 let grpcHTTP2Transport: Target.Dependency = .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
@@ -61,6 +63,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // PKCS#8 Ed25519 keys for EdDSA JWT tokens (already in the graph through grpc-swift-nio-transport).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.10.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.0.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.0"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
@@ -133,7 +138,7 @@ let package = Package(
                 "Primitives", "ReplicatedMember", "StateMachine", "RaftCore", "Storage", "StorageRocksDB", "RocksDB",
                 "EtcdWire", "EtcdMapping", "EtcdGateway", "GRPCServer", "GRPCStatus", "PeerTransport", "ServerConfiguration",
                 "Recipes", "TransportSecurity", nioCore, nioPosix, nioConcurrencyHelpers, logging, coreMetrics, prometheus, crypto,
-                cryptoExtras,
+                cryptoExtras, x509, asn1,
                 swiftProtobuf,
             ]
         ),

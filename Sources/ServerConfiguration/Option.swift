@@ -279,9 +279,9 @@ enum Option: String, CaseIterable, Sendable {
         case .authToken:
             return [
                 "Kind of auth token Authenticate hands out, as etcd's: \"simple\", or",
-                "jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256[,ttl=5m]; add verify-key=<pem>",
-                "(repeatable) for more public keys that verify tokens. Key files are read again when",
-                "they change.",
+                "jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256|EdDSA[,ttl=5m]; add",
+                "verify-key=<pem> (repeatable) for more public keys that verify tokens. Key files are read",
+                "again when they change.",
             ]
         case .authTokenTTL:
             return ["Seconds a simple token stays valid after its last use (1 to 86400), as etcd's."]

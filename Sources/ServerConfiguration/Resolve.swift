@@ -260,7 +260,7 @@ extension ServerConfiguration {
         let parts = setting.text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         if parts == ["simple"] { return nil }
         let expected =
-            "simple, or jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256[,ttl=<duration>][,verify-key=<pem>]..."
+            "simple, or jwt,priv-key=<pem>,pub-key=<pem>,sign-method=ES256|RS256|EdDSA[,ttl=<duration>][,verify-key=<pem>]..."
         guard parts.first == "jwt" else { throw setting.error(.authToken, expected: expected) }
         var options = JWTOptions(signMethod: "", privateKeyPath: "", publicKeyPaths: [], ttlSeconds: 300)
         var publicKey = ""
@@ -272,8 +272,8 @@ extension ServerConfiguration {
             case "pub-key": publicKey = pair[1]
             case "verify-key": options.publicKeyPaths.append(pair[1])
             case "sign-method":
-                guard ["ES256", "RS256"].contains(pair[1]) else {
-                    throw setting.error(.authToken, expected: "sign-method ES256 or RS256")
+                guard ["ES256", "RS256", "EdDSA"].contains(pair[1]) else {
+                    throw setting.error(.authToken, expected: "sign-method ES256, RS256 or EdDSA")
                 }
                 options.signMethod = pair[1]
             case "ttl":

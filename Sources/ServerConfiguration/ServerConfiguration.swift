@@ -268,7 +268,7 @@ struct Setting: Sendable {
 /// and Statehouse's `verify-key` (repeatable: more public keys that verify tokens, for rotating
 /// the signing key without a restart).
 public struct JWTOptions: Hashable, Sendable {
-    /// `sign-method`: `ES256` or `RS256`.
+    /// `sign-method`: `ES256`, `RS256` or `EdDSA`.
     public var signMethod: String
     /// `priv-key`: the PEM private key tokens are signed with.
     public var privateKeyPath: String

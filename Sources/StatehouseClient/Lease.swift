@@ -113,6 +113,7 @@ extension StatehouseClient {
         } catch {
             let failure = StatehouseError.from(error)
             if failure.isEndpointFailure { connection.recordFailure() }
+            _ = dropTokenIfRefused(failure)
             throw failure
         }
     }
@@ -205,6 +206,8 @@ public final class LeaseKeepAlive: Sendable {
                 let failure = StatehouseError.from(error)
                 if failure.isEndpointFailure { connection.recordFailure() }
                 client.skip(connection)
+                // A refused token: the next stream authenticates again.
+                _ = client.dropTokenIfRefused(failure)
                 client.logger.debug(
                     "lease keep-alive stream failed", metadata: ["lease": "\(id)", "error": "\(failure)"])
             }

@@ -38,4 +38,8 @@ enum Methods {
     static let hashKV = maintenance("HashKV")
     static let snapshot = maintenance("Snapshot")
     static let moveLeader = maintenance("MoveLeader")
+    static func auth(_ method: String) -> MethodDescriptor {
+        MethodDescriptor(fullyQualifiedService: "etcdserverpb.Auth", method: method)
+    }
+    static let authenticate = auth("Authenticate")
 }

@@ -38,6 +38,9 @@ public struct StatehouseClientConfiguration: Sendable {
     /// that one whose answer was lost is retried and applied exactly once (on Statehouse; etcd
     /// ignores sessions, and the client then writes without one). See docs/client.md.
     public var exactlyOnceWrites: Bool = true
+    /// The user and password to authenticate with, for clusters with authentication enabled
+    /// (etcdctl's `--user`); nil sends no credentials.
+    public var credentials: StatehouseCredentials?
 
     /// A configuration for `endpoints` with the defaults above.
     public init(endpoints: [Endpoint]) {
@@ -80,6 +83,8 @@ public final class StatehouseClient: Sendable {
     private let pinned = Atomic<Int>(0)
     private let random = Synchronization.Mutex(SeededGenerator(seed: UInt64.random(in: 0...UInt64.max)))
     private let shutDown = Atomic<Bool>(false)
+    /// The auth token of the configured credentials; nil without credentials.
+    let tokens: AuthTokenSource?
 
     /// Creates a client; no connection is made until ``run()`` starts.
     ///
@@ -99,10 +104,19 @@ public final class StatehouseClient: Sendable {
         self.logger = logger
         let metrics = ClientMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
+        let tokens = configuration.credentials.map { _ in AuthTokenSource() }
+        self.tokens = tokens
         self.connectionList = Synchronization.Mutex(
             try configuration.endpoints.map { endpoint in
-                try EndpointConnection(endpoint: endpoint, configuration: configuration, failures: metrics.endpointFailures)
+                try EndpointConnection(
+                    endpoint: endpoint, configuration: configuration, tokens: tokens, failures: metrics.endpointFailures)
             })
+        if let tokens, let credentials = configuration.credentials {
+            tokens.setAuthenticate { [weak self] in
+                guard let self else { throw StatehouseError(.unavailable, "the client is shut down") }
+                return try await self.authenticate(credentials)
+            }
+        }
     }
 
     /// The connections to the endpoints, the configured ones first, then those
@@ -114,7 +128,7 @@ public final class StatehouseClient: Sendable {
         try connectionList.withLock { connections in
             guard !connections.contains(where: { $0.endpoint == endpoint }) else { return nil }
             let connection = try EndpointConnection(
-                endpoint: endpoint, configuration: configuration, failures: metrics.endpointFailures)
+                endpoint: endpoint, configuration: configuration, tokens: tokens, failures: metrics.endpointFailures)
             connections.append(connection)
             return connection
         }
@@ -159,12 +173,14 @@ public final class StatehouseClient: Sendable {
     }
 
     /// Calls `method` with `request`, moving to other endpoints and retrying under `policy`,
-    /// all within the configured request timeout.
+    /// all within the configured request timeout. With credentials, a call whose token a server
+    /// refuses is sent once more after authenticating again, unless `reauthenticates` is false.
     func unary<Request: SwiftProtobuf.Message & Sendable, Response: SwiftProtobuf.Message & Sendable>(
         _ method: MethodDescriptor, _ request: Request, policy: RetryPolicy, timeout: Duration? = nil,
         metadata: Metadata = [:], endpoint fixed: Endpoint? = nil, trailers: TrailerRecorder? = nil,
-        sent attempts: SendCounter? = nil
+        sent attempts: SendCounter? = nil, reauthenticates: Bool = true
     ) async throws -> Response {
+        var reauthenticated = !reauthenticates
         let clock = ContinuousClock()
         let deadline = clock.now + (timeout ?? configuration.requestTimeout)
         let started = clock.now
@@ -212,6 +228,13 @@ public final class StatehouseClient: Sendable {
                 if failure.code == .cancelled || Task.isCancelled {
                     connection.recordInconclusive()
                     throw StatehouseError(.cancelled, "\(method) was cancelled")
+                }
+                // A refused token: the server did not act on the call, so it goes again once,
+                // with a new token.
+                if !reauthenticated, dropTokenIfRefused(failure) {
+                    reauthenticated = true
+                    logger.debug("authenticating again", metadata: ["method": "\(method)", "error": "\(failure)"])
+                    continue
                 }
                 if failure.isEndpointFailure {
                     connection.recordFailure()
@@ -341,7 +364,9 @@ final class EndpointConnection: Sendable {
     private let breaker: Synchronization.Mutex<CircuitBreaker>
     private let failures: Counter
 
-    init(endpoint: Endpoint, configuration: StatehouseClientConfiguration, failures: Counter) throws {
+    init(
+        endpoint: Endpoint, configuration: StatehouseClientConfiguration, tokens: AuthTokenSource?, failures: Counter
+    ) throws {
         self.endpoint = endpoint
         self.failures = failures
         breaker = Synchronization.Mutex(
@@ -369,7 +394,7 @@ final class EndpointConnection: Sendable {
             ? .ipv4(address: endpoint.host, port: endpoint.port)
             : .dns(host: endpoint.host, port: endpoint.port)
         let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security, config: transportConfig)
-        grpc = GRPCClient(transport: transport)
+        grpc = GRPCClient(transport: transport, interceptors: tokens.map { [AuthTokenInterceptor(tokens: $0)] } ?? [])
     }
 
     func admit(now: ContinuousClock.Instant) -> Bool { breaker.withLock { $0.admit(now: now) } }

@@ -38,8 +38,14 @@ public struct StatehouseError: Error, Sendable, Hashable, CustomStringConvertibl
         case keyNotFound
         /// The caller lacks the permission.
         case permissionDenied
-        /// The auth token is invalid.
+        /// The auth token is invalid (expired, or issued before the member restarted).
         case invalidAuthToken
+        /// The call's credentials predate the latest change of users, roles or permissions.
+        case authRevisionOld
+        /// The user name or password is wrong.
+        case authenticationFailed
+        /// The cluster has authentication enabled and the call carried no credentials.
+        case userNameEmpty
         /// The member ID names no member of the cluster.
         case memberNotFound
         /// A member with those peer URLs already exists.
@@ -113,6 +119,9 @@ public struct StatehouseError: Error, Sendable, Hashable, CustomStringConvertibl
         "etcdserver: key not found": .keyNotFound,
         "etcdserver: permission denied": .permissionDenied,
         "etcdserver: invalid auth token": .invalidAuthToken,
+        "etcdserver: revision of auth store is old": .authRevisionOld,
+        "etcdserver: authentication failed, invalid user ID or password": .authenticationFailed,
+        "etcdserver: user name is empty": .userNameEmpty,
         "etcdserver: member not found": .memberNotFound,
         "etcdserver: Peer URLs already exists": .peerURLExists,
         "etcdserver: can only promote a learner member": .memberNotLearner,

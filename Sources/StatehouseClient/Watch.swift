@@ -154,6 +154,8 @@ final class WatchSubscription: Sendable {
                 if Task.isCancelled { break }
                 let failure = StatehouseError.from(error)
                 if failure.isEndpointFailure { connection.recordFailure() }
+                // A refused token: the next stream authenticates again.
+                _ = client.dropTokenIfRefused(failure)
                 client.logger.debug(
                     "watch stream failed; resuming", metadata: ["endpoint": "\(connection.endpoint)", "error": "\(failure)"])
             }

@@ -135,6 +135,7 @@ extension StatehouseClient {
     ) async throws -> Response {
         guard configuration.exactlyOnceWrites else { return try await unary(method, request, policy: .unsentOnly) }
         var renewed = false
+        var reauthenticated = false
         while true {
             guard let stamp = try await writeSession.begin(client: self) else {
                 return try await unary(method, request, policy: .unsentOnly)
@@ -143,7 +144,7 @@ extension StatehouseClient {
             do {
                 let response: Response = try await unary(
                     method, request, policy: .deduplicated, metadata: stamp.metadata,
-                    sent: attempts)
+                    sent: attempts, reauthenticates: false)
                 await writeSession.end(stamp)
                 return response
             } catch let error as StatehouseError where error.message == "etcdserver: session expired" {
@@ -155,6 +156,11 @@ extension StatehouseClient {
                         .sessionLost, "the write session expired while the write was retried: it may or may not have been applied")
                 }
                 renewed = true
+            } catch let error as StatehouseError where !reauthenticated && dropTokenIfRefused(error) {
+                // The server refused the credentials and applied nothing; the session records that
+                // answer under this sequence number, so the write goes again with the next one.
+                await writeSession.end(stamp)
+                reauthenticated = true
             } catch {
                 await writeSession.end(stamp)
                 throw error

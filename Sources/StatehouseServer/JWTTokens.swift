@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
+import SwiftASN1
 import Synchronization
+import X509
 import _CryptoExtras
 
 /// etcd's JWT tokens (`--auth-token jwt,...`): stateless tokens with the claims `username`,
@@ -18,6 +20,9 @@ final class JWTTokens: Sendable {
         case es256 = "ES256"
         /// RSASSA-PKCS1-v1_5 with SHA-256.
         case rs256 = "RS256"
+        /// Ed25519 (PKCS#8 private and SubjectPublicKeyInfo public keys, read with
+        /// swift-certificates).
+        case edDSA = "EdDSA"
     }
 
     /// The keys, as checked PEM text (swift-crypto's key types are not `Sendable`).
@@ -69,9 +74,13 @@ final class JWTTokens: Sendable {
             switch method {
             case .es256: loaded.verifying.append(try P256.Signing.PrivateKey(pemRepresentation: text).publicKey.pemRepresentation)
             case .rs256: loaded.verifying.append(try _RSA.Signing.PrivateKey(pemRepresentation: text).publicKey.pemRepresentation)
+            case .edDSA:
+                let key = try Certificate.PrivateKey(pemEncoded: text).publicKey
+                guard Curve25519.Signing.PublicKey(key) != nil else { throw JWTKeyError(description: "not Ed25519") }
+                loaded.verifying.append(try key.serializeAsPEM().pemString)
             }
             loaded.signing = text
-        } catch let error as JWTKeyError {
+        } catch let error as JWTKeyError where error.description.hasPrefix("cannot read") {
             throw error
         } catch {
             throw JWTKeyError(description: "\(privateKeyPath) is not a PEM \(method.rawValue) private key")
@@ -84,6 +93,10 @@ final class JWTTokens: Sendable {
                     switch method {
                     case .es256: _ = try P256.Signing.PublicKey(pemRepresentation: text)
                     case .rs256: _ = try _RSA.Signing.PublicKey(pemRepresentation: text)
+                    case .edDSA:
+                        guard Curve25519.Signing.PublicKey(try Certificate.PublicKey(pemEncoded: text)) != nil else {
+                            throw JWTKeyError(description: "not Ed25519")
+                        }
                     }
                     loaded.verifying.append(text)
                 } catch {
@@ -118,6 +131,10 @@ final class JWTTokens: Sendable {
         case .rs256:
             signature = try _RSA.Signing.PrivateKey(pemRepresentation: pem)
                 .signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5).rawRepresentation
+        case .edDSA:
+            signature = Data(
+                try Certificate.PrivateKey(pemEncoded: pem).sign(bytes: Data(input.utf8), signatureAlgorithm: .ed25519)
+                    .rawRepresentation)
         }
         return input + "." + Self.base64URL(signature)
     }
@@ -143,6 +160,10 @@ final class JWTTokens: Sendable {
                 guard let key = try? _RSA.Signing.PublicKey(pemRepresentation: pem) else { return false }
                 return key.isValidSignature(
                     _RSA.Signing.RSASignature(rawRepresentation: signature), for: input, padding: .insecurePKCS1v1_5)
+            case .edDSA:
+                guard let key = try? Certificate.PublicKey(pemEncoded: pem), let ed25519 = Curve25519.Signing.PublicKey(key)
+                else { return false }
+                return ed25519.isValidSignature(signature, for: input)
             }
         }
         guard verified, let claims = try? JSONSerialization.jsonObject(with: body) as? [String: Any],

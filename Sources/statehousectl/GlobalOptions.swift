@@ -3,6 +3,10 @@ import Foundation
 import Logging
 import StatehouseClient
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The options every command takes: where the cluster is, how long a call may take, and how
 /// results are printed.
 struct GlobalOptions: ParsableArguments {
@@ -41,6 +45,15 @@ struct GlobalOptions: ParsableArguments {
         help: "Speak TLS without verifying the servers' certificates (encrypted, not authenticated; for tests).")
     var insecureSkipTLSVerify = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Authenticate as this user, name[:password]; without a password, it is asked for when standard input is a terminal.",
+            valueName: "name[:password]"))
+    var user: String?
+
+    @Option(help: ArgumentHelp("The password of --user (--user then holds only the name).", valueName: "password"))
+    var password: String?
+
     /// The endpoints to use: the flag, else the environment variable, else the default.
     var endpointList: [String] {
         let text =
@@ -51,13 +64,45 @@ struct GlobalOptions: ParsableArguments {
 
     mutating func validate() throws {
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
-        _ = try configuration()
+        if password != nil {
+            guard let user else { throw ValidationError("--password needs --user") }
+            if user.contains(":") { throw ValidationError("--user must not hold a password when --password is given") }
+        }
+        if let user, user.isEmpty || user.hasPrefix(":") { throw ValidationError("--user needs a user name") }
+        _ = try connectionConfiguration()
     }
 
-    /// The client configuration these options describe.
+    /// The credentials of `--user` and `--password`, asking for a missing password on the
+    /// terminal; nil without `--user`.
+    ///
+    /// - Throws: `ValidationError` when the password is missing and standard input is not a
+    ///   terminal.
+    func credentials() throws -> StatehouseCredentials? {
+        guard let user else { return nil }
+        if let password { return StatehouseCredentials(user: user, password: password) }
+        if let colon = user.firstIndex(of: ":") {
+            return StatehouseCredentials(user: String(user[..<colon]), password: String(user[user.index(after: colon)...]))
+        }
+        guard let typed = readPassword(prompt: "Password: ") else {
+            throw ValidationError(
+                "no password for user \"\(user)\": give --user \(user):PASSWORD or --password, or run in a terminal to be asked for it")
+        }
+        return StatehouseCredentials(user: user, password: typed)
+    }
+
+    /// The client configuration these options describe, credentials included.
+    ///
+    /// - Throws: `ValidationError` naming a malformed endpoint or a missing password.
+    func configuration(endpoints chosen: [String]? = nil) throws -> StatehouseClientConfiguration {
+        var configuration = try connectionConfiguration(endpoints: chosen)
+        configuration.credentials = try credentials()
+        return configuration
+    }
+
+    /// The client configuration these options describe, without credentials.
     ///
     /// - Throws: `ValidationError` naming a malformed endpoint.
-    func configuration(endpoints chosen: [String]? = nil) throws -> StatehouseClientConfiguration {
+    func connectionConfiguration(endpoints chosen: [String]? = nil) throws -> StatehouseClientConfiguration {
         do {
             var configuration = try StatehouseClientConfiguration(endpoints: chosen ?? endpointList)
             configuration.requestTimeout = commandTimeout.duration
@@ -123,4 +168,11 @@ struct CommandDuration: ExpressibleByArgument, Sendable {
     }
 
     var defaultValueDescription: String { text }
+}
+
+/// Reads a password from the terminal without echoing it; nil when standard input is not a
+/// terminal.
+func readPassword(prompt: String) -> String? {
+    guard isatty(STDIN_FILENO) == 1, let typed = getpass(prompt) else { return nil }
+    return String(cString: typed)
 }

@@ -9,9 +9,9 @@ struct Statehousectl: AsyncParsableCommand {
         commandName: "statehousectl",
         abstract: "A command-line client for Statehouse (and etcd v3) clusters, modelled on etcdctl 3.4.",
         discussion: """
-            Every command takes the global options --endpoints, --command-timeout and
-            -w/--write-out (see each command's help), before or after the command's
-            name (for lock: before NAME).
+            Every command takes the global options --endpoints, --command-timeout,
+            -w/--write-out, --user and --password (see each command's help), before or
+            after the command's name (for lock: before NAME).
 
             ENDPOINTS
               --endpoints takes a comma-separated list of host:port or http://host:port.
@@ -44,6 +44,7 @@ struct Statehousectl: AsyncParsableCommand {
             Get.self, Put.self, Del.self, TxnCommand.self, Watch.self, Compaction.self,
             LeaseCommand.self, Lock.self, Elect.self,
             MemberCommand.self, EndpointCommand.self, SnapshotCommand.self, MoveLeader.self, AlarmCommand.self,
+            UserCommand.self, RoleCommand.self, AuthCommand.self,
         ]
     )
 
@@ -52,7 +53,8 @@ struct Statehousectl: AsyncParsableCommand {
     static func main() async {
         let command: any ParsableCommand
         do {
-            command = try parseAsRoot(movingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+            command = try parseAsRoot(
+                movingGlobalOptions(writingFlagsBare(Array(CommandLine.arguments.dropFirst()))))
         } catch {
             exit(for: error)
         }
@@ -70,7 +72,9 @@ struct Statehousectl: AsyncParsableCommand {
     }
 
     /// The global options, as they may be written before the command's name.
-    static let globalOptionNames: Set<String> = ["--endpoints", "--command-timeout", "-w", "--write-out"]
+    static let globalOptionNames: Set<String> = [
+        "--endpoints", "--command-timeout", "-w", "--write-out", "--user", "--password",
+    ]
 
     /// `arguments` with the global options that precede the command's name moved after it
     /// (after `lease grant`, say), where the command's own option group parses them.
@@ -98,6 +102,26 @@ struct Statehousectl: AsyncParsableCommand {
             command = next
         }
         return path + leading + rest
+    }
+
+    /// `arguments` with etcdctl's `--prefix=true` and `--from-key=true` written as the bare flags
+    /// and their `=false` forms dropped, so that scripts written for etcdctl work. `lock` and
+    /// `elect` pass their arguments to a command, which are left as they are.
+    static func writingFlagsBare(_ arguments: [String]) -> [String] {
+        guard !arguments.contains(where: { $0 == "lock" || $0 == "elect" }) else { return arguments }
+        var result: [String] = []
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--" {
+                result += arguments[index...]
+                break
+            }
+            switch argument {
+            case "--prefix=true", "--from-key=true": result.append(String(argument.dropLast("=true".count)))
+            case "--prefix=false", "--from-key=false": continue
+            default: result.append(argument)
+            }
+        }
+        return result
     }
 
     /// Prints what `error` means in the form its kind calls for and exits with its status.

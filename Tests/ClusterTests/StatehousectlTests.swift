@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import StatehouseClient
 import TestSupport
 import Testing
 
@@ -39,7 +40,7 @@ struct StatehousectlRunner {
             let command = arguments.first
         {
             // Options go right after the (sub)command words: before a lock's or elect's NAME.
-            let words = ["lease", "member", "endpoint", "snapshot", "alarm"].contains(command) ? 2 : 1
+            let words = ["lease", "member", "endpoint", "snapshot", "alarm", "user", "role", "auth"].contains(command) ? 2 : 1
             fullArguments.insert("--endpoints=\(cluster.endpoints())", at: min(words, arguments.count))
         }
         counter.value += 1
@@ -73,9 +74,22 @@ extension LocalClusterTests {
     struct StatehousectlTests {
         /// Runs `body` with a three-member cluster (see ``withCluster(size:snapshotCount:arguments:_:)``) and a
         /// statehousectl runner for it; skips the test if statehousectl was not built.
-        private func withCtlCluster(_ body: (LocalCluster, StatehousectlRunner) async throws -> Void) async throws {
+        private func withCtlCluster(
+            arguments: [String] = [], _ body: (LocalCluster, StatehousectlRunner) async throws -> Void
+        ) async throws {
             let executable = try StatehousectlRunner.builtExecutable()
-            try await withCluster { cluster in try await body(cluster, StatehousectlRunner(executable: executable, cluster: cluster)) }
+            try await withCluster(arguments: arguments) { cluster in
+                try await body(cluster, StatehousectlRunner(executable: executable, cluster: cluster))
+            }
+        }
+
+        /// Runs statehousectl and checks it exits 1 with `message` as its one line on standard error.
+        private func refuse(
+            _ ctl: StatehousectlRunner, _ arguments: [String], with message: String, sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws {
+            let result = try await ctl.run(arguments)
+            #expect(result.status == .exited(1), "\(result)", sourceLocation: sourceLocation)
+            #expect(result.errorOutput == "Error: \(message)\n", "\(result)", sourceLocation: sourceLocation)
         }
 
         /// Runs statehousectl and checks it exits 0; returns what it printed.
@@ -320,6 +334,106 @@ extension LocalClusterTests {
                 #expect(p2Exit == .exited(0), "\(p2.errorOutput)")
                 #expect(observerExit == .exited(0), "\(observer.errorOutput)")
                 try await expect(ctl, ["get", "--prefix", "myelection/"], prints: "")
+            }
+        }
+
+        // MARK: - Authentication
+
+        @Test("user, role and auth commands; --user inside and outside a role's prefix; the Swift client with credentials")
+        func authentication() async throws {
+            try await withCtlCluster(arguments: ["--auth-password-rounds=1000", "--auth-token-ttl=2"]) { cluster, ctl in
+                try await expect(ctl, ["user", "add", "root:rootpw"], prints: "User root created\n")
+                try await expect(ctl, ["user", "add", "alice", "--new-user-password=alicepw"], prints: "User alice created\n")
+                try await expect(ctl, ["role", "add", "app"], prints: "Role app created\n")
+                try await expect(
+                    ctl, ["role", "grant-permission", "--prefix=true", "app", "readwrite", "app/"], prints: "Role app updated\n")
+                try await expect(ctl, ["role", "grant-permission", "app", "read", "config"], prints: "Role app updated\n")
+                try await expect(
+                    ctl, ["role", "get", "app"],
+                    prints: "Role app\nKV Read:\n\t[app/, app0) (prefix app/)\n\tconfig\nKV Write:\n\t[app/, app0) (prefix app/)\n")
+                try await expect(ctl, ["user", "grant-role", "alice", "app"], prints: "Role app is granted to user alice\n")
+                try await expect(ctl, ["user", "get", "alice"], prints: "User: alice\nRoles: app\n")
+                // As etcdctl, enabling grants root the root role it lacks.
+                try await expect(ctl, ["auth", "enable"], prints: "Authentication Enabled\n")
+
+                let alice = ["--user=alice:alicepw"]
+                try await expect(ctl, ["put", "app/x", "1"] + alice, prints: "OK\n")
+                try await expect(ctl, ["get", "app/x", "--user", "alice", "--password", "alicepw"], prints: "app/x\n1\n")
+                try await refuse(ctl, ["put", "other", "1"] + alice, with: "etcdserver: permission denied")
+                try await refuse(ctl, ["get", "other"] + alice, with: "etcdserver: permission denied")
+                try await refuse(ctl, ["get", "app/x"], with: "etcdserver: user name is empty")
+                try await refuse(
+                    ctl, ["get", "app/x", "--user=alice:wrong"], with: "etcdserver: authentication failed, invalid user ID or password")
+                try await refuse(ctl, ["user", "list"] + alice, with: "etcdserver: permission denied")
+                let noPassword = try await ctl.run(["get", "app/x", "--user=alice"])
+                #expect(noPassword.status == .exited(2), "\(noPassword)")
+                #expect(noPassword.errorOutput.contains("no password for user \"alice\""), "\(noPassword)")
+                try await expect(ctl, ["user", "list", "--user=root:rootpw"], prints: "alice\nroot\n")
+                try await expect(ctl, ["role", "list", "--user=root:rootpw"], prints: "app\nroot\n")
+
+                // The Swift client: every kind of call carries the token.
+                var configuration = try StatehouseClientConfiguration(endpoints: cluster.members.map(\.clientURL))
+                configuration.credentials = StatehouseCredentials(user: "alice", password: "alicepw")
+                try await withStatehouseClient(configuration: configuration) { client in
+                    let start = try await client.put("app/y", "2").header.revision
+                    #expect(try await client.get("app/y")?.valueString == "2")
+                    let events = try await collect(1, from: client.watch(prefix: "app/", options: WatchOptions(startRevision: start)))
+                    #expect(events.map(\.kv.keyString) == ["app/y"])
+                    let grant = try await client.grantLease(ttl: 10)
+                    try await client.put("app/leased", "v", lease: grant.id)
+                    #expect(try await client.renewLease(grant.id) > 0)
+                    try await client.withSession(ttl: 10) { session in
+                        let mutex = DistributedMutex(session: session, name: "app/lock")
+                        _ = try await mutex.withLock { _ in try await mutex.guardedPut("app/guarded", "1") }
+                    }
+                    let denied = await #expect(throws: StatehouseError.self) { try await client.put("other", "1") }
+                    #expect(denied?.code == .permissionDenied)
+                    // The token expires unused (--auth-token-ttl=2): the servers refuse it as an
+                    // invalid auth token, and the client authenticates again by itself.
+                    try await Task.sleep(for: .seconds(3))
+                    try await client.put("app/z", "3")
+                    try await Task.sleep(for: .seconds(3))
+                    #expect(try await client.get("app/z")?.valueString == "3")
+                }
+                configuration.credentials = StatehouseCredentials(user: "alice", password: "wrong")
+                try await withStatehouseClient(configuration: configuration) { client in
+                    let failed = await #expect(throws: StatehouseError.self) { try await client.get("app/y") }
+                    #expect(failed?.code == .authenticationFailed)
+                    #expect(failed?.message == "etcdserver: authentication failed, invalid user ID or password")
+                }
+            }
+        }
+
+        @Test(
+            "EdDSA JWT tokens: statehousectl and the Swift client authenticate; a token older than a change of users is replaced",
+            .enabled(if: TestCertificates.isAvailable, "openssl is not installed"))
+        func edDSATokens() async throws {
+            let keys = try TestCertificates(
+                directory: FileManager.default.temporaryDirectory.appendingPathComponent("statehouse-eddsa-\(getpid())").path)
+            defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+            try keys.openssl(["genpkey", "-algorithm", "ed25519", "-out", keys.path("jwt.key")])
+            try keys.openssl(["pkey", "-in", keys.path("jwt.key"), "-pubout", "-out", keys.path("jwt.pem")])
+            let token = "--auth-token=jwt,priv-key=\(keys.path("jwt.key")),pub-key=\(keys.path("jwt.pem")),sign-method=EdDSA,ttl=5m"
+            try await withCtlCluster(arguments: ["--auth-password-rounds=1000", token]) { cluster, ctl in
+                let root = ["--user=root:rootpw"]
+                try await expect(ctl, ["user", "add", "root:rootpw"], prints: "User root created\n")
+                try await expect(ctl, ["auth", "enable"], prints: "Authentication Enabled\n")
+                try await expect(ctl, ["put", "k", "v"] + root, prints: "OK\n")
+                try await expect(ctl, ["get", "k"] + root, prints: "k\nv\n")
+
+                var configuration = try StatehouseClientConfiguration(endpoints: cluster.members.map(\.clientURL))
+                configuration.credentials = StatehouseCredentials(user: "root", password: "rootpw")
+                try await withStatehouseClient(configuration: configuration) { client in
+                    try await client.put("k", "w")
+                    // Each change of users moves the auth revision past the client's token's: the
+                    // server answers "revision of auth store is old", and the client authenticates
+                    // again, for a write in its session and for a read.
+                    try await client.addUser("bob", password: "bobpw")
+                    try await client.put("k", "x")
+                    try await client.addUser("carol", password: "carolpw")
+                    #expect(try await client.get("k")?.valueString == "x")
+                    #expect(try await client.users() == ["bob", "carol", "root"])
+                }
             }
         }
 

@@ -160,6 +160,26 @@ func documentationExample12(client: StatehouseClient) async throws {
     _ = orders
 }
 
+func documentationExample13() async throws {
+    var configuration = try StatehouseClientConfiguration(endpoints: ["127.0.0.1:2379"])
+    configuration.credentials = StatehouseCredentials(user: "alice", password: "alice-secret")
+    try await withStatehouseClient(configuration: configuration) { client in
+        try await client.put("app/greeting", "hello")
+        print(try await client.get("app/greeting")?.valueString ?? "missing")
+    }
+}
+
+func documentationExample14(client: StatehouseClient) async throws {
+    try await client.addUser("root", password: "root-secret")
+    try await client.addRole("root")
+    try await client.grantRole("root", toUser: "root")
+    try await client.addRole("app")
+    try await client.grantPermission(.prefix(.readWrite, "app/"), toRole: "app")
+    try await client.addUser("alice", password: "alice-secret")
+    try await client.grantRole("app", toUser: "alice")
+    try await client.enableAuth()
+}
+
 @Test("Every Swift example in docs/client.md is compiled here")
 func documentationExamplesAreCompiled() throws {
     let here = URL(fileURLWithPath: #filePath)
