@@ -60,13 +60,21 @@ extension LocalClusterTests {
                 // The runbook: one member at a time, the leader last; each stopped with SIGTERM,
                 // started on its data with the new build, and healthy before the next.
                 let leader = try await cluster.waitForLeader()
+                var upgraded: [LocalMember] = []
                 for member in cluster.others(than: leader) + [leader] {
                     #expect(try await cluster.stop(member, signal: SIGTERM) == .exited(0))
                     member.environment = [:]
                     try await write("while-\(member.name)-is-down", through: cluster.others(than: member)[0])
                     try await cluster.restart(member)
+                    upgraded.append(member)
                     try await cluster.waitForLeader()
                     try await write("after-\(member.name)", through: member)
+                    // Half upgraded, the new build talks to the old one at version 1.
+                    for old in cluster.members where !upgraded.contains(where: { $0 === old }) {
+                        _ = try await eventually("\(member.name) to speak version 1 with \(old.name)") {
+                            try await Self.peerMetrics(of: member, for: old).version == 1 ? () : nil
+                        }
+                    }
                 }
                 // Every pair now speaks version 2 and measures round trips.
                 for member in cluster.members {
