@@ -36,7 +36,7 @@ extension LocalClusterTests {
         }
 
         @Test(
-            "Members of the previous build (peer protocol 1 only) are replaced one at a time by this build (1...2) with writes throughout; a build with no version in common is refused, naming both ranges, and nothing is lost"
+            "Members of the previous build (peer protocol 1 only) are replaced one at a time by this build (1...2) with writes throughout; a build with no version in common is refused, naming both ranges; the next build (2...3) joins; nothing is lost"
         )
         func rollingUpgradeAndRefusal() async throws {
             try await withCluster { cluster in
@@ -102,10 +102,16 @@ extension LocalClusterTests {
                 #expect(try await Self.peerMetrics(of: others[0], for: ahead).version == 0)
                 #expect(ahead.isRunning)
 
-                // Back on this build, it catches up: every acknowledged write is on every member.
+                // The next build (2...3) shares version 2 with this one: it joins, catches up, and
+                // every acknowledged write is on every member.
                 try await cluster.stop(ahead, signal: SIGTERM)
-                ahead.environment = [:]
+                ahead.environment = Self.speaking("2...3")
                 try await cluster.restart(ahead)
+                for peer in others {
+                    _ = try await eventually("\(ahead.name) to speak version 2 with \(peer.name)") {
+                        try await Self.peerMetrics(of: ahead, for: peer).version == 2 ? () : nil
+                    }
+                }
                 for member in cluster.members {
                     try await Self.expectEveryWrite(written, on: member, in: cluster)
                 }
