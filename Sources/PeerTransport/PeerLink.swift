@@ -34,11 +34,20 @@ struct Outbox {
     var droppedFrames = 0
     var reconnects = 0
     var isConnected = false
+    /// The version the open connection speaks, 0 if none.
+    var protocolVersion: UInt8 = 0
+    /// The peer's versions, when it answered that none is in common.
+    var refusedBy: ClosedRange<UInt8>?
+    var roundTrips = RoundTripHistogram()
 
     var statistics: PeerTransport.Statistics.Peer {
-        PeerTransport.Statistics.Peer(
+        var peer = PeerTransport.Statistics.Peer(
             sentFrames: sentFrames, droppedFrames: droppedFrames, queuedFrames: frames.count, queuedBytes: queuedBytes,
             isConnected: isConnected, reconnects: reconnects, sentBytes: sentBytes)
+        peer.protocolVersion = Int(protocolVersion)
+        peer.refusedBy = refusedBy
+        peer.roundTrips = roundTrips
+        return peer
     }
 }
 
@@ -76,6 +85,14 @@ final class PeerLink: @unchecked Sendable {
     private var isDraining = false
     private var mustDrainAgain = false
     private var batch: [[UInt8]] = []
+    /// The hello the open connection started with, and whether the peer answered it.
+    private var hello: (versions: ClosedRange<UInt8>, isAnswered: Bool) = (1...1, false)
+    /// Whether the next connection starts with a version-1 hello: after a peer closed a
+    /// connection without answering a hello with a range, as builds from before ranges do.
+    private var sendsVersionOneHello: Bool
+    /// The repeated round-trip probe of the open connection, and when its unanswered probe left.
+    private var probe: RepeatedTask?
+    private var probeSentAt: NIODeadline?
 
     /// The most payload bytes encoded into one write (a single larger frame is written alone).
     private static let chunkBytes = 64 << 10
@@ -92,6 +109,7 @@ final class PeerLink: @unchecked Sendable {
         self.usesTLS = usesTLS
         self.loop = loop
         self.configuration = configuration
+        self.sendsVersionOneHello = configuration.protocolVersions.upperBound < 2
         var logger = logger
         logger[metadataKey: "peer"] = "\(id)"
         self.logger = logger
@@ -139,6 +157,14 @@ final class PeerLink: @unchecked Sendable {
         loop.execute { self.addressChanged(host: host, port: port, usesTLS: usesTLS) }
     }
 
+    /// Opens the connection if none was asked for yet.
+    func connectIfIdle() {
+        loop.execute {
+            guard case .idle = self.connection else { return }
+            self.connect()
+        }
+    }
+
     /// Closes the connection, cancels any reconnect and drops the queue; later sends are dropped.
     func close() -> EventLoopFuture<Void> {
         loop.flatSubmit { self.closeOnLoop() }
@@ -179,6 +205,9 @@ final class PeerLink: @unchecked Sendable {
                     if usesTLS {
                         try channel.pipeline.syncOperations.addHandler(try Self.tlsHandler(host: host, configuration: configuration))
                     }
+                    // The peer writes at most the hello's reply, then empty frames (probes' answers).
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(FrameDecoder(maxFrameBytes: 0, firstFrameBytes: PeerHelloReply.payloadBytes)))
                     try channel.pipeline.syncOperations.addHandler(OutboundConnectionHandler(link: self))
                 }
             }
@@ -206,7 +235,11 @@ final class PeerLink: @unchecked Sendable {
         case .success(let channel) where channel.isActive:
             connection = .connected(channel)
             connectedAt = .now()
-            let hello = PeerHello(clusterID: configuration.clusterID, senderID: configuration.localID).encoded
+            let versions = sendsVersionOneHello ? 1...1 : configuration.protocolVersions
+            self.hello = (versions, false)
+            let hello = PeerHello(clusterID: configuration.clusterID, senderID: configuration.localID, versions: versions).encoded
+            // A version-1 peer never answers: the connection speaks version 1 from the start.
+            outbox.withLockedValue { $0.protocolVersion = versions.upperBound < 2 ? 1 : 0 }
             var buffer = channel.allocator.buffer(capacity: PeerWire.lengthPrefixBytes + hello.count)
             PeerWire.writeFrame(hello, into: &buffer)
             channel.writeAndFlush(buffer, promise: nil)
@@ -246,6 +279,20 @@ final class PeerLink: @unchecked Sendable {
     func channelClosed(_ channel: any Channel) {
         loop.assertInEventLoop()
         guard case .connected(let current) = connection, current === channel else { return }
+        stopProbing()
+        if hello.versions.upperBound >= 2, !hello.isAnswered, configuration.protocolVersions.lowerBound == 1 {
+            sendsVersionOneHello = true
+            logger.info(
+                "peer closed the connection without answering the hello: it may run a build that speaks peer protocol version 1 only; the next connection speaks version 1",
+                metadata: ["versions": "\(PeerHello.describe(configuration.protocolVersions))"])
+        } else if hello.versions.upperBound >= 2, !hello.isAnswered {
+            logger.warning(
+                "peer closed the connection without answering the hello: it may run a build that speaks peer protocol version 1 only, which this member does not",
+                metadata: ["versions": "\(PeerHello.describe(configuration.protocolVersions))"])
+        } else if hello.versions.upperBound < 2, configuration.protocolVersions.upperBound >= 2 {
+            // The peer may have been upgraded meanwhile: offer the whole range again.
+            sendsVersionOneHello = false
+        }
         // A connection that lived through a whole maximum backoff restarts the backoff; one that
         // closes at once (a peer that rejects us, say) keeps backing off further.
         if NIODeadline.now() - connectedAt >= configuration.reconnectDelay.max {
@@ -253,6 +300,77 @@ final class PeerLink: @unchecked Sendable {
         }
         logger.info("connection to peer closed; reconnecting", metadata: ["address": "\(host):\(port)"])
         scheduleReconnect()
+    }
+
+    /// Called by the connection's handler with each frame the peer wrote on `channel`: the answer
+    /// to the hello, then answers to probes.
+    func received(_ frame: ByteBuffer, on channel: any Channel) {
+        loop.assertInEventLoop()
+        guard case .connected(let current) = connection, current === channel else { return }
+        guard hello.isAnswered else {
+            answered(frame, on: channel)
+            return
+        }
+        guard frame.readableBytes == 0, let sentAt = probeSentAt else {
+            logger.warning("peer wrote an unexpected frame; closing the connection")
+            channel.close(promise: nil)
+            return
+        }
+        probeSentAt = nil
+        let seconds = Double((NIODeadline.now() - sentAt).nanoseconds) / 1e9
+        outbox.withLockedValue { $0.roundTrips.record(seconds) }
+    }
+
+    private func answered(_ frame: ByteBuffer, on channel: any Channel) {
+        let ours = configuration.protocolVersions
+        let reply: PeerHelloReply
+        do {
+            reply = try PeerHelloReply(parsing: frame)
+        } catch {
+            logger.warning("closing the connection to peer: \(error)")
+            channel.close(promise: nil)
+            return
+        }
+        hello.isAnswered = true
+        guard let chosen = reply.chosen, hello.versions.contains(chosen) else {
+            let isNew = outbox.withLockedValue { box in
+                defer { box.refusedBy = reply.versions }
+                return box.refusedBy != reply.versions
+            }
+            logger.log(
+                level: isNew ? .error : .debug,
+                "peer refused the connection: it speaks peer protocol versions \(PeerHello.describe(reply.versions)), this member \(PeerHello.describe(ours)): no version in common; run builds whose versions overlap",
+                metadata: ["address": "\(host):\(port)"])
+            channel.close(promise: nil)
+            return
+        }
+        outbox.withLockedValue { box in
+            box.protocolVersion = chosen
+            box.refusedBy = nil
+        }
+        logger.debug("peer answered the hello", metadata: ["version": "\(chosen)"])
+        if chosen >= 2 {
+            probe = loop.scheduleRepeatedTask(initialDelay: .zero, delay: configuration.roundTripProbeInterval) { _ in
+                self.sendProbe(on: channel)
+            }
+        }
+    }
+
+    /// Writes a probe (an empty frame) unless the last one is still unanswered.
+    private func sendProbe(on channel: any Channel) {
+        loop.assertInEventLoop()
+        guard case .connected(let current) = connection, current === channel, probeSentAt == nil else { return }
+        var buffer = channel.allocator.buffer(capacity: PeerWire.lengthPrefixBytes)
+        PeerWire.writeFrame([], into: &buffer)
+        probeSentAt = .now()
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    private func stopProbing() {
+        probe?.cancel()
+        probe = nil
+        probeSentAt = nil
+        outbox.withLockedValue { $0.protocolVersion = 0 }
     }
 
     /// Called by the connection's handler when `channel`'s writability changed.
@@ -326,6 +444,7 @@ final class PeerLink: @unchecked Sendable {
         case .connecting:
             break  // its completion sees it was superseded
         case .connected(let channel):
+            stopProbing()
             setReadiness(.waiting, isConnected: false)
             channel.close(promise: nil)
         case .backingOff(let task):
@@ -345,6 +464,7 @@ final class PeerLink: @unchecked Sendable {
         }
         let previous = connection
         connection = .closed
+        stopProbing()
         switch previous {
         case .connected(let channel):
             return channel.close().recover { _ in }
@@ -357,8 +477,9 @@ final class PeerLink: @unchecked Sendable {
     }
 }
 
-/// The handler of an outbound connection: tells its link when the channel closes or its
-/// writability changes. The accepting side never writes, so anything read is discarded.
+/// The handler of an outbound connection: hands its link the frames the peer writes (the answer
+/// to the hello, answers to probes), and tells it when the channel closes or its writability
+/// changes.
 final class OutboundConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -368,7 +489,9 @@ final class OutboundConnectionHandler: ChannelInboundHandler {
         self.link = link
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        link.received(Self.unwrapInboundIn(data), on: context.channel)
+    }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         link.writabilityChanged(context.channel)

@@ -12,9 +12,16 @@ public import TransportSecurity
 /// payloads: the caller encodes its messages.
 ///
 /// On the wire every frame is a 4-byte big-endian length followed by the payload. A connection
-/// starts with a hello frame (`SHPT`, a version byte, the cluster ID and the sender's ID); the
-/// accepting side closes connections from other clusters, other versions or anything else, and
-/// connections that announce a frame longer than ``Configuration/maxFrameBytes``.
+/// starts with a hello frame (`SHPT`, the versions of the peer protocol the sender speaks, the
+/// cluster ID and the sender's ID); the accepting side answers with its own versions and the
+/// highest both speak, and closes connections from other clusters, with no version in common or
+/// anything else, and connections that announce a frame longer than
+/// ``Configuration/maxFrameBytes``. A peer from before version ranges, which speaks version 1
+/// only and refuses a hello with a range, gets a version-1 hello on the next connection.
+///
+/// On connections speaking version 2 or later the connecting side probes the round trip every
+/// ``Configuration/roundTripProbeInterval`` (an empty frame, answered with an empty frame); the
+/// times are in ``Statistics/Peer/roundTrips``.
 ///
 /// Sending never blocks: ``send(_:to:)-([UInt8],_)`` queues the frame for the peer (bounded by
 /// ``Configuration/maxQueuedBytesPerPeer``) and the peer's event loop writes it. The connection is
@@ -58,6 +65,17 @@ public final class PeerTransport: Sendable {
         public var allowedCommonName: String?
         /// TLS of the connections this member opens to peers added with `usesTLS`.
         public var clientTLS: TLSContextSource?
+        /// The versions of the peer protocol this member speaks: by default every version this
+        /// build knows (``PeerTransport/supportedProtocolVersions``). Tests narrow it to stand
+        /// for another build (see ``PeerTransport/protocolVersions(testingEnvironment:)``).
+        public var protocolVersions: ClosedRange<UInt8> = PeerTransport.supportedProtocolVersions
+        /// How often the round trip to each peer is probed on connections speaking version 2 or
+        /// later (etcd's prober: every 4 s); the first probe goes out as the connection opens.
+        public var roundTripProbeInterval: TimeAmount = .seconds(4)
+        /// Whether ``PeerTransport/setPeer(_:host:port:usesTLS:)`` opens the connection to a new
+        /// peer at once rather than on the first send, so that the round trip to every peer is
+        /// measured even when nothing is sent to it (a follower sends only to the leader).
+        public var connectsEagerly = false
 
         /// The frame limit for messages of at most `largestPayload` bytes of entries or snapshot
         /// data: that plus 1 MiB for the messages' headers.
@@ -90,6 +108,14 @@ public final class PeerTransport: Sendable {
             public var reconnects: Int
             /// Bytes written to the connection, length prefixes included.
             public var sentBytes: Int
+            /// The peer protocol version the open connection speaks; 0 while none is open or
+            /// the peer refused (see ``refusedBy``).
+            public var protocolVersion: Int = 0
+            /// The versions the peer speaks, when its last answer was that it has none in common
+            /// with this member; nil once a connection is accepted.
+            public var refusedBy: ClosedRange<UInt8>?
+            /// The measured round trips to the peer.
+            public var roundTrips = RoundTripHistogram()
 
             /// Creates a peer's counters.
             public init(
@@ -142,7 +168,13 @@ public final class PeerTransport: Sendable {
         var inbound: [ObjectIdentifier: any Channel] = [:]
         var isShutDown = false
         var unroutableFrames = 0
-        var lastUnknownSenderWarning: NIODeadline?
+        var lastWarnings: [RefusalWarning: NIODeadline] = [:]
+    }
+
+    /// The kinds of refused connection whose warnings are rate-limited.
+    enum RefusalWarning: Hashable {
+        case unknownSender
+        case noCommonVersion
     }
 
     private struct InboundCounters {
@@ -231,9 +263,12 @@ public final class PeerTransport: Sendable {
         var logger = logger
         logger[metadataKey: "remote"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
         let handler = InboundPeerHandler(
-            clusterID: configuration.clusterID, localID: configuration.localID, admitsSender: configuration.admitsSender,
-            logger: logger, transport: self)
+            clusterID: configuration.clusterID, localID: configuration.localID, versions: configuration.protocolVersions,
+            admitsSender: configuration.admitsSender, logger: logger, transport: self)
         let maxFrameBytes = configuration.maxFrameBytes
+        // A member speaking version 1 only refuses a hello with a range, as builds before ranges do.
+        let firstFrameBytes =
+            configuration.protocolVersions.upperBound >= 2 ? PeerHello.maxPayloadBytes : PeerHello.versionOnePayloadBytes
         let configuration = self.configuration
         let connectionLogger = logger
         return channel.eventLoop.makeCompletedFuture {
@@ -244,7 +279,7 @@ public final class PeerTransport: Sendable {
                     try pipeline.addHandler(AllowedCommonNameHandler(allowed: allowed, logger: connectionLogger))
                 }
             }
-            try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
+            try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes, firstFrameBytes: firstFrameBytes)))
             try pipeline.addHandler(handler)
         }
     }
@@ -267,36 +302,39 @@ public final class PeerTransport: Sendable {
         inboundCounters.withLockedValue { $0.rejectedConnections += 1 }
     }
 
-    /// Whether a refused sender's hello should be logged at warning level now: at most once per
-    /// ``unknownSenderWarningInterval`` (a refused peer reconnects every few seconds).
-    func shouldWarnAboutUnknownSender(now: NIODeadline = .now()) -> Bool {
+    /// Whether a refused hello of this kind should be logged at warning level now: at most once
+    /// per ``refusalWarningInterval`` (a refused peer reconnects every few seconds).
+    func shouldWarn(about kind: RefusalWarning, now: NIODeadline = .now()) -> Bool {
         state.withLockedValue { state in
-            if let last = state.lastUnknownSenderWarning, now - last < Self.unknownSenderWarningInterval { return false }
-            state.lastUnknownSenderWarning = now
+            if let last = state.lastWarnings[kind], now - last < Self.refusalWarningInterval { return false }
+            state.lastWarnings[kind] = now
             return true
         }
     }
 
-    /// The shortest time between two warnings about refused senders.
-    static let unknownSenderWarningInterval = TimeAmount.seconds(10)
+    /// The shortest time between two warnings about refused hellos of one kind.
+    static let refusalWarningInterval = TimeAmount.seconds(10)
 
     // MARK: Peers
 
     /// Adds peer `id` at `host`:`port`, or changes its address; `usesTLS` connects with
     /// ``Configuration/clientTLS`` (an `https://` peer URL).
     ///
-    /// Nothing is opened until the first frame is sent. Changing the address of a peer that is
+    /// Nothing is opened until the first frame is sent, unless ``Configuration/connectsEagerly``
+    /// is set. Changing the address of a peer that is
     /// connected, connecting or waiting to reconnect closes that and connects to the new address.
     /// Ignored after ``shutdown()``.
     public func setPeer(_ id: UInt64, host: String, port: Int, usesTLS: Bool = false) {
-        let existing = state.withLockedValue { state -> PeerLink? in
-            guard !state.isShutDown else { return nil }
-            if let link = state.peers[id] { return link }
-            state.peers[id] = PeerLink(
+        let (existing, added) = state.withLockedValue { state -> (PeerLink?, PeerLink?) in
+            guard !state.isShutDown else { return (nil, nil) }
+            if let link = state.peers[id] { return (link, nil) }
+            let link = PeerLink(
                 id: id, host: host, port: port, usesTLS: usesTLS, loop: group.next(), configuration: configuration, logger: logger)
-            return nil
+            state.peers[id] = link
+            return (nil, link)
         }
         existing?.setAddress(host: host, port: port, usesTLS: usesTLS)
+        if configuration.connectsEagerly { added?.connectIfIdle() }
     }
 
     /// Forgets peer `id`: closes its connection, cancels its reconnects and drops its queued frames.
@@ -379,28 +417,36 @@ public enum PeerTransportError: Error, Sendable, Equatable {
     case noServerTLS
     /// A TLS peer was connected to without ``PeerTransport/Configuration/clientTLS``.
     case noClientTLS
+    /// The testing variable of the protocol versions (see
+    /// ``PeerTransport/protocolVersions(testingEnvironment:)``) holds no valid range.
+    case invalidProtocolVersions(String)
 }
 
 /// The handler of an inbound connection: checks the hello, then delivers every frame.
 final class InboundPeerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let clusterID: UInt64
     private let localID: UInt64
+    private let versions: ClosedRange<UInt8>
     private let admitsSender: @Sendable (UInt64) -> Bool
     private var logger: Logger
     private let transport: PeerTransport
     private var senderID: UInt64?
+    /// The protocol version the connection speaks, once the hello is accepted.
+    private var version: UInt8 = 0
     private var isClosing = false
     private var uncountedFrames = 0
     private var uncountedBytes = 0
 
     init(
-        clusterID: UInt64, localID: UInt64, admitsSender: @escaping @Sendable (UInt64) -> Bool, logger: Logger,
-        transport: PeerTransport
+        clusterID: UInt64, localID: UInt64, versions: ClosedRange<UInt8>, admitsSender: @escaping @Sendable (UInt64) -> Bool,
+        logger: Logger, transport: PeerTransport
     ) {
         self.clusterID = clusterID
         self.localID = localID
+        self.versions = versions
         self.admitsSender = admitsSender
         self.logger = logger
         self.transport = transport
@@ -411,6 +457,13 @@ final class InboundPeerHandler: ChannelInboundHandler {
         var frame = Self.unwrapInboundIn(data)
         guard let senderID else {
             acceptHello(frame, context: context)
+            return
+        }
+        if version >= 2, frame.readableBytes == 0 {
+            // A round-trip probe: answered at once with an empty frame.
+            var pong = context.channel.allocator.buffer(capacity: PeerWire.lengthPrefixBytes)
+            PeerWire.writeFrame([], into: &pong)
+            context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
             return
         }
         let bytes = frame.readBytes(length: frame.readableBytes)!
@@ -427,6 +480,21 @@ final class InboundPeerHandler: ChannelInboundHandler {
             reject("rejected peer connection: \(error)", context: context)
             return
         }
+        let chosen = PeerHello.negotiate(versions, hello.versions)
+        if hello.versions.upperBound >= 2 {
+            // A hello with a range is answered, also when refused, so the sender knows why.
+            var reply = context.channel.allocator.buffer(capacity: PeerWire.lengthPrefixBytes + PeerHelloReply.payloadBytes)
+            PeerWire.writeFrame(PeerHelloReply(versions: versions, chosen: chosen).encoded, into: &reply)
+            context.writeAndFlush(Self.wrapOutboundOut(reply), promise: nil)
+        }
+        guard let chosen else {
+            logger[metadataKey: "sender"] = "\(hello.senderID)"
+            let level: Logger.Level = transport.shouldWarn(about: .noCommonVersion) ? .error : .debug
+            reject(
+                "rejected peer connection: it speaks peer protocol versions \(PeerHello.describe(hello.versions)), this member \(PeerHello.describe(versions)): no version in common",
+                level: level, context: context)
+            return
+        }
         guard hello.clusterID == clusterID else {
             logger[metadataKey: "sender"] = "\(hello.senderID)"
             reject(
@@ -436,14 +504,15 @@ final class InboundPeerHandler: ChannelInboundHandler {
         }
         logger[metadataKey: "sender"] = "\(hello.senderID)"
         guard hello.senderID != 0, hello.senderID != localID, admitsSender(hello.senderID) else {
-            let level: Logger.Level = transport.shouldWarnAboutUnknownSender() ? .warning : .debug
+            let level: Logger.Level = transport.shouldWarn(about: .unknownSender) ? .warning : .debug
             reject(
                 "rejected peer connection: its hello names \(String(hello.senderID, radix: 16)), which is not a member this member knows",
                 level: level, context: context)
             return
         }
         senderID = hello.senderID
-        logger.debug("peer connected")
+        version = chosen
+        logger.debug("peer connected", metadata: ["version": "\(chosen)"])
     }
 
     private func reject(_ message: Logger.Message, level: Logger.Level = .warning, context: ChannelHandlerContext) {

@@ -672,11 +672,15 @@ final class MemberHost: @unchecked Sendable {
             leaseCount: store.leases().count, keyCount: 0)
     }
 
-    /// The RocksDB size estimate in bytes (live SST files plus memtables).
+    /// The RocksDB size estimate in bytes (live SST files plus memtables), less the Raft log's
+    /// files: as etcd counts its backend and not its WAL, since compacting the history cannot free
+    /// the log entries kept behind each snapshot for slow followers.
     func databaseSize() -> Int64 {
         let sst = (try? engine.database.property("rocksdb.total-sst-files-size")).flatMap { $0.flatMap { Int64($0) } } ?? 0
         let memtables = (try? engine.database.property("rocksdb.cur-size-all-mem-tables")).flatMap { $0.flatMap { Int64($0) } } ?? 0
-        return sst + memtables
+        let prefix = RaftLogStore.Keys.prefix
+        let log = (try? engine.database.approximateSize(from: prefix, to: prefixEnd(prefix))).map { Int64(clamping: $0) } ?? 0
+        return max(0, sst - log) + memtables
     }
 }
 

@@ -96,6 +96,10 @@ public final class StatehouseServer: Sendable {
         peerConfiguration.serverTLS = try configuration.peerTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
         peerConfiguration.clientTLS = try TLSContextSource(settings: configuration.peerClientTLS, role: .client, logger: logger)
         peerConfiguration.allowedCommonName = configuration.peerAllowedCommonName
+        peerConfiguration.connectsEagerly = true  // every peer's round trip is measured
+        if let versions = try PeerTransport.protocolVersions(testingEnvironment: ProcessInfo.processInfo.environment) {
+            peerConfiguration.protocolVersions = versions  // upgrade tests only: a member standing for another build
+        }
         peerConfiguration.admitsSender = { host.admitsPeer($0) }
         let clientTLS = try configuration.clientTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
         peerConfiguration.maxFrameBytes = PeerTransport.Configuration.maxFrameBytes(

@@ -115,12 +115,37 @@ public final class ServerMetrics: Sendable {
         family(
             "etcd_network_peer_sent_failures_total", "Messages to peers that could not be sent (dropped).", "To",
             statistics.peers.mapValues(\.droppedFrames))
+        lines += roundTripLines(statistics.peers)
+        lines += [
+            "# HELP statehouse_network_peer_protocol_version The peer protocol version spoken with each peer (0: not connected, or no version in common).",
+            "# TYPE statehouse_network_peer_protocol_version gauge",
+        ]
+        for (peer, counters) in statistics.peers.sorted(by: { $0.key < $1.key }) {
+            lines.append("statehouse_network_peer_protocol_version{To=\"\(String(peer, radix: 16))\"} \(counters.protocolVersion)")
+        }
         lines += [
             "# HELP statehouse_peer_connections_rejected_total Peer connections closed for a bad hello (another cluster, an unknown sender) or an oversized frame.",
             "# TYPE statehouse_peer_connections_rejected_total counter",
             "statehouse_peer_connections_rejected_total \(statistics.rejectedConnections)",
         ]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// etcd's `etcd_network_peer_round_trip_time_seconds` histogram, by peer (label `To`), for the
+    /// peers with at least one round trip measured.
+    func roundTripLines(_ peers: [UInt64: PeerTransport.Statistics.Peer]) -> [String] {
+        let name = "etcd_network_peer_round_trip_time_seconds"
+        var lines = ["# HELP \(name) Round-Trip-Time histogram between peers.", "# TYPE \(name) histogram"]
+        for (peer, counters) in peers.sorted(by: { $0.key < $1.key }) where counters.roundTrips.count > 0 {
+            let label = "To=\"\(String(peer, radix: 16))\""
+            let histogram = counters.roundTrips
+            let bounds = RoundTripHistogram.upperBounds.map { "\($0)" } + ["+Inf"]
+            for (bound, count) in zip(bounds, histogram.cumulativeCounts) {
+                lines.append("\(name)_bucket{\(label),le=\"\(bound)\"} \(count)")
+            }
+            lines += ["\(name)_sum{\(label)} \(histogram.sum)", "\(name)_count{\(label)} \(histogram.count)"]
+        }
+        return lines
     }
 
     /// `process_*` metrics as Prometheus' Go client writes them, read from `/proc/self`.

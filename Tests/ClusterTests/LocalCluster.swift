@@ -19,6 +19,8 @@ final class LocalMember {
     var initialCluster: String
     /// Its `--initial-cluster-state`.
     var clusterState: String
+    /// Environment variables its next launches get besides the tests' own (a testing hook, say).
+    var environment: [String: String] = [:]
     /// The member ID it reported in a Status header (0 until one was seen).
     var id: UInt64 = 0
     /// The running process, if any.
@@ -148,6 +150,7 @@ final class LocalCluster {
         try appendToLog(member, banner)
         // The members get the tests' environment without STATEHOUSE_ variables, which would configure them.
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STATEHOUSE_") && !$0.key.hasPrefix("ETCD_") }
+            .merging(member.environment) { $1 }
         member.process = try ChildProcess(
             executable: executable.path, arguments: arguments, environment: environment, outputPath: member.logPath)
     }

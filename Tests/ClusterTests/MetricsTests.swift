@@ -17,7 +17,16 @@ extension LocalClusterTests {
                 _ = try await client.get("metrics/key")
                 await #expect(throws: GRPCCallError.self) { try await client.get("metrics/key", revision: 1_000_000) }
                 try await Task.sleep(for: .milliseconds(1_200))  // the sizes are refreshed every ten ticks
-                let (status, text) = try await LocalCluster.httpGet(port: leader.clientPort, path: "/metrics")
+                // Round trips to each peer are probed as its connection opens, then every 4 s.
+                let followers = cluster.others(than: leader)
+                let (status, text) = try await eventually("/metrics to show a round trip to every follower") {
+                    let (status, text) = try await LocalCluster.httpGet(port: leader.clientPort, path: "/metrics")
+                    let probed = followers.allSatisfy { follower in
+                        let count = #"etcd_network_peer_round_trip_time_seconds_count{To=""# + follower.hexID + #""}"#
+                        return (metricValue(count, in: text) ?? 0) >= 1
+                    }
+                    return probed ? (status, text) : nil
+                }
                 #expect(status == 200)
                 let types: [(String, String)] = [
                     ("etcd_server_has_leader", "gauge"), ("etcd_server_is_leader", "gauge"),
@@ -31,6 +40,7 @@ extension LocalClusterTests {
                     ("process_open_fds", "gauge"), ("process_start_time_seconds", "gauge"),
                     ("etcd_network_peer_sent_bytes_total", "counter"), ("etcd_network_peer_received_bytes_total", "counter"),
                     ("etcd_network_peer_sent_failures_total", "counter"),
+                    ("etcd_network_peer_round_trip_time_seconds", "histogram"), ("statehouse_network_peer_protocol_version", "gauge"),
                 ]
                 for (name, type) in types {
                     #expect(text.contains("# TYPE \(name) \(type)\n"), "\(name) is not a \(type)")
@@ -41,6 +51,14 @@ extension LocalClusterTests {
                 // etcd's disk buckets: 1 ms doubling to 8.192 s.
                 #expect(text.contains(#"etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"}"#))
                 #expect(text.contains(#"etcd_disk_wal_fsync_duration_seconds_bucket{le="8.192"}"#))
+                // etcd's round-trip buckets: 0.1 ms doubling to 3.2768 s, by peer (label To); this
+                // build and its peers speak protocol version 2.
+                for follower in followers {
+                    let to = #"To=""# + follower.hexID + #"""#
+                    #expect(text.contains("etcd_network_peer_round_trip_time_seconds_bucket{\(to),le=\"0.0001\"}"))
+                    #expect(text.contains("etcd_network_peer_round_trip_time_seconds_bucket{\(to),le=\"3.2768\"}"))
+                    #expect(metricValue("statehouse_network_peer_protocol_version{\(to)}", in: text) == 2)
+                }
                 let put = #"grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="OK"}"#
                 #expect(text.contains(put), "no OK Put counted")
                 let range =
@@ -139,7 +157,10 @@ struct MonitoringFileTests {
         #expect(panels.count >= 6)
         let alerts = try DeployFileTests.text("deploy/monitoring/statehouse-alerts.yaml")
         // Every metric a panel or rule reads is one the server exports (checked against MetricsTests' list).
-        for name in ["etcd_server_has_leader", "etcd_disk_wal_fsync_duration_seconds_bucket", "grpc_server_handled_total"] {
+        for name in [
+            "etcd_server_has_leader", "etcd_disk_wal_fsync_duration_seconds_bucket", "grpc_server_handled_total",
+            "etcd_network_peer_round_trip_time_seconds_bucket",
+        ] {
             #expect(alerts.contains(name) || dashboard.contains(name))
         }
     }

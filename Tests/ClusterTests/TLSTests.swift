@@ -192,38 +192,75 @@ extension LocalClusterTests {
             }
         }
 
-        @Test("a rotated certificate is used for new connections without a restart")
+        /// The rotation runbook of docs/security.md ("Rotating certificates"), to a new CA through
+        /// a bundle, with client certificates checked: no restart at any step.
+        @Test("a rotated certificate and CA are used for new connections without a restart")
         func rotation() async throws {
             let files = try Files()
             defer { try? FileManager.default.removeItem(atPath: files.certificates.directory) }
             let live = TestCertificates.Pair(certificate: files.certificates.path("live.crt"), key: files.certificates.path("live.key"))
+            let liveCA = files.certificates.path("live-ca.crt")
             try FileManager.default.copyItem(atPath: files.member.certificate, toPath: live.certificate)
             try FileManager.default.copyItem(atPath: files.member.key, toPath: live.key)
+            try FileManager.default.copyItem(atPath: files.ca.certificate, toPath: liveCA)
+            /// Replaces `target` with `contents` through a rename, as the runbook does.
+            func replace(_ target: String, with contents: String) throws {
+                try contents.write(toFile: target + ".new", atomically: false, encoding: .utf8)
+                #expect(rename(target + ".new", target) == 0)
+            }
+            func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
             let arguments = [
-                "--cert-file", live.certificate, "--key-file", live.key, "--peer-cert-file", files.member.certificate,
-                "--peer-key-file", files.member.key,
+                "--cert-file", live.certificate, "--key-file", live.key, "--client-cert-auth", "--trusted-ca-file", liveCA,
+                "--peer-cert-file", files.member.certificate, "--peer-key-file", files.member.key,
             ]
-            try await withCluster(size: 1, arguments: arguments, scheme: "https", curlTLSArguments: ["--cacert", files.ca.certificate]) {
-                cluster in
-                var etcdctl = Etcdctl(cluster: cluster)
-                etcdctl.globalArguments = ["--cacert=\(files.ca.certificate)"]
-                #expect(try await etcdctl.run(["put", "k", "v"]).status == .exited(0))
+            try await withCluster(
+                size: 1, arguments: arguments, scheme: "https",
+                curlTLSArguments: ["--cacert", files.ca.certificate, "--cert", files.client.certificate, "--key", files.client.key]
+            ) { cluster in
+                // A client of the old CA and one of the new, each trusting one CA or the bundle.
+                func etcdctl(_ client: TestCertificates.Pair, trusting authority: String) -> Etcdctl {
+                    var etcdctl = Etcdctl(cluster: cluster)
+                    etcdctl.globalArguments = ["--cacert=\(authority)", "--cert=\(client.certificate)", "--key=\(client.key)"]
+                    return etcdctl
+                }
+                let bundle = files.certificates.path("bundle.crt")
+                try replace(bundle, with: try read(files.ca.certificate) + read(files.otherCA.certificate))
+                let oldClient = etcdctl(files.client, trusting: bundle)
+                let newClient = etcdctl(files.otherClient, trusting: bundle)
+                #expect(try await oldClient.run(["put", "k", "v"]).status == .exited(0))
+                let early = try await newClient.run(["--dial-timeout=1s", "--command-timeout=1s", "get", "k"])
+                #expect(early.status != .exited(0), "a client of the new CA is accepted before the CA file lists it: \(early)")
 
-                // A certificate of the other CA, written in place of the files (key first).
+                // 1. The new certificate, from the new CA.
                 let next = try files.certificates.makeCertificate("next", commonName: "member", signedBy: files.otherCA)
+                // 2. The CA file becomes the bundle of the old and the new CA: both clients verify.
+                try replace(liveCA, with: try read(bundle))
+                try await eventually("a client of the new CA to be accepted", timeout: .seconds(10)) {
+                    try await newClient.run(["get", "k"]).lines == ["k", "v"] ? () : nil
+                }
+                #expect(try await oldClient.run(["get", "k"]).lines == ["k", "v"])
+                // 3. The member's key, then its certificate, each through a rename.
                 for (source, target) in [(next.key, live.key), (next.certificate, live.certificate)] {
-                    let staging = target + ".new"
-                    try FileManager.default.copyItem(atPath: source, toPath: staging)
-                    #expect(rename(staging, target) == 0)
+                    try replace(target, with: try read(source))
                 }
-                var rotated = Etcdctl(cluster: cluster)
-                rotated.globalArguments = ["--cacert=\(files.otherCA.certificate)"]
+                // 4. New connections get the new certificate: only the new CA verifies it.
+                let newOnly = etcdctl(files.otherClient, trusting: files.otherCA.certificate)
                 try await eventually("new connections to get the new certificate", timeout: .seconds(10)) {
-                    try await rotated.run(["get", "k"]).lines == ["k", "v"] ? () : nil
+                    try await newOnly.run(["get", "k"]).lines == ["k", "v"] ? () : nil
                 }
-                let old = try await etcdctl.run(["--command-timeout=3s", "get", "k"])
-                #expect(old.status != .exited(0), "the old CA still verifies the server: \(old)")
+                let stale = try await etcdctl(files.client, trusting: files.ca.certificate).run([
+                    "--dial-timeout=1s", "--command-timeout=1s", "get", "k",
+                ])
+                #expect(stale.status != .exited(0), "the old CA still verifies the server: \(stale)")
+                // 5. The old CA leaves the CA file: its clients are refused, the new CA's are not.
+                try replace(liveCA, with: try read(files.otherCA.certificate))
+                try await eventually("a client of the old CA to be refused", timeout: .seconds(10)) {
+                    try await oldClient.run(["--dial-timeout=1s", "--command-timeout=1s", "get", "k"]).status != .exited(0) ? () : nil
+                }
+                #expect(try await newClient.run(["get", "k"]).lines == ["k", "v"])
                 #expect(cluster.members[0].isRunning)
+                #expect(
+                    ChildProcess.read(cluster.members[0].logPath).contains("TLS files changed: new connections use the new certificates"))
             }
         }
     }

@@ -115,6 +115,7 @@ func fuzzEtcdRequests(_ bytes: [UInt8]) {
 /// The frames members send each other: Raft messages, forwarded requests and their replies.
 func fuzzPeerFrames(_ bytes: [UInt8]) {
     if let hello = try? PeerHello(parsing: bytes) { check(hello.encoded == bytes, "PeerHello") }
+    if let reply = try? PeerHelloReply(parsing: bytes) { check(reply.encoded == bytes, "PeerHelloReply") }
     guard let frame = PeerFrame(decoding: bytes) else { return }
     check(PeerFrame(decoding: frame.encoded()) == frame, "PeerFrame")
 }
