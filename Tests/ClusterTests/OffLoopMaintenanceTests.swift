@@ -32,7 +32,7 @@ extension LocalClusterTests {
         func maintenanceAgreesAcrossMembers() async throws {
             try await withCluster { cluster in
                 let leader = try await cluster.client(try await cluster.waitForLeader())
-                let revision = try await putMany(leader, prefix: "offloop/", 0..<3000)
+                let revision = try await putMany(leader, prefix: "offloop/", 0..<3000, concurrency: 64)
                 let clients = try await cluster.members.asyncMap { try await cluster.client($0) }
 
                 // Every member answers Hash at the last write's revision once it has applied it.
