@@ -28,7 +28,7 @@ extension LocalClusterTests {
             }
         }
 
-        @Test("Hash, HashKV and Snapshot agree across members, and the member serves while a backup waits")
+        @Test("Hash, HashKV and Snapshot agree across members, the member serves while a backup waits, watches catch up")
         func maintenanceAgreesAcrossMembers() async throws {
             try await withCluster { cluster in
                 let leader = try await cluster.client(try await cluster.waitForLeader())
@@ -84,6 +84,27 @@ extension LocalClusterTests {
                     backups.append(try await backup(client).file)
                 }
                 #expect(backups[0].count == backups[1].count && backups[0] == backups[1], "backups of one state differ between members")
+
+                // Watches from revision 1 catch up through several 1,000-revision windows: a
+                // prefix watch gets every put in order, a one-key watch its one put near the end.
+                var everything = Etcdserverpb_WatchCreateRequest()
+                everything.key = Data("offloop/0".utf8)
+                everything.rangeEnd = EtcdClient.prefixEnd(of: everything.key)
+                everything.startRevision = 1
+                let replayed = try await clients[1].watch(everything) { _, stream in try await stream.events(count: 3000) }
+                #expect(replayed.count == 3000)
+                #expect(replayed.map(\.kv.modRevision) == replayed.map(\.kv.modRevision).sorted())
+                #expect(Set(replayed.map(\.kv.key)).count == 3000)
+                var one = Etcdserverpb_WatchCreateRequest()
+                one.key = Data(workloadKey("offloop/", 2999).utf8)
+                one.startRevision = 1
+                let late = try await clients[2].watch(one) { _, stream in
+                    let history = try await stream.events(count: 1)
+                    _ = try await leader.put(workloadKey("offloop/", 2999), "live")
+                    return history + (try await stream.events(count: 1))
+                }
+                #expect(late.map { String(decoding: $0.kv.value, as: UTF8.self) } == [workloadValue(2999), "live"])
+
             }
         }
     }
