@@ -88,7 +88,7 @@ let package = Package(
         // One member: Raft, the state machine and request bookkeeping, and how it is stored.
         .target(
             name: "ReplicatedMember",
-            dependencies: ["Primitives", "RaftCore", "StateMachine", "LeaseClock", "Storage"]
+            dependencies: ["Primitives", "RaftCore", "StateMachine", "LeaseClock", "Storage", crypto]
         ),
 
         // MARK: - Storage

@@ -138,6 +138,7 @@ public final class MemberStorage {
     }
 
     /// The state machine owns the keys from `k/` through `m/…` (key versions, leases, metadata).
-    static let stateStart: [UInt8] = Array("k/".utf8)
-    static let stateEnd: [UInt8] = Array("m0".utf8)
+    public static let stateStart: [UInt8] = Array("k/".utf8)
+    /// The first key after the state machine's keys (exclusive end of ``stateStart``'s range).
+    public static let stateEnd: [UInt8] = Array("m0".utf8)
 }

@@ -237,13 +237,16 @@ public struct StateStore: Sendable {
     ///   - key: The first key of the range (or the only key).
     ///   - rangeEnd: The range end, with the conventions of ``RangeRequest/rangeEnd``.
     ///   - limit: Stops after at least this many events, at a revision boundary (a revision is never split).
+    ///   - through: The last revision to look at: a watch catches up in windows of revisions, so
+    ///     that a narrow watcher over a long history does not scan it all at once.
     /// - Returns: The events, each with `prevKV` set when the previous version is retained.
     /// - Throws: ``StateError/compacted`` if `revision` is below the compaction revision.
     public func events(
         from revision: Int64,
         key: [UInt8],
         rangeEnd: [UInt8] = [],
-        limit: Int = Int.max
+        limit: Int = Int.max,
+        through: Int64 = Int64.max
     ) throws(StateError) -> [Event] {
         if revision < compactedRevision { throw .compacted }
         let range = KeyRange(key: key, rangeEnd: rangeEnd)
@@ -257,6 +260,7 @@ public struct StateStore: Sendable {
         var lastMain: Int64 = 0
         for i in lo..<log.count {
             let logEntry = log[i]
+            if logEntry.revision.main > through { break }
             if events.count >= limit && logEntry.revision.main != lastMain { break }
             guard range.contains(logEntry.key), let event = event(for: logEntry) else { continue }
             events.append(event)

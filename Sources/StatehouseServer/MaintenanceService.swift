@@ -3,6 +3,7 @@ import EtcdWire
 import Foundation
 import GRPCServer
 import GRPCStatus
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Primitives
@@ -82,28 +83,47 @@ struct MaintenanceService: EtcdService {
         let host = self.host
         onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_HashResponse, ServiceError>) -> Void) in
             // etcd hashes its whole backend file; ours hashes every backend pair of the state
-            // machine (keys, leases, members, alarms, client sessions) with CRC-32 (IEEE).
-            var response = Etcdserverpb_HashResponse()
-            response.header = header(host.header, revision: host.member.store.currentRevision)
-            response.hash = host.member.store.digest()
-            done(.success(response))
+            // machine (keys, leases, members, alarms, client sessions) with CRC-32 (IEEE), read
+            // from a snapshot pinned here, on a thread pool.
+            offLoop(responder, done) { state in
+                var response = Etcdserverpb_HashResponse()
+                response.header = header(state.context, revision: state.revision)
+                response.hash = try state.digest()
+                return response
+            }
         }
     }
 
     func hashKV(_ request: Etcdserverpb_HashKVRequest, _ responder: UnaryResponder) {
         let host = self.host
         onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_HashKVResponse, ServiceError>) -> Void) in
-            do {
-                let result = try host.member.store.hashKV(revision: request.revision)
+            offLoop(responder, done) { state in
+                let result = try state.hashKV(revision: request.revision)
                 var response = Etcdserverpb_HashKVResponse()
-                response.header = header(host.header, revision: result.revision)
+                response.header = header(state.context, revision: result.revision)
                 response.hash = result.hash
                 response.compactRevision = result.compactRevision
-                done(.success(response))
-            } catch let error as StateError {
-                done(.failure(ServiceError(error)))
-            } catch {
-                done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
+                return response
+            }
+        }
+    }
+
+    /// Pins the state (call on the member loop), then answers with `body` run on the thread pool.
+    private func offLoop<Response: Sendable>(
+        _ responder: UnaryResponder, _ done: @escaping @Sendable (Result<Response, ServiceError>) -> Void,
+        _ body: @escaping @Sendable (PinnedState) throws -> Response
+    ) {
+        let state: PinnedState
+        do {
+            state = try PinnedState(onLoopOf: host)
+        } catch {
+            return done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
+        }
+        NIOThreadPool.singleton.runIfActive(eventLoop: responder.call.eventLoop) { try body(state) }.whenComplete { result in
+            switch result {
+            case .success(let response): done(.success(response))
+            case .failure(let error as StateError): done(.failure(ServiceError(error)))
+            case .failure(let error): done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
             }
         }
     }
@@ -138,63 +158,35 @@ struct MaintenanceService: EtcdService {
 
     /// `Snapshot`: the state machine's backend pairs as one backup file, streamed in chunks,
     /// padded to a multiple of 512 bytes and followed by the SHA-256 of everything before it
-    /// (the rule etcdctl's `snapshot save` checks).
+    /// (the rule etcdctl's `snapshot save` checks). The state is pinned on the member loop and
+    /// read and encoded chunk by chunk on a thread pool (see ``BackupStreamer``).
     func snapshot(_ call: ServerCall) -> any ServerCallHandler {
         let host = self.host
+        let streamer = NIOLockedValueBox<BackupStreamer?>(nil)
         let handler = StreamingCall<Etcdserverpb_SnapshotRequest>(
             call: call,
             onMessage: { _ in
                 host.loop.execute {
-                    do throws(StateError) {
+                    let state: PinnedState
+                    do {
                         try host.checkAdminOnLoop(call)
-                    } catch {
+                        state = try PinnedState(onLoopOf: host)
+                    } catch let error as StateError {
                         return call.fail(ServiceError(error))
+                    } catch {
+                        return call.fail(ServiceError(.internal, "etcdserver: \(error)"))
                     }
-                    let file = BackupFile.encode(pairs: host.member.store.backendPairs())
-                    let context = host.header
-                    let revision = host.member.store.currentRevision
-                    ChunkSender(call: call, data: file, chunkSize: 64 << 10) { remaining in
-                        var response = Etcdserverpb_SnapshotResponse()
-                        response.header = header(context, revision: revision)
-                        response.remainingBytes = UInt64(remaining)
-                        return response
-                    }.start()
+                    BackupStreamer.start(call: call, state: state).whenComplete { result in
+                        switch result {
+                        case .success(let started): streamer.withLockedValue { $0 = started }
+                        case .failure(let error): call.fail(ServiceError(.internal, "etcdserver: \(error)"))
+                        }
+                    }
                 }
+            },
+            onCancel: {
+                call.eventLoop.execute { streamer.withLockedValue { $0 }?.callEnded() }
             })
         return handler
-    }
-}
-
-/// Streams a byte buffer as chunk messages, pausing while the call is not writable.
-final class ChunkSender: @unchecked Sendable {
-    let call: ServerCall
-    let data: [UInt8]
-    let chunkSize: Int
-    let makeMessage: @Sendable (Int) -> Etcdserverpb_SnapshotResponse
-    private var offset = 0
-
-    init(call: ServerCall, data: [UInt8], chunkSize: Int, makeMessage: @escaping @Sendable (Int) -> Etcdserverpb_SnapshotResponse) {
-        self.call = call
-        self.data = data
-        self.chunkSize = chunkSize
-        self.makeMessage = makeMessage
-    }
-
-    func start() {
-        call.onWritabilityChanged { writable in
-            if writable { self.call.eventLoop.execute { self.pump() } }
-        }
-        call.eventLoop.execute { self.pump() }
-    }
-
-    private func pump() {
-        while offset < data.count && call.isWritable && !call.isFinished {
-            let end = min(offset + chunkSize, data.count)
-            var message = makeMessage(data.count - end)
-            message.blob = Data(data[offset..<end])
-            call.send(message)
-            offset = end
-        }
-        if offset >= data.count && !call.isFinished { call.finish(.ok) }
     }
 }

@@ -3,6 +3,7 @@ import EtcdWire
 import Foundation
 import GRPCServer
 import GRPCStatus
+import NIOCore
 import ReplicatedMember
 import StateMachine
 import SwiftProtobuf
@@ -30,6 +31,8 @@ final class WatchStream: @unchecked Sendable {
     var nextWatchID: Int64 = 0
     var writable = true
     var closed = false
+    /// Whether the next catch-up window of this stream's unsynced watchers is scheduled.
+    var catchUpScheduled = false
     var ticksWithoutLeader: UInt64 = 0
 
     init(call: ServerCall, requiresLeader: Bool) {
@@ -50,6 +53,9 @@ final class WatchHub: @unchecked Sendable {
     private var streams: [ObjectIdentifier: WatchStream] = [:]
     /// Events per catch-up response.
     let catchUpBatch = 1_000
+    /// Revisions an unsynced watcher catches up by per turn of the member loop (etcd syncs 1,000
+    /// revisions at a time), so that a watcher far behind never holds the loop for its whole gap.
+    let catchUpWindow: Int64 = 1_000
     /// Ticks between progress notifications (etcd: 10 minutes).
     var progressIntervalTicks: UInt64 = 6_000
 
@@ -268,53 +274,71 @@ final class WatchHub: @unchecked Sendable {
         }
     }
 
-    /// Replays history to an unsynced watcher until it is in sync or the stream stops being
-    /// writable. Cancels it (with the compaction revision) if its next revision was compacted.
+    /// Replays one window of history (at most ``catchUpWindow`` revisions and about
+    /// ``catchUpBatch`` events) to an unsynced watcher; if it is still behind, schedules the
+    /// next window on a later turn of the member loop. Cancels it (with the compaction revision)
+    /// if its next revision was compacted.
     private func catchUp(_ watcher: inout WatchStream.Watcher, on stream: WatchStream) {
-        guard let store = host?.member.store else { return }
-        while stream.writable && !stream.closed {
-            let events: [Event]
-            do {
-                events = try store.events(
-                    from: watcher.nextRevision, key: watcher.key, rangeEnd: watcher.rangeEnd, limit: catchUpBatch)
-            } catch {
-                var response = Etcdserverpb_WatchResponse()
-                response.header = responseHeader()
-                response.watchID = watcher.id
-                response.canceled = true
-                response.compactRevision = store.compactedRevision
-                response.cancelReason = StateError.compacted.message
-                send(response, on: stream)
-                stream.watchers[watcher.id] = nil
-                return
-            }
-            let deliverable = events.filter { matches($0, watcher) }
-            let last = events.last?.kv.modRevision
-            if !deliverable.isEmpty {
-                var response = Etcdserverpb_WatchResponse()
-                response.header = responseHeader()
-                response.watchID = watcher.id
-                response.events = wireEvents(deliverable, for: watcher)
-                send(response, on: stream)
-            }
-            guard let last, events.count >= catchUpBatch else {
-                watcher.nextRevision = store.currentRevision + 1
-                watcher.synced = true
-                return
-            }
-            watcher.nextRevision = last + 1
+        guard let store = host?.member.store, stream.writable, !stream.closed else { return }
+        let current = store.currentRevision
+        let through = min(current, watcher.nextRevision + catchUpWindow - 1)
+        let events: [Event]
+        do {
+            events = try store.events(
+                from: watcher.nextRevision, key: watcher.key, rangeEnd: watcher.rangeEnd, limit: catchUpBatch, through: through)
+        } catch {
+            var response = Etcdserverpb_WatchResponse()
+            response.header = responseHeader()
+            response.watchID = watcher.id
+            response.canceled = true
+            response.compactRevision = store.compactedRevision
+            response.cancelReason = StateError.compacted.message
+            send(response, on: stream)
+            stream.watchers[watcher.id] = nil
+            return
+        }
+        let deliverable = events.filter { matches($0, watcher) }
+        if !deliverable.isEmpty {
+            var response = Etcdserverpb_WatchResponse()
+            response.header = responseHeader()
+            response.watchID = watcher.id
+            response.events = wireEvents(deliverable, for: watcher)
+            send(response, on: stream)
+        }
+        // The window ends early when the event limit was reached (never inside a revision).
+        let last = events.count >= catchUpBatch ? events.last?.kv.modRevision ?? through : through
+        watcher.nextRevision = last + 1
+        if last >= current {
+            watcher.synced = true
+        } else {
+            scheduleCatchUp(on: stream)
+        }
+    }
+
+    /// Runs the next catch-up window of `stream`'s unsynced watchers on a later loop turn.
+    private func scheduleCatchUp(on stream: WatchStream) {
+        guard !stream.catchUpScheduled, let host else { return }
+        stream.catchUpScheduled = true
+        host.loop.execute {
+            stream.catchUpScheduled = false
+            self.catchUpUnsynced(on: stream)
+        }
+    }
+
+    /// Catches up each unsynced watcher of `stream` by one window.
+    private func catchUpUnsynced(on stream: WatchStream) {
+        guard stream.writable, !stream.closed else { return }
+        for id in stream.watchers.keys.sorted() {
+            guard var watcher = stream.watchers[id], !watcher.synced else { continue }
+            catchUp(&watcher, on: stream)
+            if stream.watchers[id] != nil { stream.watchers[id] = watcher }
         }
     }
 
     /// A stream's writability changed (HTTP/2 flow control).
     func setWritable(_ writable: Bool, stream: WatchStream) {
         stream.writable = writable
-        guard writable, !stream.closed else { return }
-        for id in stream.watchers.keys.sorted() {
-            guard var watcher = stream.watchers[id], !watcher.synced else { continue }
-            catchUp(&watcher, on: stream)
-            if stream.watchers[id] != nil { stream.watchers[id] = watcher }
-        }
+        catchUpUnsynced(on: stream)
     }
 
     /// The store was replaced by a snapshot (or membership changed): watchers resynchronise

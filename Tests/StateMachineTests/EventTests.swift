@@ -62,6 +62,18 @@ import Testing
         #expect(try store.events(from: 7, key: [0], rangeEnd: [0]).isEmpty)
     }
 
+    @Test func replayStopsAfterTheLastRevisionOfTheWindow() throws {
+        let store = try makeHistory()
+        let all = RangeRequest(key: [0], rangeEnd: [0])
+        #expect(try store.events(from: 0, key: all.key, rangeEnd: all.rangeEnd, through: 4).map(\.kv.modRevision) == [2, 3, 4, 4])
+        #expect(try store.events(from: 3, key: all.key, rangeEnd: all.rangeEnd, through: 3).map(\.kv.modRevision) == [3])
+        #expect(try store.events(from: 5, key: all.key, rangeEnd: all.rangeEnd, through: 4).isEmpty)
+        #expect(try store.events(from: 0, key: b("b"), through: 5).map(\.kv.modRevision) == [3, 5])
+        // The event limit still ends a window early, at a revision boundary.
+        #expect(
+            try store.events(from: 0, key: all.key, rangeEnd: all.rangeEnd, limit: 3, through: 5).map(\.kv.modRevision) == [2, 3, 4, 4])
+    }
+
     @Test func replayMatchesAppliedEvents() throws {
         var store = StateStore()
         var applied: [Event] = []
