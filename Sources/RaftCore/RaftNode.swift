@@ -172,7 +172,7 @@ public struct RaftNode: Sendable {
     public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
         precondition(!awaitingAdvance, "proposeConfChange() between ready() and advance()")
         guard role == .leader else { throw .notLeader(leader: leader) }
-        guard pendingConfIndex <= log.applied else { throw .confChangePending }
+        guard pendingConfIndex <= log.applied || settings.mutation == .concurrentConfChanges else { throw .confChangePending }
         switch change.kind {
         case .addVoter where confState.voters.contains(change.node):
             throw .invalidConfChange("\(change.node) is already a voter")

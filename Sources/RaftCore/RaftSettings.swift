@@ -80,4 +80,7 @@ public struct RaftSettings: Sendable, Hashable {
     case ignoreCheckQuorum
     /// A leader that applies its own removal keeps leading.
     case removedLeaderKeepsLeading
+    /// Accept a membership change while an earlier one is not yet applied (two changes in
+    /// flight, each judged against a configuration the other is about to change).
+    case concurrentConfChanges
 }

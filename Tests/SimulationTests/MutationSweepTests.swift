@@ -39,6 +39,7 @@ struct MutationSweepTests {
         Case(mutation: "matchMovesBackwards", seeds: 1...5),  // seed 1: match index monotonicity
         Case(mutation: "ignoreCheckQuorum", seeds: 27...30),  // seed 27: check quorum
         Case(mutation: "removedLeaderKeepsLeading", seeds: 37...40),  // seed 37: removed leader steps down
+        Case(mutation: "concurrentConfChanges", seeds: 22...25),  // seed 22: one membership change at a time
         Case(mutation: "renewLeaseWithoutConfirmingLeadership", seeds: 39...45),  // seed 39: lease renewal
         Case(mutation: "applySessionWritesWithoutDeduplication", seeds: 1...5),  // seed 3: exactly-once
         Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 3: state machine safety

@@ -16,8 +16,8 @@ extension Simulation {
     /// - otherwise a new empty member starts and is added as a learner (at most three members
     ///   beyond the founders).
     ///
-    /// The leader refuses a change while another is pending, so concurrent changes are tried but
-    /// refused.
+    /// A learner's addition is followed at once by its promotion, which the leader must refuse
+    /// while the addition is pending.
     func changeMembership() {
         guard let leader = leader(), let conf = members[Int(leader) - 1].core?.raft.confState else { return }
         let change: ConfChange
@@ -37,5 +37,22 @@ extension Simulation {
         }
         record(17, UInt64(change.kind.rawValue), change.node)
         proposeConfChange(change, at: leader)
+        if change.kind == .addLearner {
+            // An impatient operator promotes the new member at once: the leader must refuse
+            // while the addition is not applied (a later fault promotes it).
+            proposeConfChange(ConfChange(.addVoter, node: change.node), at: leader)
+        }
+    }
+
+    /// A leader accepts a membership change only when no earlier one is still unapplied in its
+    /// log: single-member changes are safe only one at a time.
+    func checkSingleChange(_ index: Int, at position: LogIndex) {
+        guard let raft = members[index].core?.raft, position > raft.appliedIndex + 1 else { return }
+        for earlier in (raft.appliedIndex + 1)..<position where raft.entry(at: earlier)?.kind == .confChange {
+            fail(
+                "one membership change at a time",
+                "leader \(raft.id) accepted a membership change at \(position) while the one at \(earlier) was not applied")
+            return
+        }
     }
 }

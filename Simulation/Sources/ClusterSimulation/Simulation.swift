@@ -44,7 +44,8 @@ public enum Outcome: Sendable, Hashable {
 ///
 /// After every step of a member the checker verifies the safety properties docs/raft.md lists
 /// (election safety, log matching, leader completeness, committed entries never change, the
-/// leader commit rule, term changes, acknowledged entries kept, match index monotonicity, check
+/// leader commit rule, term changes, acknowledged entries kept, stale leader refused, match
+/// index monotonicity, one membership change at a time, removed leader steps down, check
 /// quorum, equal revisions and state digests at equal applied indexes, linearizable reads,
 /// leases, exactly-once writes), and at every restart that nothing synced was lost
 /// (MemberWatch.swift). After the faults heal, a liveness phase requires a leader, a fresh
@@ -675,7 +676,9 @@ public final class Simulation {
             members[index].core!.transferLeadership(to: target)
         case .confChange(let change, let operation):
             do {
-                members[index].confChanges[operation] = try members[index].core!.proposeConfChange(change)
+                let position = try members[index].core!.proposeConfChange(change)
+                members[index].confChanges[operation] = position
+                checkSingleChange(index, at: position.index)
             } catch {
                 finish(operation, .failed)
             }
