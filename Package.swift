@@ -258,7 +258,7 @@ let package = Package(
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "RaftCore", "Primitives", "TestSupport"]),
         .testTarget(
             name: "SimulationTests",
-            dependencies: ["ClusterSimulation", "RaftCore", "ReplicatedMember", "StateMachine", "Primitives", "TestSupport"]
+            dependencies: ["ClusterSimulation", "RaftCore", "ReplicatedMember", "StateMachine", "Storage", "Primitives", "TestSupport"]
         ),
         .testTarget(
             name: "ClusterTests",

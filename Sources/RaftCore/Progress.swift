@@ -79,7 +79,14 @@ struct Progress: Sendable {
     }
 
     /// Records an acknowledgement of entries through `index`; returns whether it was new.
-    mutating func maybeUpdate(_ index: LogIndex) -> Bool {
+    /// With `evenBackwards` (a deliberate bug, ``RaftMutation/matchMovesBackwards``), an older
+    /// acknowledgement lowers `match` and `next` too.
+    mutating func maybeUpdate(_ index: LogIndex, evenBackwards: Bool = false) -> Bool {
+        if evenBackwards && index < match {
+            match = index
+            next = index + 1
+            return true
+        }
         var updated = false
         if match < index {
             match = index

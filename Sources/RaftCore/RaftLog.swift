@@ -83,19 +83,25 @@ struct RaftLog: Sendable {
     /// on a real term conflict (a stale or reordered message never removes matching entries).
     /// Returns the index of the last entry the message vouches for, or nil if the log does not
     /// contain the previous entry.
+    /// With `truncatingSuffix` (a deliberate bug, ``RaftMutation/truncateOnStaleAppend``),
+    /// entries after the message's last one are dropped even when nothing conflicts.
     mutating func maybeAppend(
-        prevIndex: LogIndex, prevTerm: Term, leaderCommit: LogIndex, entries newEntries: [LogEntry]
+        prevIndex: LogIndex, prevTerm: Term, leaderCommit: LogIndex, entries newEntries: [LogEntry],
+        truncatingSuffix: Bool = false
     ) -> LogIndex? {
         guard matchTerm(prevIndex, prevTerm) else { return nil }
         let lastNew = prevIndex + UInt64(newEntries.count)
+        var conflicted = false
         for (offset, entry) in newEntries.enumerated() where !matchTerm(entry.index, entry.term) {
             precondition(
                 entry.index > committed,
                 "entry \(entry.index) conflicts with a committed entry (committed \(committed))")
             truncate(after: entry.index - 1)
             entries.append(contentsOf: newEntries[offset...])
+            conflicted = true
             break
         }
+        if truncatingSuffix && !conflicted && lastNew < lastIndex && lastNew >= committed { truncate(after: lastNew) }
         commit(to: min(leaderCommit, lastNew))
         return lastNew
     }

@@ -172,7 +172,7 @@ public struct RaftNode: Sendable {
     public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
         precondition(!awaitingAdvance, "proposeConfChange() between ready() and advance()")
         guard role == .leader else { throw .notLeader(leader: leader) }
-        guard pendingConfIndex <= log.applied else { throw .confChangePending }
+        guard pendingConfIndex <= log.applied || settings.mutation == .concurrentConfChanges else { throw .confChangePending }
         switch change.kind {
         case .addVoter where confState.voters.contains(change.node):
             throw .invalidConfChange("\(change.node) is already a voter")
@@ -305,6 +305,13 @@ public struct RaftNode: Sendable {
                     becomeFollower(term: message.term, leader: noNode)
                 }
             } else if message.term < term {
+                if settings.mutation == .acceptStaleTermAppend && (message.kind == .appendEntries || message.kind == .heartbeat)
+                    && role == .follower
+                    && !message.entries.contains(where: { $0.index <= log.committed && !log.matchTerm($0.index, $0.term) })
+                {
+                    stepFollower(message, acceptingSnapshot: accepts)
+                    return
+                }
                 if (settings.checkQuorum || settings.preVote) && (message.kind == .heartbeat || message.kind == .appendEntries) {
                     // Tell a stale leader about the newer term so it steps down.
                     send(RaftMessage(kind: .appendResponse, from: id, to: message.from, term: term))
@@ -404,7 +411,9 @@ public struct RaftNode: Sendable {
     }
 
     private var reportedHardState: HardState {
-        HardState(term: term, vote: settings.mutation == .forgetVoteOnRestart ? noNode : vote, commit: log.committed)
+        HardState(
+            term: settings.mutation == .forgetTermOnRestart ? log.lastTerm : term,
+            vote: settings.mutation == .forgetVoteOnRestart ? noNode : vote, commit: log.committed)
     }
 
     // MARK: - Roles
@@ -469,6 +478,10 @@ public struct RaftNode: Sendable {
             // grants others' pre-votes too) but changes neither term nor vote.
             votes = [:]
             leader = noNode
+            if settings.mutation == .preVoteBumpsTerm {
+                term += 1
+                vote = noNode
+            }
             role = .preCandidate
             voteTerm = term + 1
             requestKind = .requestPreVote
@@ -514,7 +527,8 @@ public struct RaftNode: Sendable {
         let canVote =
             vote == message.from || (vote == noNode && leader == noNode) || (isPreVote && message.term > term)
         let responseKind: RaftMessage.Kind = isPreVote ? .preVoteResponse : .voteResponse
-        if canVote && log.isUpToDate(index: message.index, term: message.logTerm) {
+        let upToDate = settings.mutation == .voteForStaleLog || log.isUpToDate(index: message.index, term: message.logTerm)
+        if canVote && upToDate {
             // A granted pre-vote carries the term it was asked for, so the pre-candidate counts it.
             send(RaftMessage(kind: responseKind, from: id, to: message.from, term: isPreVote ? message.term : term))
             if !isPreVote {
@@ -533,7 +547,7 @@ public struct RaftNode: Sendable {
         electionElapsed += 1
         if electionElapsed >= settings.electionTicks {
             electionElapsed = 0
-            if settings.checkQuorum && !checkQuorumActive() {
+            if settings.checkQuorum && !checkQuorumActive() && settings.mutation != .ignoreCheckQuorum {
                 becomeFollower(term: term, leader: noNode)
                 return
             }
@@ -639,7 +653,7 @@ public struct RaftNode: Sendable {
             return
         }
         let wasPaused = peer.isPaused(maxInflight: settings.maxInflightMessages)
-        guard peer.maybeUpdate(message.index) else {
+        guard peer.maybeUpdate(message.index, evenBackwards: settings.mutation == .matchMovesBackwards) else {
             progress[message.from] = peer
             return
         }
@@ -811,7 +825,7 @@ public struct RaftNode: Sendable {
             }
         }
         guard role == .leader else { return }
-        if change.kind == .removeNode && change.node == id {
+        if change.kind == .removeNode && change.node == id && settings.mutation != .removedLeaderKeepsLeading {
             becomeFollower(term: term, leader: noNode)
             return
         }
@@ -875,7 +889,8 @@ public struct RaftNode: Sendable {
             return
         }
         if let lastNew = log.maybeAppend(
-            prevIndex: message.index, prevTerm: message.logTerm, leaderCommit: message.commit, entries: message.entries)
+            prevIndex: message.index, prevTerm: message.logTerm, leaderCommit: message.commit, entries: message.entries,
+            truncatingSuffix: settings.mutation == .truncateOnStaleAppend)
         {
             send(RaftMessage(kind: .appendResponse, from: id, to: message.from, term: term, index: lastNew))
         } else {
@@ -895,7 +910,8 @@ public struct RaftNode: Sendable {
     private mutating func handleSnapshot(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
         guard let chunk = message.snapshot else { return }
         let metadata = chunk.metadata
-        if metadata.index <= log.committed {
+        let installsStale = settings.mutation == .installStaleSnapshot
+        if metadata.index <= log.committed && !installsStale {
             incomingSnapshot = nil
             send(RaftMessage(kind: .appendResponse, from: id, to: message.from, term: term, index: log.committed))
             return
@@ -921,7 +937,7 @@ public struct RaftNode: Sendable {
             return
         }
         incomingSnapshot = nil
-        if log.matchTerm(metadata.index, metadata.term) {
+        if log.matchTerm(metadata.index, metadata.term) && !installsStale {
             // The log already holds the snapshot's last entry: just commit up to it.
             log.commit(to: metadata.index)
             send(RaftMessage(kind: .appendResponse, from: id, to: message.from, term: term, index: log.committed))

@@ -57,4 +57,30 @@ public struct RaftSettings: Sendable, Hashable {
     case forgetVoteOnRestart
     /// Answer read-index requests at once, without confirming leadership with a quorum.
     case readWithoutQuorumCheck
+    /// Persist the term of the last log entry instead of the current term: a restarted member
+    /// forgets the terms it saw (and may vote again in one).
+    case forgetTermOnRestart
+    /// On an append whose entries all match, drop the entries after them (a stale or reordered
+    /// append then removes entries the member already acknowledged).
+    case truncateOnStaleAppend
+    /// Accept appends from a leader of an earlier term as if it were the current one.
+    case acceptStaleTermAppend
+    /// Grant votes (and pre-votes) without the election restriction (§5.4.1): a candidate whose
+    /// log is less up to date may win.
+    case voteForStaleLog
+    /// Raise the term when starting a pre-election, as a plain election does.
+    case preVoteBumpsTerm
+    /// Install a received snapshot even when it is older than the commit index or the log
+    /// already holds its last entry (the applied index moves back, newer entries are dropped).
+    case installStaleSnapshot
+    /// Take every acknowledgement's index as the follower's match and next index, even when a
+    /// reordered older reply lowers them.
+    case matchMovesBackwards
+    /// Never step down for lack of a quorum (CheckQuorum on, but its leader side ignored).
+    case ignoreCheckQuorum
+    /// A leader that applies its own removal keeps leading.
+    case removedLeaderKeepsLeading
+    /// Accept a membership change while an earlier one is not yet applied (two changes in
+    /// flight, each judged against a configuration the other is about to change).
+    case concurrentConfChanges
 }

@@ -67,3 +67,13 @@ struct Envelope: Hashable, Sendable {
         self.body = body
     }
 }
+
+extension Member {
+    /// The member and request that a normal log entry answers, if the entry carries a client
+    /// request: the simulator uses it to check that an acknowledged write is the entry at the
+    /// index it was acknowledged at.
+    @_spi(Testing) public static func requestOrigin(of entry: LogEntry) -> (origin: NodeID, incarnation: UInt64, request: RequestID)? {
+        guard entry.kind == .normal, let envelope = Envelope(decoding: entry.data) else { return nil }
+        return (envelope.origin, envelope.incarnation, envelope.request)
+    }
+}

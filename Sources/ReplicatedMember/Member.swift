@@ -133,6 +133,9 @@ public struct MemberConfiguration: Sendable {
     /// Apply writes that name a client session as if they named none, so a retried write is
     /// applied again (exactly-once writes switched off).
     case applySessionWritesWithoutDeduplication
+    /// Write the applied index in its own batch, ahead of the state-machine changes it covers
+    /// (``MemberStorage/mutation``): a crash between the two loses applied changes for good.
+    case writeAppliedIndexApart
 }
 
 /// What a member finds in durable storage when it starts.

@@ -12,6 +12,9 @@ public final class MemberStorage {
     public let engine: any StorageEngine
     let log: RaftLogStore
     let storeConfiguration: StateStore.Configuration
+    /// A deliberately broken storage rule (only ``MemberMutation/writeAppliedIndexApart`` acts
+    /// here), used only to prove that the simulator's checker catches it.
+    @_spi(Testing) public var mutation: MemberMutation?
 
     /// Opens a member's storage in `engine`.
     public init(engine: any StorageEngine, store: StateStore.Configuration = StateStore.Configuration()) throws(StorageError) {
@@ -90,7 +93,13 @@ public final class MemberStorage {
             case .delete(let key): batch.delete(key)
             }
         }
-        AppliedIndex.put(output.stateWrite.appliedIndex, into: &batch)
+        if mutation == .writeAppliedIndexApart {
+            var applied = StorageBatch()
+            AppliedIndex.put(output.stateWrite.appliedIndex, into: &applied)
+            try engine.write(applied, sync: false)
+        } else {
+            AppliedIndex.put(output.stateWrite.appliedIndex, into: &batch)
+        }
         if let snapshot = output.snapshot {
             let update = try log.prepareSaveSnapshot(snapshot)
             batch.append(contentsOf: update.batch)

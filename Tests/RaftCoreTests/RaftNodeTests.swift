@@ -195,20 +195,32 @@ struct RaftNodeTests {
 
     // MARK: Log replication
 
-    @Test("a stale or duplicated append never truncates matching entries")
-    func staleAppendDoesNotTruncate() throws {
-        var harness = Harness(voters: [1, 2, 3])
+    @Test(
+        "a stale or duplicated append never truncates matching entries (and the mutation that does is seen)",
+        arguments: [nil, RaftMutation.truncateOnStaleAppend])
+    func staleAppendDoesNotTruncate(mutation: RaftMutation?) throws {
+        var harness = Harness(voters: [1, 2, 3]) { $0.mutation = mutation }
         harness.elect(1)
+        // The followers store five entries but their acknowledgements are lost, so the entries
+        // stay uncommitted: a stale append inside them reaches the log's append path.
+        harness.drop = { $0.kind == .appendResponse }
         for value in 0..<5 { _ = try harness.nodes[1]!.propose([UInt8(value)]) }
         harness.settle()
         var follower = harness.nodes[2]!
         let last = follower.lastIndex
         let term = follower.term
+        try #require(follower.commitIndex < last - 3, "the stale append must not be answered by the committed-index shortcut")
         let stale = RaftMessage(
             kind: .appendEntries, from: 1, to: 2, term: term, logTerm: term, index: last - 3,
             entries: [follower.entry(at: last - 2)!], commit: 0)
         follower.step(stale)
-        #expect(follower.lastIndex == last)
+        let ready = follower.ready()
+        #expect(ready.messages.contains { $0.kind == .appendResponse && !$0.reject && $0.index == last - 2 })
+        if mutation == nil {
+            #expect(follower.lastIndex == last)
+        } else {
+            #expect(follower.lastIndex == last - 2, "the mutation drops the acknowledged suffix")
+        }
     }
 
     @Test("a conflicting append replaces the follower's uncommitted tail")

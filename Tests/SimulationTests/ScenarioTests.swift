@@ -125,6 +125,8 @@ struct ScenarioTests {
         options.electionTicks = 50
         options.maxBytesPerMessage = 1
         options.mutation = mutation
+        // The broken build must be caught by the check of the bug's consequence.
+        options.checksProtocolRules = mutation == nil
         let sim = Simulation(options: options)
         #expect(elect(1, in: sim))
         sim.run(for: 200_000)
@@ -185,6 +187,8 @@ struct ScenarioTests {
         options.preVote = false
         options.electionTicks = 50
         options.mutation = mutation
+        // The broken build must be caught by the check of the bug's consequence.
+        options.checksProtocolRules = mutation == nil
         let sim = Simulation(options: options)
         #expect(elect(1, in: sim))
         sim.run(for: 200_000)
@@ -221,6 +225,8 @@ struct ScenarioTests {
         let (sim, leader) = startGroup(seed: 18) {
             $0.checkQuorum = false
             $0.memberMutation = mutation
+            // The broken build must be caught by the check of the bug's consequence.
+            $0.checksProtocolRules = mutation == nil
         }
         let grant = sim.grantLease(ttl: 3, at: leader)
         sim.run(until: { $0.outcome(of: grant) != .pending }, timeout: 1_000_000)

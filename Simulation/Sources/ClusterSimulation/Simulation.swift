@@ -42,14 +42,16 @@ public enum Outcome: Sendable, Hashable {
 /// written in one unsynced batch. A crash discards the member's memory and every write not yet
 /// durable; a restart rebuilds the member from what the engine kept.
 ///
-/// After every event the checker verifies: at most one leader per term; log matching (entries with
-/// the same index and term have the same data and the same predecessor term); a new leader holds
-/// every committed entry; committed entries never change; members agree on the store revision at
-/// equal applied indexes; terms and commit indexes never move back on disk; a linearizable read
-/// never returns an index older than a write acknowledged before the read began. At the end the
-/// clients' key/value history must be linearizable, and after the faults heal, a liveness phase
-/// requires a leader, a fresh committed write, every member caught up within
-/// ``SimulationOptions/livenessBound``, and equal state digests (HashKV) on every member.
+/// After every step of a member the checker verifies the safety properties docs/raft.md lists
+/// (election safety, log matching, leader completeness, committed entries never change, the
+/// leader commit rule, term changes, acknowledged entries kept, stale leader refused, match
+/// index monotonicity, one membership change at a time, removed leader steps down, check
+/// quorum, equal revisions and state digests at equal applied indexes, linearizable reads,
+/// leases, exactly-once writes), and at every restart that nothing synced was lost
+/// (MemberWatch.swift). After the faults heal, a liveness phase requires a leader, a fresh
+/// committed write, every member caught up within ``SimulationOptions/livenessBound`` and equal
+/// state digests; then every key is read, every acknowledged write must be the committed entry
+/// at its index, and the clients' key/value history must be linearizable.
 public final class Simulation {
     /// The options of this run.
     public let options: SimulationOptions
@@ -250,6 +252,14 @@ public final class Simulation {
     /// The store revision after applying through an index, as first seen on any member.
     var revisionRecord: [LogIndex: Int64] = [:]
     var maxAcknowledgedIndex: LogIndex = 0
+    /// What the checker remembers of each member across crashes (see MemberWatch.swift).
+    var watches = MemberWatches()
+    /// The whole-state digest after applying through an index, as first seen on any member.
+    var digestRecord: [LogIndex: (digest: UInt32, member: NodeID)] = [:]
+    /// For each acknowledged write, the hash of the entry whose application answered it.
+    var answeredEntries: [Int: UInt64] = [:]
+    /// When each term's leader was first seen, in that order.
+    var leaderTerms: [(time: UInt64, term: Term)] = []
 
     struct IndexTerm: Hashable {
         var index: LogIndex
@@ -297,7 +307,7 @@ public final class Simulation {
         inFaultPhase = false
         guard violation == nil else { return violation }
         healAll()
-        if checkLiveness() && checkAcknowledgedWritesDurable() { checkLinearizability() }
+        if checkLiveness() && checkFinalReads() && checkAcknowledgedWritesDurable() { checkLinearizability() }
         return violation
     }
 
@@ -386,17 +396,17 @@ public final class Simulation {
     }
 
     /// Checks that every acknowledged write is the committed entry at the index it was applied
-    /// at, and that every running member has applied it.
+    /// at: the very entry whose application answered it (checked then to name the write).
     @discardableResult
     public func checkAcknowledgedWritesDurable() -> Bool {
         for (number, operation) in operations.enumerated() where operation.isWrite {
             guard case .succeeded(let index) = operation.outcome else { continue }
-            guard Int(index) < committedRecord.count, committedRecord[Int(index)] != nil else {
+            guard Int(index) < committedRecord.count, let committed = committedRecord[Int(index)] else {
                 fail("durability", "write \(number), acknowledged at index \(index), is not a committed entry")
                 return false
             }
-            for member in activeMembers() where member.core != nil && member.core!.appliedIndex < index {
-                fail("durability", "member \(member.id) has not applied acknowledged write \(number) at \(index)")
+            if committed.hash != answeredEntries[number] {
+                fail("durability", "write \(number) was acknowledged at index \(index), but another entry was committed there")
                 return false
             }
         }
@@ -429,9 +439,13 @@ public final class Simulation {
             }
         }
         statistics.historyLength = history.count
-        switch LinearizabilityChecker(model: KeyValueModel(), stepBudget: 2_000_000).check(history) {
-        case .ok, .unknown:
+        switch LinearizabilityChecker(model: KeyValueModel(), stepBudget: options.linearizabilityStepBudget).check(history) {
+        case .ok:
             return true
+        case .unknown(let partitions):
+            // An unfinished search proves nothing: the run fails rather than pass unchecked.
+            fail("linearizability", "the checker's step budget ran out on \(partitions.joined(separator: ", "))")
+            return false
         case .illegal(let report):
             fail("linearizability", "\(report)")
             return false
@@ -624,8 +638,12 @@ public final class Simulation {
         guard violation == nil, members[index].core != nil, !members[index].isPaused, !members[index].isBusy else { return }
         let inputs = members[index].inbox
         members[index].inbox = []
-        for input in inputs { process(input, at: index) }
+        for input in inputs {
+            process(input, at: index)
+            watchProcessed(input, at: index)
+        }
         checkMember(index)
+        checkWatched(index)
         guard violation == nil, members[index].core!.hasBatch else { return }
         let ready = members[index].core!.startBatch()
         members[index].pendingReady = ready
@@ -658,7 +676,9 @@ public final class Simulation {
             members[index].core!.transferLeadership(to: target)
         case .confChange(let change, let operation):
             do {
-                members[index].confChanges[operation] = try members[index].core!.proposeConfChange(change)
+                let position = try members[index].core!.proposeConfChange(change)
+                members[index].confChanges[operation] = position
+                checkSingleChange(index, at: position.index)
             } catch {
                 finish(operation, .failed)
             }
@@ -689,6 +709,9 @@ public final class Simulation {
             return
         }
         let output = members[index].core!.finishBatch()
+        watchDurable(index, ready)
+        checkMember(index)
+        checkWatched(index)
         for message in output.messages { send(message) }
         members[index].pendingOutput = output
         queue.schedule(.applied(node: index, incarnation: members[index].incarnation), at: now + options.applyLatency)
@@ -712,6 +735,7 @@ public final class Simulation {
         let applied = core.appliedIndex
         if ready.snapshot != nil || !ready.committedEntries.isEmpty {
             checkRevision(core.store.currentRevision, at: applied, member: index)
+            checkDigest(core.store.digest(), at: applied, member: index)
         }
         for entry in ready.committedEntries where entry.kind == .confChange {
             for operation in members[index].confChanges.keys.sorted() {
@@ -726,6 +750,9 @@ public final class Simulation {
         for (request, response) in output.responses {
             let operation = Int(request)
             guard members[index].waiting.remove(operation) != nil else { continue }
+            if let at = output.appliedAt[request] {
+                checkAnsweredEntry(ready.committedEntries.first { $0.index == at }, operation: operation, member: index)
+            }
             complete(operation, with: response, at: output.appliedAt[request])
         }
         pump(index)
@@ -757,7 +784,9 @@ public final class Simulation {
     }
 
     private func makeStorage(on engine: MemoryEngine) -> MemberStorage {
-        try! MemberStorage(engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration)
+        let storage = try! MemberStorage(engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration)
+        storage.mutation = options.memberMutation
+        return storage
     }
 
     private func start(_ index: Int) {
@@ -772,6 +801,7 @@ public final class Simulation {
             return
         }
         members[index].checkedCommit = members[index].core!.raft.commitIndex
+        checkRecovered(index)
         members[index].isBusy = false
         members[index].isPaused = false
         record(5, UInt64(index))
@@ -817,6 +847,7 @@ public final class Simulation {
 
     private func send(_ message: RaftMessage) {
         statistics.messagesSent += 1
+        watchSent(message)
         let link = Link(from: Int(message.from) - 1, to: Int(message.to) - 1)
         guard blocked[link] == nil, deliveryFilter?(message) ?? true else { return }
         if !networkHealed && rng.chance(options.dropRate) {
@@ -926,12 +957,15 @@ public final class Simulation {
     }
 
     @discardableResult
-    private func submit(
+    func submit(
         _ kind: Operation.Kind, at member: Int, client: Int? = nil, session: SessionStamp? = nil, retrying previous: Int? = nil
     ) -> Int {
         let operation = operations.count
+        // A read must reflect every write acknowledged, and every entry committed, before it began.
+        let committed = LogIndex(committedRecord.count - 1)
         var entry = Operation(
-            kind: kind, member: member, client: client, session: session, start: now, requiredIndex: maxAcknowledgedIndex)
+            kind: kind, member: member, client: client, session: session, start: now,
+            requiredIndex: max(maxAcknowledgedIndex, committed))
         if let previous {
             entry.attempt = operations[previous].attempt + 1
             entry.start = operations[previous].start
@@ -997,7 +1031,7 @@ public final class Simulation {
             if options.checksReadIndexes && appliedAt < operations[operation].requiredIndex {
                 fail(
                     "linearizable read",
-                    "read \(operation) on member \(members[operations[operation].member].id) was served at applied index \(appliedAt), but a write at \(operations[operation].requiredIndex) was acknowledged before the read began"
+                    "read \(operation) on member \(members[operations[operation].member].id) was served at applied index \(appliedAt), but index \(operations[operation].requiredIndex) was committed (or a write there acknowledged) before the read began"
                 )
             }
             statistics.readsServed += 1
@@ -1005,6 +1039,7 @@ public final class Simulation {
             leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].start)
             sessionLease = grant.id
         case (.leaseKeepAlive(let id), .leaseKeepAlive(_, let ttl)):
+            if ttl > 0 { checkRenewal(operation) }
             if ttl > 0, var record = leaseRecords[id] {
                 record.lastAcknowledged = max(record.lastAcknowledged, operations[operation].start)
                 leaseRecords[id] = record
@@ -1136,7 +1171,12 @@ public final class Simulation {
             let links = members.indices.filter { $0 != node }.map { inbound ? Link(from: $0, to: node) : Link(from: node, to: $0) }
             record(15, UInt64(node), inbound ? 1 : 0)
             block(links)
-            queue.schedule(.healLinks(links), at: now + duration)
+            // A member that cannot receive stays cut off twice as long as other faults last: a
+            // leader that cannot hear its followers must be seen to step down (CheckQuorum)
+            // before the links heal.
+            queue.schedule(.healLinks(links), at: now + (inbound ? 2 * duration : duration))
+        case 5:  // a membership change (see MembershipFaults.swift)
+            changeMembership()
         case 4:  // a crash followed at once by a restart, losing only what was not yet durable
             guard !running.isEmpty else { return }
             let victim = running[Int(rng.next(below: UInt64(running.count)))]
@@ -1162,6 +1202,7 @@ public final class Simulation {
                 if existing != id { fail("election safety", "members \(existing) and \(id) are both leader in term \(raft.term)") }
             } else {
                 leaderOfTerm[raft.term] = id
+                leaderTerms.append((now, raft.term))
                 statistics.leadersElected += 1
                 checkLeaderCompleteness(raft)
             }
@@ -1277,14 +1318,14 @@ public final class Simulation {
         }
     }
 
-    private func hash(_ entry: LogEntry) -> UInt64 {
+    func hash(_ entry: LogEntry) -> UInt64 {
         var hasher = StableHasher()
         hasher.combine(UInt64(entry.kind.rawValue))
         hasher.combine(bytes: entry.data)
         return hasher.value
     }
 
-    private func fail(_ property: String, _ detail: String) {
+    func fail(_ property: String, _ detail: String) {
         guard violation == nil else { return }
         violation = Violation(
             property: property, detail: detail, time: now,
@@ -1293,7 +1334,7 @@ public final class Simulation {
 
     // MARK: - Trace
 
-    private func record(_ code: UInt64, _ values: UInt64...) {
+    func record(_ code: UInt64, _ values: UInt64...) {
         trace.combine(now)
         trace.combine(code)
         for value in values { trace.combine(value) }
@@ -1318,9 +1359,13 @@ public final class Simulation {
         case 10: return "request \(values[0]) timed out"
         case 11: return "request \(values[0]) succeeded at \(values[1])"
         case 12: return "request \(values[0]) failed"
+        case 13 where values.count == 1: return "request \(values[0]) sent again (session retry)"
         case 13: return "transfer leadership \(values[0])→\(values[1])"
         case 14: return "partition \(values[0]) members away"
         case 15: return "asymmetric partition of \(member(values[0])) (\(values[1] == 1 ? "cannot receive" : "cannot send"))"
+        case 17:
+            let kind = ConfChange.Kind(rawValue: UInt8(values[0])).map { "\($0)" } ?? "?"
+            return "membership change: \(kind) \(values[1])"
         default: return "pause \(member(values[0]))"
         }
     }

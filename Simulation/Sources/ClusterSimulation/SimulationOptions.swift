@@ -58,8 +58,9 @@ public struct SimulationOptions: Sendable, Hashable {
     /// Whether faults may take down or cut off a majority at once (quorum loss).
     public var allowQuorumLoss = true
     /// Relative weights of fault kinds: crash, partition, asymmetric partition, pause, quick
-    /// restart (a crash followed by a restart within milliseconds, as a supervisor would do).
-    public var faultWeights: [Int] = [3, 3, 2, 1, 2]
+    /// restart (a crash followed by a restart within milliseconds, as a supervisor would do),
+    /// and membership change (add a learner, promote it, remove a voter; 0 unless drawn).
+    public var faultWeights: [Int] = [3, 3, 2, 1, 2, 0]
 
     // Log compaction.
     /// Applied entries between snapshots on each member; 0 disables snapshots.
@@ -89,6 +90,15 @@ public struct SimulationOptions: Sendable, Hashable {
     /// Turning it off leaves stale reads to the linearizability checker alone (to prove it).
     public var checksReadIndexes = true
 
+    /// Whether the checker also tests Raft's rules directly where it can (a restarted member
+    /// against what it had synced, the leader commit rule, lease renewals only by a confirmed
+    /// leader). Turning it off leaves such bugs to the checks of their consequences (election
+    /// safety, leader completeness, lease safety), which scripted scenarios prove that way.
+    public var checksProtocolRules = true
+    /// The linearizability checker's step budget per key; a key whose search runs out of it
+    /// fails the run.
+    public var linearizabilityStepBudget = 2_000_000
+
     // Liveness.
     /// After the faults heal, how long the group has to elect a leader, commit a fresh write
     /// and bring every member up to date.
@@ -111,6 +121,7 @@ public struct SimulationOptions: Sendable, Hashable {
         forwardProposals = rng.chance(0.3)
         maxBytesPerMessage = rng.chance(0.3) ? 1 : 4_096
         autoCompaction = rng.chance(0.3) ? .periodic(retentionMilliseconds: [300, 2_000][Int(rng.next(below: 2))]) : nil
+        if rng.chance(0.5) { faultWeights[5] = 2 }
     }
 
     /// A run with no faults at all (for measuring and for scenario tests that script their own).

@@ -12,7 +12,7 @@ struct Simulate: ParsableCommand {
             given): every member is the real Raft core, MVCC state machine and lease clock over storage \
             that loses unsynced writes when it crashes. Faults drawn from the seed: message loss, \
             duplication, delay and reordering, symmetric and asymmetric partitions, crashes and quick \
-            restarts, process pauses and clock skew. Clients issue puts, linearizable gets, deletes, \
+            restarts, process pauses, clock skew and, for some seeds, membership changes. Clients issue puts, linearizable gets, deletes, \
             compare-and-swaps and compactions, and keep a lease alive. Safety is checked after every \
             event; at the end everything heals, the group must converge, and the client history must be \
             linearizable. The same seed always prints the same trace hash.
@@ -33,7 +33,11 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Print every run, not only failures.")
     var verbose = false
 
+    @Flag(help: "Print the names --mutation accepts, one per line, and exit.")
+    var listMutations = false
+
     func validate() throws {
+        if listMutations { return }
         if seed == nil && seeds == nil { throw ValidationError("give --seed S or --seeds A..B") }
         if let nodes, nodes != 3 && nodes != 5 { throw ValidationError("--nodes must be 3 or 5, got \(nodes)") }
         if let seeds, parseRange(seeds) == nil { throw ValidationError("--seeds must look like A..B with A <= B, got '\(seeds)'") }
@@ -43,6 +47,10 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
+        if listMutations {
+            for name in mutationNames { print(name) }
+            return
+        }
         let range = seed.map { $0...$0 } ?? parseRange(seeds!)!
         let clock = ContinuousClock()
         let started = clock.now

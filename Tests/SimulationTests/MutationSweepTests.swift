@@ -1,0 +1,72 @@
+@_spi(Testing) import ClusterSimulation
+@_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
+import TestSupport
+import Testing
+
+/// Every deliberate bug is found by a plain seed sweep (default options drawn from each seed,
+/// no script): the sweep runs from `seeds.lowerBound` until the first failing seed and must find
+/// one by `seeds.upperBound`. The ranges start where a sweep of seeds from 1 in a release build
+/// first failed (`simulate --seeds 1..N --mutation NAME` prints it), so that the debug build runs
+/// only a few seeds per mutation; the failing seed must then pass without the mutation.
+@Suite("Mutation sweeps", .onOwnThreads)
+struct MutationSweepTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var mutation: String
+        var seeds: ClosedRange<UInt64>
+        var testDescription: String { "\(mutation), seeds \(seeds.lowerBound)...\(seeds.upperBound)" }
+
+        func options(seed: UInt64) -> SimulationOptions {
+            var options = SimulationOptions(seed: seed)
+            options.mutation = RaftMutation(rawValue: mutation)
+            options.memberMutation = MemberMutation(rawValue: mutation)
+            return options
+        }
+    }
+
+    /// Each range starts at 1 when a sweep from 1 finds the bug within a few seeds; otherwise at
+    /// the first seed that finds it (the comment gives the property that catches it).
+    static let cases: [Case] = [
+        Case(mutation: "commitOldTermByCounting", seeds: 1...10),  // seed 7: leader commit rule
+        Case(mutation: "forgetVoteOnRestart", seeds: 1...5),  // seed 1: durable vote
+        Case(mutation: "readWithoutQuorumCheck", seeds: 71...75),  // seed 71: linearizable read
+        Case(mutation: "forgetTermOnRestart", seeds: 1...10),  // seed 8: durable term
+        Case(mutation: "truncateOnStaleAppend", seeds: 1...5),  // seed 2: acknowledged entries kept
+        Case(mutation: "acceptStaleTermAppend", seeds: 31...35),  // seed 31: stale leader refused
+        Case(mutation: "voteForStaleLog", seeds: 1...10),  // seed 7: leader completeness
+        Case(mutation: "preVoteBumpsTerm", seeds: 1...5),  // seed 1: term changes
+        Case(mutation: "installStaleSnapshot", seeds: 86...90),  // seed 86: acknowledged entries kept
+        Case(mutation: "matchMovesBackwards", seeds: 1...5),  // seed 1: match index monotonicity
+        Case(mutation: "ignoreCheckQuorum", seeds: 27...30),  // seed 27: check quorum
+        Case(mutation: "removedLeaderKeepsLeading", seeds: 37...40),  // seed 37: removed leader steps down
+        Case(mutation: "concurrentConfChanges", seeds: 22...25),  // seed 22: one membership change at a time
+        Case(mutation: "renewLeaseWithoutConfirmingLeadership", seeds: 39...45),  // seed 39: lease renewal
+        Case(mutation: "applySessionWritesWithoutDeduplication", seeds: 1...5),  // seed 3: exactly-once
+        Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 3: state machine safety
+    ]
+
+    @Test("every mutation has a sweep here")
+    func everyMutationIsSwept() {
+        let names = RaftMutation.allCases.map(\.rawValue) + MemberMutation.allCases.map(\.rawValue)
+        #expect(Set(names) == Set(Self.cases.map(\.mutation)))
+        #expect(Self.cases.allSatisfy { RaftMutation(rawValue: $0.mutation) != nil || MemberMutation(rawValue: $0.mutation) != nil })
+    }
+
+    @Test("a plain seed sweep catches the mutation, and the seed that catches it passes without it", arguments: cases)
+    func sweepCatches(_ sweep: Case) {
+        var caught: (seed: UInt64, violation: Violation)?
+        for seed in sweep.seeds {
+            if let violation = run(sweep.options(seed: seed)).violation {
+                caught = (seed, violation)
+                break
+            }
+        }
+        guard let caught else {
+            Issue.record("no seed in \(sweep.seeds) caught \(sweep.mutation)")
+            return
+        }
+        print("\(sweep.mutation): seed \(caught.seed) caught it: \(caught.violation)")
+        let clean = runSeed(caught.seed)
+        #expect(clean.violation == nil, "seed \(caught.seed) fails without the mutation: \(clean.violation!)")
+    }
+}
