@@ -133,6 +133,9 @@ public struct MemberConfiguration: Sendable {
     /// Apply writes that name a client session as if they named none, so a retried write is
     /// applied again (exactly-once writes switched off).
     case applySessionWritesWithoutDeduplication
+    /// Read stored records without verifying their checksums, so a member starts from a damaged
+    /// disk (applied by the simulator when it opens a member's storage).
+    case acceptDamagedRecords
 }
 
 /// What a member finds in durable storage when it starts.

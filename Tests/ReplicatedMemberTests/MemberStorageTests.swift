@@ -33,7 +33,7 @@ struct MemberStorageTests {
         #expect(recovered.raft.appliedIndex == 40)
         #expect(recovered.raft.snapshot?.metadata == received.metadata)
         #expect(try recovered.store.hashKV().hash == leaderStore.hashKV().hash)
-        #expect(try AppliedIndex.read(from: engine) == 40, "recovery must make the rebuilt state durable")
+        #expect(try AppliedIndex.read(from: ChecksummedEngine(wrapping: engine)) == 40, "recovery must make the rebuilt state durable")
     }
 
     @Test("state writes are one batch with the applied index: a crash keeps both or neither")
