@@ -241,6 +241,8 @@ public final class Simulation {
     /// The highest store revision any client has seen in an answer (clients compact behind it).
     var highestRevisionSeen: Int64 = 0
     var expiredLeasesSeen: Set<Int64> = []
+    /// Disk faults (see StorageFaults.swift).
+    var storageFaults: StorageFaultState
 
     // Checker state.
     var leaderOfTerm: [Term: NodeID] = [:]
@@ -266,16 +268,18 @@ public final class Simulation {
     public init(options: SimulationOptions) {
         self.options = options
         rng = SeededGenerator(seed: options.seed)
+        storageFaults = StorageFaultState(options: options)
         keyCount = 8 + Int(rng.next(below: 9))
         clientCount = 2 + Int(rng.next(below: 7))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
             var member = SimulatedHost(id: id)
-            member.storage = makeStorage(on: member.engine)
+            member.storage = try! makeStorage(on: member.engine)
             try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
             members.append(member)
         }
+        prepareStorageFaults()
         for index in members.indices { start(index) }
     }
 
@@ -541,7 +545,7 @@ public final class Simulation {
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
         var member = SimulatedHost(id: id)
-        member.storage = makeStorage(on: member.engine)
+        member.storage = try! makeStorage(on: member.engine)
         members.append(member)
         start(members.count - 1)
         return id
@@ -586,6 +590,7 @@ public final class Simulation {
             guard inFaultPhase else { return }
             queue.schedule(.fault, at: now + randomInterval(options.meanTimeBetweenFaults))
             injectFault()
+            injectStorageFault()
         case .restart(let index):
             guard inFaultPhase, members[index].core == nil, !members[index].isRetired else { return }
             start(index)
@@ -685,7 +690,7 @@ public final class Simulation {
         do {
             try members[index].storage!.persist(ready)
         } catch {
-            fail("storage", "member \(members[index].id) could not persist a batch: \(error)")
+            writeFailed(index, error, what: "persist a batch")
             return
         }
         let output = members[index].core!.finishBatch()
@@ -704,7 +709,7 @@ public final class Simulation {
         do {
             try members[index].storage!.write(output)
         } catch {
-            fail("storage", "member \(members[index].id) could not write applied state: \(error)")
+            writeFailed(index, error, what: "write applied state")
             return
         }
         if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
@@ -756,19 +761,22 @@ public final class Simulation {
         return configuration
     }
 
-    private func makeStorage(on engine: MemoryEngine) -> MemberStorage {
-        try! MemberStorage(engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration)
+    func makeStorage(on engine: MemoryEngine) throws(StorageError) -> MemberStorage {
+        try MemberStorage(
+            engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration, mutation: options.memberMutation)
     }
 
     private func start(_ index: Int) {
         guard members[index].core == nil, !members[index].isRetired else { return }
         members[index].incarnation += 1
         do {
-            let recovered = try members[index].storage!.recover()
+            guard let storage = openStorage(index) else { return }
+            let recovered = try storage.recover()
+            guard mayRunAfterRecovery(index, snapshotIndex: recovered.raft.snapshot?.metadata.index ?? 0) else { return }
             members[index].durableHardState = recovered.raft.hardState
             members[index].core = Member(configuration: configuration(for: members[index]), recovered: recovered)
         } catch {
-            fail("recovery", "member \(members[index].id) could not recover from its storage: \(error)")
+            refusesToStart(index, error)
             return
         }
         members[index].checkedCommit = members[index].core!.raft.commitIndex
@@ -779,14 +787,13 @@ public final class Simulation {
         queue.schedule(.tick(node: index, incarnation: members[index].incarnation), at: now + firstTick)
     }
 
-    private func crash(index: Int) {
+    func crash(index: Int) {
         guard members[index].core != nil else { return }
         record(6, UInt64(index))
         statistics.crashes += 1
-        // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part).
-        let engine = members[index].engine
-        engine.crash(keepingUnsyncedBatches: Int(rng.next(below: UInt64(engine.unsyncedBatchCount + 1))))
-        members[index].storage = makeStorage(on: engine)
+        // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part),
+        // and may tear the next one or damage the disk (StorageFaults.swift).
+        crashDisk(index)
         members[index].core = nil
         members[index].incarnation += 1
         members[index].inbox = []
@@ -809,6 +816,7 @@ public final class Simulation {
 
     func healAll() {
         networkHealed = true
+        disarmStorageFaults()
         healNetwork()
         for index in members.indices where members[index].core == nil && !members[index].isRetired { start(index) }
     }
@@ -1284,7 +1292,7 @@ public final class Simulation {
         return hasher.value
     }
 
-    private func fail(_ property: String, _ detail: String) {
+    func fail(_ property: String, _ detail: String) {
         guard violation == nil else { return }
         violation = Violation(
             property: property, detail: detail, time: now,
