@@ -157,6 +157,7 @@ public final class MemberStorage {
     private func recoverRecords() throws -> RecoveredState {
         let applied = try AppliedIndex.read(from: engine)
         var raft = try log.load(appliedIndex: applied)
+        try Self.checkConsistency(raft)
         if let snapshot = raft.snapshot, snapshot.metadata.index > applied {
             let pairs: [([UInt8], [UInt8])]
             do {
@@ -174,6 +175,27 @@ public final class MemberStorage {
         let records = try engine.scan(from: Self.stateStart, to: Self.stateEnd)
         let store = try StateStore(restoringFrom: records.map { ($0.key, $0.value) }, configuration: storeConfiguration)
         return RecoveredState(raft: raft, store: store)
+    }
+
+    /// Checks what the hard state and the log always agree on, since a member writes them in one
+    /// synced batch: the commit index is in the log, and no entry is newer than the term. A
+    /// disk that lost or misdirected a write can break either; every record may still pass its
+    /// checksum.
+    static func checkConsistency(_ raft: PersistentState) throws(StorageError) {
+        let snapshot = raft.snapshot?.metadata
+        let lastIndex = raft.entries.last?.index ?? snapshot?.index ?? 0
+        let lastTerm = raft.entries.last?.term ?? snapshot?.term ?? 0
+        guard raft.hardState.commit <= lastIndex else {
+            throw StorageError(
+                .corruption, "the commit index \(raft.hardState.commit) is beyond the last stored entry \(lastIndex): entries were lost",
+                key: RaftLogStore.Keys.hardState)
+        }
+        guard lastTerm <= raft.hardState.term else {
+            throw StorageError(
+                .corruption,
+                "the last stored entry's term \(lastTerm) is newer than the stored term \(raft.hardState.term): the hard state was lost",
+                key: RaftLogStore.Keys.hardState)
+        }
     }
 
     /// The state machine owns the keys from `k/` through `m/…` (key versions, leases, metadata).
