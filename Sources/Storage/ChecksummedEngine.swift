@@ -94,7 +94,7 @@ public final class ChecksummedEngine: StorageEngine {
         let length = UInt32(truncatingIfNeeded: key.count)
         crc.update((0..<4).map { UInt8(truncatingIfNeeded: length >> UInt32(8 * $0)) })
         crc.update(key)
-        crc.update(Array(value))
+        crc.update(value)
         return crc.value
     }
 
