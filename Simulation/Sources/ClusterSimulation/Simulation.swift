@@ -613,7 +613,7 @@ public final class Simulation {
             // again, in the same session, to any member; the server applies it once.
             operations[operation].isRetried = true
             statistics.sessionRetries += 1
-            record(13, UInt64(operation))
+            record(17, UInt64(operation))
             submit(operations[operation].kind, at: pickTarget(), client: client, session: stamp, retrying: operation)
         }
     }
@@ -1329,6 +1329,7 @@ public final class Simulation {
         case 13: return "transfer leadership \(values[0])→\(values[1])"
         case 14: return "partition \(values[0]) members away"
         case 15: return "asymmetric partition of \(member(values[0])) (\(values[1] == 1 ? "cannot receive" : "cannot send"))"
+        case 17: return "retry request \(values[0])"
         default: return "pause \(member(values[0]))"
         }
     }

@@ -14,11 +14,11 @@ public struct StorageFaultRates: Sendable, Hashable {
     /// Per fault action: a random running member's disk fills up until it restarts.
     public var diskFull = 0.1
     /// Per crash of the damaged member: a bit flips in one of its stored records.
-    public var bitFlip = 0.5
+    public var bitFlip = 0.3
     /// Per crash of the damaged member: the disk loses the last write it reported synced.
-    public var lostSyncedWrite = 0.3
+    public var lostSyncedWrite = 0.2
     /// Per fault action: the damaged member's next write lands under another key.
-    public var misdirectedWrite = 0.15
+    public var misdirectedWrite = 0.1
 
     /// Creates the default rates.
     public init() {}
@@ -81,7 +81,9 @@ struct StorageFaultState {
     init(options: SimulationOptions) {
         rng = SeededGenerator(seed: options.seed ^ 0xB17_F11B)
         rates = options.storageFaults
-        damagedMember = rates == nil ? nil : Int(rng.next(below: UInt64(options.nodeCount)))
+        // Five members, which still tolerate a crash once it is down for good; a three-member group
+        // would spend the rest of the run one crash away from losing its quorum.
+        damagedMember = rates == nil || options.nodeCount < 5 ? nil : Int(rng.next(below: UInt64(options.nodeCount)))
     }
 }
 
@@ -206,7 +208,7 @@ extension Simulation {
         }
         if engine.faults.diskFull { storageFaults.counts.diskFullStops += 1 } else { storageFaults.counts.fsyncErrors += 1 }
         crash(index: index)
-        queue.schedule(.restart(node: index), at: now + 100_000 + storageFaults.rng.next(below: 1_000_000))
+        queue.schedule(.restart(node: index), at: now + 1_000 + storageFaults.rng.next(below: 30_000))
     }
 
     /// The disk faults injected so far.
