@@ -68,8 +68,8 @@ public struct StorageFaultCounts: Sendable, Hashable {
 struct StorageFaultState {
     var rng: SeededGenerator
     let rates: StorageFaultRates?
-    /// The one member (always a minority) whose disk may rot, lose synced writes or misdirect
-    /// writes. Once it took such a fault it never serves again: it stays down, as an operator
+    /// The one member of a five-member group whose disk may rot, lose synced writes or
+    /// misdirect writes. Once it took such a fault it never serves again: it stays down, as an operator
     /// would replace it.
     let damagedMember: Int?
     /// Set when the damaged member's disk lost or misdirected a write (or a bit flipped in it):
