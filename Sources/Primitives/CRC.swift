@@ -33,9 +33,17 @@ public struct CRC32: Sendable {
     /// Feeds bytes into the checksum.
     @inlinable
     public mutating func update(_ bytes: [UInt8]) {
+        update(bytes[...])
+    }
+
+    /// Feeds a slice of bytes into the checksum, without copying it.
+    @inlinable
+    public mutating func update(_ bytes: ArraySlice<UInt8>) {
         var c = state
         table.withUnsafeBufferPointer { t in
-            for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+            bytes.withUnsafeBufferPointer { input in
+                for b in input { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+            }
         }
         state = c
     }

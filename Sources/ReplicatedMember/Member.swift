@@ -136,6 +136,9 @@ public struct MemberConfiguration: Sendable {
     /// Write the applied index in its own batch, ahead of the state-machine changes it covers
     /// (``MemberStorage/mutation``): a crash between the two loses applied changes for good.
     case writeAppliedIndexApart
+    /// Read stored records without verifying their checksums, so a member starts from a damaged
+    /// disk (applied by the simulator when it opens a member's storage).
+    case acceptDamagedRecords
 }
 
 /// What a member finds in durable storage when it starts.

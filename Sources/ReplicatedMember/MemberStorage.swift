@@ -1,14 +1,16 @@
 import RaftCore
 import StateMachine
-import Storage
+@_spi(Testing) import Storage
 
 /// Keeps one member's Raft log, snapshots, state machine and applied index in a storage engine,
 /// following the durability rules: log entries and hard state are synced before a batch's
 /// messages are sent; state-machine changes and the applied index are written in one batch.
 ///
 /// The same type serves the server (over RocksDB) and the simulator (over ``MemoryEngine``).
+/// Every record goes through a ``ChecksummedEngine``: a record whose checksum fails is reported
+/// as a ``StorageError/Kind/corruption`` error, and the member refuses to start from it.
 public final class MemberStorage {
-    /// The engine everything is written to.
+    /// The engine everything is written to: a ``ChecksummedEngine`` over the one passed in.
     public let engine: any StorageEngine
     let log: RaftLogStore
     let storeConfiguration: StateStore.Configuration
@@ -16,11 +18,34 @@ public final class MemberStorage {
     /// here), used only to prove that the simulator's checker catches it.
     @_spi(Testing) public var mutation: MemberMutation?
 
-    /// Opens a member's storage in `engine`.
-    public init(engine: any StorageEngine, store: StateStore.Configuration = StateStore.Configuration()) throws(StorageError) {
-        self.engine = engine
-        log = try RaftLogStore(engine: engine)
+    /// Opens a member's storage in `engine`, adding checksums to a store written without them.
+    ///
+    /// - Throws: ``StorageError`` of kind `corruption` if a record read on opening fails its
+    ///   checksum or the stored format is unknown; the engine's error otherwise.
+    public convenience init(
+        engine: any StorageEngine, store: StateStore.Configuration = StateStore.Configuration()
+    )
+        throws(StorageError)
+    {
+        try self.init(engine: engine, store: store, mutation: nil)
+    }
+
+    /// Opens a member's storage in `engine`, broken on purpose if `mutation` is
+    /// ``MemberMutation/acceptDamagedRecords``.
+    @_spi(Testing) public init(
+        engine: any StorageEngine, store: StateStore.Configuration, mutation: MemberMutation?
+    )
+        throws(StorageError)
+    {
+        do {
+            let checked = try ChecksummedEngine(wrapping: engine, verifiesChecksums: mutation != .acceptDamagedRecords)
+            self.engine = checked
+            log = try RaftLogStore(engine: checked)
+        } catch {
+            throw error.kind == .corruption ? Self.refusal(error) : error
+        }
         storeConfiguration = store
+        self.mutation = mutation
     }
 
     /// Whether nothing was ever stored (a member that has never run).
@@ -119,20 +144,36 @@ public final class MemberStorage {
     ///
     /// - Throws: ``StorageError`` of kind `corruption` if that snapshot's data does not decode
     ///   or fails its checksum (received snapshots are checked before they are stored, so only a
-    ///   damaged disk, or an earlier build that stored unchecked data, leads here); the engine's
-    ///   or the state machine's error otherwise.
+    ///   damaged disk, or an earlier build that stored unchecked data, leads here) or if any
+    ///   record fails its checksum (see ``ChecksummedEngine``), with advice for the operator;
+    ///   the engine's or the state machine's error otherwise.
     public func recover() throws -> RecoveredState {
+        do {
+            return try recoverRecords()
+        } catch let error as StorageError where error.kind == .corruption {
+            throw Self.refusal(error)
+        }
+    }
+
+    /// A corruption error with what the operator has to do about it.
+    static func refusal(_ error: StorageError) -> StorageError {
+        let advice =
+            "this member's storage is damaged and it refuses to serve from it: remove it from the cluster "
+            + "and add it back with an empty data directory (the other members hold the data)"
+        guard !error.message.contains(advice) else { return error }
+        return StorageError(error.kind, error.message + "; " + advice, key: error.key)
+    }
+
+    private func recoverRecords() throws -> RecoveredState {
         let applied = try AppliedIndex.read(from: engine)
         var raft = try log.load(appliedIndex: applied)
+        try Self.checkConsistency(raft)
         if let snapshot = raft.snapshot, snapshot.metadata.index > applied {
             let pairs: [([UInt8], [UInt8])]
             do {
                 pairs = try SnapshotCodec.decodeChecksummed(snapshot.data)
             } catch {
-                throw StorageError(
-                    .corruption,
-                    "the stored snapshot at index \(snapshot.metadata.index) is damaged (\(error)); this member cannot "
-                        + "recover: remove it from the cluster and add it back with an empty data directory")
+                throw StorageError(.corruption, "the stored snapshot at index \(snapshot.metadata.index) is damaged (\(error))")
             }
             var batch = StorageBatch()
             batch.deleteRange(from: Self.stateStart, to: Self.stateEnd)
@@ -144,6 +185,27 @@ public final class MemberStorage {
         let records = try engine.scan(from: Self.stateStart, to: Self.stateEnd)
         let store = try StateStore(restoringFrom: records.map { ($0.key, $0.value) }, configuration: storeConfiguration)
         return RecoveredState(raft: raft, store: store)
+    }
+
+    /// Checks what the hard state and the log always agree on, since a member writes them in one
+    /// synced batch: the commit index is in the log, and no entry is newer than the term. A
+    /// disk that lost or misdirected a write can break either; every record may still pass its
+    /// checksum.
+    static func checkConsistency(_ raft: PersistentState) throws(StorageError) {
+        let snapshot = raft.snapshot?.metadata
+        let lastIndex = raft.entries.last?.index ?? snapshot?.index ?? 0
+        let lastTerm = raft.entries.last?.term ?? snapshot?.term ?? 0
+        guard raft.hardState.commit <= lastIndex else {
+            throw StorageError(
+                .corruption, "the commit index \(raft.hardState.commit) is beyond the last stored entry \(lastIndex): entries were lost",
+                key: RaftLogStore.Keys.hardState)
+        }
+        guard lastTerm <= raft.hardState.term else {
+            throw StorageError(
+                .corruption,
+                "the last stored entry's term \(lastTerm) is newer than the stored term \(raft.hardState.term): the hard state was lost",
+                key: RaftLogStore.Keys.hardState)
+        }
     }
 
     /// The state machine owns the keys from `k/` through `m/…` (key versions, leases, metadata).

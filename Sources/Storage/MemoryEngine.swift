@@ -85,6 +85,10 @@ public final class MemoryEngine: StorageEngine, Sendable {
         var failures: [StorageError] = []
         var writeCount = 0
         var syncedWriteCount = 0
+        var faults = InjectedFaults()
+        /// How to undo the last synced write in the durable state (newest change last), kept
+        /// only while ``InjectedFaults/recordsLostWrites`` is set.
+        var lastSyncUndo: [(key: [UInt8], value: [UInt8]?)] = []
     }
 
     private let state = Mutex(State())
@@ -108,16 +112,33 @@ public final class MemoryEngine: StorageEngine, Sendable {
     /// Applies `batch` to the visible state; with `sync`, also makes it and every earlier
     /// unsynced batch durable.
     ///
-    /// Throws (applying nothing) if a failure was injected with ``failNextWrite(_:)``.
+    /// Throws (applying nothing) if a failure was injected with ``failNextWrite(_:)`` or the
+    /// disk is full (``InjectedFaults/diskFull``); applies the batch without making it durable
+    /// and throws if ``InjectedFaults/failNextSync`` is armed; lands the first put under another
+    /// key if ``InjectedFaults/misdirectNextWrite`` is armed.
     public func write(_ batch: StorageBatch, sync: Bool) throws(StorageError) {
         let failure: StorageError? = state.withLock { state in
             if !state.failures.isEmpty { return state.failures.removeFirst() }
+            if state.faults.diskFull { return MemoryEngine.noSpace }
+            let batch = state.faults.misdirect(batch, durable: state.durable)
             state.writeCount += 1
             state.visible.apply(batch)
+            if sync && state.faults.failNextSync {
+                // The data reached the page cache but not the disk: a crash may keep it or not.
+                state.faults.failNextSync = false
+                state.unsynced.append(batch)
+                return StorageError(.engine, "fsync failed: input/output error (injected)")
+            }
             if sync {
                 state.syncedWriteCount += 1
-                for earlier in state.unsynced { state.durable.apply(earlier) }
-                state.durable.apply(batch)
+                if state.faults.recordsLostWrites {
+                    state.lastSyncUndo = []
+                    for earlier in state.unsynced { state.durable.apply(earlier, undo: &state.lastSyncUndo) }
+                    state.durable.apply(batch, undo: &state.lastSyncUndo)
+                } else {
+                    for earlier in state.unsynced { state.durable.apply(earlier) }
+                    state.durable.apply(batch)
+                }
                 state.unsynced = []
             } else {
                 state.unsynced.append(batch)
@@ -146,6 +167,75 @@ public final class MemoryEngine: StorageEngine, Sendable {
             state.visible = state.durable
         }
     }
+
+    /// Simulates a crash in which the batch after the `keepingUnsyncedBatches` surviving ones
+    /// reached the write-ahead log only in part (a torn write): `tornOperations` of its
+    /// operations were written before the power went.
+    ///
+    /// Like RocksDB's log reader, recovery checks every log record against its length and
+    /// checksum and stops at the first torn one, so the torn batch is dropped whole and nothing
+    /// after it survives: batches stay atomic. Returns whether a torn batch was dropped (there
+    /// was an unsynced batch after the surviving ones and only part of it was written).
+    @discardableResult
+    public func crash(keepingUnsyncedBatches kept: Int, tornOperations: Int) -> Bool {
+        precondition(kept >= 0 && tornOperations >= 0, "negative crash parameters")
+        return state.withLock { state in
+            for batch in state.unsynced.prefix(kept) { state.durable.apply(batch) }
+            var torn = false
+            if kept < state.unsynced.count && tornOperations > 0 {
+                // The record holds its operations up to the tear, then a tail its checksum fails.
+                let record = WriteAheadRecord(state.unsynced[kept], writtenOperations: tornOperations)
+                if let complete = record.recovered { state.durable.apply(complete) } else { torn = true }
+            }
+            state.unsynced = []
+            state.visible = state.durable
+            return torn
+        }
+    }
+
+    /// Simulates a crash in which the disk lost the last synced write (and every unsynced one)
+    /// although it reported it durable: a firmware or controller bug no checksum can see.
+    ///
+    /// Requires ``InjectedFaults/recordsLostWrites`` to have been set before that write.
+    /// Returns whether there was a synced write to lose.
+    @discardableResult
+    public func crashLosingLastSyncedWrite() -> Bool {
+        state.withLock { state in
+            let lost = !state.lastSyncUndo.isEmpty
+            for change in state.lastSyncUndo.reversed() {
+                if let value = change.value { state.durable.put(change.key, value) } else { state.durable.delete(change.key) }
+            }
+            state.lastSyncUndo = []
+            state.unsynced = []
+            state.visible = state.durable
+            return lost
+        }
+    }
+
+    /// Flips bit `bit` (counted from the first byte's lowest bit, modulo the value's length) of
+    /// the value stored for `key`, on disk and in what reads return: a bit rotted at rest.
+    /// Returns whether `key` holds a non-empty value.
+    @discardableResult
+    public func flipBit(ofValueAt key: [UInt8], bit: Int) -> Bool {
+        state.withLock { state in
+            guard let value = state.durable.get(key), !value.isEmpty else { return false }
+            var damaged = value
+            let position = bit % (value.count * 8)
+            damaged[position / 8] ^= UInt8(1) << UInt8(position % 8)
+            state.durable.put(key, damaged)
+            if state.visible.get(key) == value { state.visible.put(key, damaged) }
+            return true
+        }
+    }
+
+    /// The faults armed in this engine.
+    public var faults: InjectedFaults {
+        get { state.withLock { $0.faults } }
+        set { state.withLock { $0.faults = newValue } }
+    }
+
+    /// The error a write returns while the disk is full.
+    static let noSpace = StorageError(.engine, "no space left on device (injected)")
 
     /// Makes the next write throw `error` without applying anything (each call queues one failure).
     public func failNextWrite(_ error: StorageError = StorageError(.engine, "injected write failure")) {

@@ -63,13 +63,14 @@ do {
     let engine = try RocksDBEngine(path: memberDirectory + "/db")
     // The old cluster's members and alarms are dropped: the new membership comes from the
     // founding log entries, which are applied on top of the restored state at the first start.
+    let storage = try MemberStorage(engine: engine)
     var batch = StorageBatch()
     for (key, value) in pairs
     where !key.starts(with: BackendLayout.memberPrefix) && !key.starts(with: BackendLayout.alarmPrefix) {
         batch.put(key, value)
     }
-    try engine.write(batch, sync: true)
-    let storage = try MemberStorage(engine: engine)
+    // Through the member's storage, so that every record carries its checksum.
+    try storage.engine.write(batch, sync: true)
     try storage.bootstrap(
         members: configuration.initialCluster.map { ClusterMember(id: $0.id, name: $0.name, peerURLs: $0.peerURLs) })
     try engine.close()

@@ -33,7 +33,7 @@ struct MemberStorageTests {
         #expect(recovered.raft.appliedIndex == 40)
         #expect(recovered.raft.snapshot?.metadata == received.metadata)
         #expect(try recovered.store.hashKV().hash == leaderStore.hashKV().hash)
-        #expect(try AppliedIndex.read(from: engine) == 40, "recovery must make the rebuilt state durable")
+        #expect(try AppliedIndex.read(from: ChecksummedEngine(wrapping: engine)) == 40, "recovery must make the rebuilt state durable")
     }
 
     @Test("state writes are one batch with the applied index: a crash keeps both or neither")
@@ -108,5 +108,43 @@ struct MemberStorageTests {
         try settle()
         #expect(try member.store.range(RangeRequest(key: bytes("c"))).kvs.count == 1, "the lone member commits alone")
         #expect(try storage.forceNewCluster(keeping: 1) == [], "nothing left to remove")
+    }
+
+    @Test("a log that lost its last entries, or a hard state older than the log, is refused although every record passes its checksum")
+    func inconsistentLogIsRefused() throws {
+        func stored() throws -> (MemoryEngine, MemberStorage) {
+            let engine = MemoryEngine()
+            let storage = try MemberStorage(engine: engine)
+            try storage.bootstrap(voters: [1])
+            var ready = Ready()
+            ready.entries = (2...5).map { LogEntry(term: 2, index: $0) }
+            ready.hardState = HardState(term: 2, vote: 1, commit: 5)
+            try storage.persist(ready)
+            return (engine, storage)
+        }
+        func expectRefusal(_ engine: MemoryEngine, _ words: String) {
+            do {
+                _ = try MemberStorage(engine: engine).recover()
+                Issue.record("recovered an inconsistent log")
+            } catch let error as StorageError {
+                #expect(error.kind == .corruption && error.message.contains(words), "\(error)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        let (lostEntry, lostEntryStorage) = try stored()
+        var delete = StorageBatch()
+        delete.delete(RaftLogStore.Keys.entry(5))
+        try lostEntryStorage.engine.write(delete, sync: true)
+        expectRefusal(lostEntry, "entries were lost")
+
+        let (staleState, staleStateStorage) = try stored()
+        var stale = StorageBatch()
+        stale.put(RaftLogStore.Keys.hardState, HardState(term: 1, vote: 1, commit: 1).encoded())
+        try staleStateStorage.engine.write(stale, sync: true)
+        expectRefusal(staleState, "the hard state was lost")
+
+        let (intact, _) = try stored()
+        #expect(try MemberStorage(engine: intact).recover().raft.entries.count == 5)
     }
 }

@@ -61,19 +61,49 @@ struct StoredFormatTests {
         #expect(Self.hex(Self.chunk.metadata.encoded()) == Golden.snapshotMetadata)
     }
 
-    @Test("the Raft log and applied index as stored")
-    func raftLog() throws {
-        let engine = MemoryEngine()
-        let log = try RaftLogStore(engine: engine)
+    /// Stores a small log (a snapshot, two entries, a hard state) and applied index through
+    /// `writer` and returns every record of `engine` as hex lines.
+    static func storedLog(through writer: any StorageEngine, in engine: MemoryEngine) throws -> String {
+        let log = try RaftLogStore(engine: writer)
         let base = SnapshotMetadata(index: 7, term: 2, confState: ConfState(voters: [1, 2, 3]))
         try log.append(
             entries: Self.message.entries, hardState: HardState(term: 3, vote: 1, commit: 8),
             snapshot: Snapshot(metadata: base, data: [1, 2, 3]))
         var batch = StorageBatch()
         AppliedIndex.put(8, into: &batch)
-        try engine.write(batch, sync: true)
-        let records = try engine.scan(from: [], to: nil)
-        #expect(Self.hex(records.map { ($0.key, $0.value) }) == Golden.raftLog)
+        try writer.write(batch, sync: true)
+        return Self.hex(try engine.scan(from: [], to: nil).map { ($0.key, $0.value) })
+    }
+
+    @Test("the Raft log and applied index as stored")
+    func raftLog() throws {
+        let engine = MemoryEngine()
+        #expect(try Self.storedLog(through: engine, in: engine) == Golden.raftLog)
+    }
+
+    @Test("the Raft log and applied index as stored with checksums (format record crc32c/1)")
+    func checksummedRaftLog() throws {
+        let engine = MemoryEngine()
+        #expect(try Self.storedLog(through: ChecksummedEngine(wrapping: engine), in: engine) == Golden.checksummedRaftLog)
+    }
+
+    @Test("a data directory written before checksums is read, and upgraded")
+    func uncheckedRaftLogIsUpgraded() throws {
+        let records = Golden.raftLog.split(separator: "\n").map { line in
+            let parts = line.split(separator: "=").map { text in
+                stride(from: 0, to: text.count, by: 2).map { offset in
+                    UInt8(text.dropFirst(offset).prefix(2), radix: 16)!
+                }
+            }
+            return StorageRecord(key: parts[0], value: parts[1])
+        }
+        let engine = MemoryEngine(durable: records)
+        let recovered = try MemberStorage(engine: engine).recover()
+        #expect(recovered.raft.entries == Self.message.entries)
+        #expect(recovered.raft.hardState == HardState(term: 3, vote: 1, commit: 8))
+        #expect(recovered.raft.snapshot?.data == [1, 2, 3])
+        #expect(recovered.raft.appliedIndex == 8)
+        #expect(Self.hex(engine.durableSnapshot.map { ($0.key, $0.value) }) == Golden.checksummedRaftLog)
     }
 
     @Test("the state machine's records, the snapshot codec and log entry payloads")
@@ -164,6 +194,17 @@ enum Golden {
         722f652f0000000000000009=03000000000000000900000000000000010f000000010400000000000000020000000102
         722f68=030000000000000001000000000000000800000000000000
         722f73=070000000000000002000000000000000300000000000000010000000000000002000000000000000300000000000000000000000000000003000000010203
+        """
+    /// ``raftLog`` as a ``ChecksummedEngine`` stores it: each value followed by the CRC-32C
+    /// (little-endian) of the key's 32-bit little-endian length, the key and the value, and the
+    /// format record `f/format` = `crc32c/1`.
+    static let checksummedRaftLog = """
+        612f6170706c696564=080000000000000053932fee
+        662f666f726d6174=6372633332632f31
+        722f652f0000000000000008=03000000000000000800000000000000000100000078a17ca46c
+        722f652f0000000000000009=03000000000000000900000000000000010f000000010400000000000000020000000102a4e8c863
+        722f68=03000000000000000100000000000000080000000000000094612c8c
+        722f73=070000000000000002000000000000000300000000000000010000000000000002000000000000000300000000000000000000000000000003000000010203752c398b
         """
     static let backend = """
         6b2f00000000000000020000000000000000=010001610402000131

@@ -243,6 +243,8 @@ public final class Simulation {
     /// The highest store revision any client has seen in an answer (clients compact behind it).
     var highestRevisionSeen: Int64 = 0
     var expiredLeasesSeen: Set<Int64> = []
+    /// Disk faults (see StorageFaults.swift).
+    var storageFaults: StorageFaultState
 
     // Checker state.
     var leaderOfTerm: [Term: NodeID] = [:]
@@ -276,16 +278,18 @@ public final class Simulation {
     public init(options: SimulationOptions) {
         self.options = options
         rng = SeededGenerator(seed: options.seed)
+        storageFaults = StorageFaultState(options: options)
         keyCount = 8 + Int(rng.next(below: 9))
         clientCount = 2 + Int(rng.next(below: 7))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
             var member = SimulatedHost(id: id)
-            member.storage = makeStorage(on: member.engine)
+            member.storage = try! makeStorage(on: member.engine)
             try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
             members.append(member)
         }
+        prepareStorageFaults()
         for index in members.indices { start(index) }
     }
 
@@ -555,7 +559,7 @@ public final class Simulation {
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
         var member = SimulatedHost(id: id)
-        member.storage = makeStorage(on: member.engine)
+        member.storage = try! makeStorage(on: member.engine)
         members.append(member)
         start(members.count - 1)
         return id
@@ -600,6 +604,7 @@ public final class Simulation {
             guard inFaultPhase else { return }
             queue.schedule(.fault, at: now + randomInterval(options.meanTimeBetweenFaults))
             injectFault()
+            injectStorageFault()
         case .restart(let index):
             guard inFaultPhase, members[index].core == nil, !members[index].isRetired else { return }
             start(index)
@@ -622,7 +627,7 @@ public final class Simulation {
             // again, in the same session, to any member; the server applies it once.
             operations[operation].isRetried = true
             statistics.sessionRetries += 1
-            record(13, UInt64(operation))
+            record(17, UInt64(operation))
             submit(operations[operation].kind, at: pickTarget(), client: client, session: stamp, retrying: operation)
         }
     }
@@ -705,7 +710,7 @@ public final class Simulation {
         do {
             try members[index].storage!.persist(ready)
         } catch {
-            fail("storage", "member \(members[index].id) could not persist a batch: \(error)")
+            writeFailed(index, error, what: "persist a batch")
             return
         }
         let output = members[index].core!.finishBatch()
@@ -727,7 +732,7 @@ public final class Simulation {
         do {
             try members[index].storage!.write(output)
         } catch {
-            fail("storage", "member \(members[index].id) could not write applied state: \(error)")
+            writeFailed(index, error, what: "write applied state")
             return
         }
         if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
@@ -783,21 +788,22 @@ public final class Simulation {
         return configuration
     }
 
-    private func makeStorage(on engine: MemoryEngine) -> MemberStorage {
-        let storage = try! MemberStorage(engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration)
-        storage.mutation = options.memberMutation
-        return storage
+    func makeStorage(on engine: MemoryEngine) throws(StorageError) -> MemberStorage {
+        try MemberStorage(
+            engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration, mutation: options.memberMutation)
     }
 
     private func start(_ index: Int) {
         guard members[index].core == nil, !members[index].isRetired else { return }
         members[index].incarnation += 1
         do {
-            let recovered = try members[index].storage!.recover()
+            guard let storage = openStorage(index) else { return }
+            let recovered = try storage.recover()
+            guard mayRunAfterRecovery(index, snapshotIndex: recovered.raft.snapshot?.metadata.index ?? 0) else { return }
             members[index].durableHardState = recovered.raft.hardState
             members[index].core = Member(configuration: configuration(for: members[index]), recovered: recovered)
         } catch {
-            fail("recovery", "member \(members[index].id) could not recover from its storage: \(error)")
+            refusesToStart(index, error)
             return
         }
         members[index].checkedCommit = members[index].core!.raft.commitIndex
@@ -809,14 +815,13 @@ public final class Simulation {
         queue.schedule(.tick(node: index, incarnation: members[index].incarnation), at: now + firstTick)
     }
 
-    private func crash(index: Int) {
+    func crash(index: Int) {
         guard members[index].core != nil else { return }
         record(6, UInt64(index))
         statistics.crashes += 1
-        // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part).
-        let engine = members[index].engine
-        engine.crash(keepingUnsyncedBatches: Int(rng.next(below: UInt64(engine.unsyncedBatchCount + 1))))
-        members[index].storage = makeStorage(on: engine)
+        // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part),
+        // and may tear the next one or damage the disk (StorageFaults.swift).
+        crashDisk(index)
         members[index].core = nil
         members[index].incarnation += 1
         members[index].inbox = []
@@ -839,6 +844,7 @@ public final class Simulation {
 
     func healAll() {
         networkHealed = true
+        disarmStorageFaults()
         healNetwork()
         for index in members.indices where members[index].core == nil && !members[index].isRetired { start(index) }
     }
@@ -1363,7 +1369,8 @@ public final class Simulation {
         case 13: return "transfer leadership \(values[0])→\(values[1])"
         case 14: return "partition \(values[0]) members away"
         case 15: return "asymmetric partition of \(member(values[0])) (\(values[1] == 1 ? "cannot receive" : "cannot send"))"
-        case 17:
+        case 17: return "retry request \(values[0])"
+        case 18:
             let kind = ConfChange.Kind(rawValue: UInt8(values[0])).map { "\($0)" } ?? "?"
             return "membership change: \(kind) \(values[1])"
         default: return "pause \(member(values[0]))"

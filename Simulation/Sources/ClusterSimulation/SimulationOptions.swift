@@ -72,6 +72,11 @@ public struct SimulationOptions: Sendable, Hashable {
     /// The leader's auto-compaction of history, if any (drawn for some seeds).
     public var autoCompaction: AutoCompaction?
 
+    // Disk faults.
+    /// Torn writes, fsync errors, full disks, bit flips, lost and misdirected writes, if any
+    /// (drawn for some seeds; see ``StorageFaultRates``).
+    public var storageFaults: StorageFaultRates?
+
     // Workload.
     /// Mean pause of each client between getting an answer and sending its next request
     /// (puts, linearizable gets, deletes and compare-and-swaps on a few keys); 0 disables the
@@ -122,6 +127,7 @@ public struct SimulationOptions: Sendable, Hashable {
         maxBytesPerMessage = rng.chance(0.3) ? 1 : 4_096
         autoCompaction = rng.chance(0.3) ? .periodic(retentionMilliseconds: [300, 2_000][Int(rng.next(below: 2))]) : nil
         if rng.chance(0.5) { faultWeights[5] = 2 }
+        storageFaults = StorageFaultRates.draw(seed: seed)
     }
 
     /// A run with no faults at all (for measuring and for scenario tests that script their own).
@@ -133,6 +139,7 @@ public struct SimulationOptions: Sendable, Hashable {
         options.meanTimeBetweenFaults = 0
         options.transferRate = 0
         options.autoCompaction = nil
+        options.storageFaults = nil
         return options
     }
 }

@@ -14,6 +14,8 @@ public struct RunResult: Sendable {
     public var events: Int
     /// Counters from the run.
     public var statistics: Simulation.Statistics
+    /// The disk faults injected and detected.
+    public var storageFaults = StorageFaultCounts()
 
     /// A one-line summary naming the seed, the outcome and the trace hash.
     public var summary: String {
@@ -22,6 +24,7 @@ public struct RunResult: Sendable {
         let s = statistics
         return
             "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) snapshots installed \(s.snapshotsInstalled) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) session retries \(s.sessionRetries) refused \(s.sessionRefusals) history \(s.historyLength)"
+            + (storageFaults.isEmpty ? "" : " | \(storageFaults.summary)")
     }
 }
 
@@ -39,5 +42,6 @@ public func run(_ options: SimulationOptions) -> RunResult {
     simulation.runScenario()
     return RunResult(
         options: options, violation: simulation.violation, traceHash: simulation.traceHash,
-        simulatedTime: simulation.now, events: simulation.eventCount, statistics: simulation.statistics)
+        simulatedTime: simulation.now, events: simulation.eventCount, statistics: simulation.statistics,
+        storageFaults: simulation.storageFaultCounts)
 }

@@ -12,7 +12,10 @@ struct Simulate: ParsableCommand {
             given): every member is the real Raft core, MVCC state machine and lease clock over storage \
             that loses unsynced writes when it crashes. Faults drawn from the seed: message loss, \
             duplication, delay and reordering, symmetric and asymmetric partitions, crashes and quick \
-            restarts, process pauses, clock skew and, for some seeds, membership changes. Clients issue puts, linearizable gets, deletes, \
+            restarts, process pauses, clock skew and, for some seeds, membership changes; for about a \
+            third of the seeds, disk faults too (torn writes, failed fsyncs, full disks; in five-member \
+            groups, on one member also bit flips, lost and misdirected writes, after which it stays down \
+            and must never have served a damaged record). Clients issue puts, linearizable gets, deletes, \
             compare-and-swaps and compactions, and keep a lease alive. Safety is checked after every \
             event; at the end everything heals, the group must converge, and the client history must be \
             linearizable. The same seed always prints the same trace hash.
