@@ -97,6 +97,7 @@ public final class StatehouseServer: Sendable {
         peerConfiguration.clientTLS = try TLSContextSource(settings: configuration.peerClientTLS, role: .client, logger: logger)
         peerConfiguration.allowedCommonName = configuration.peerAllowedCommonName
         peerConfiguration.admitsSender = { host.admitsPeer($0) }
+        peerConfiguration.peerDisconnected = { host.peerConnectionLost($0) }
         let clientTLS = try configuration.clientTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
         peerConfiguration.maxFrameBytes = PeerTransport.Configuration.maxFrameBytes(
             largestPayload: memberConfiguration.largestMessagePayload)
