@@ -73,7 +73,7 @@ for server in $servers; do
     for name in n1 n2 n3; do healthy "$name"; done
     : >"$root/$server-kills"
     "$writegap" -endpoints 127.0.0.1:41379,127.0.0.1:42379,127.0.0.1:43379 -clients "$clients" -kills "$root/$server-kills" -window 3s \
-        >"$root/$server-writegap.out" 2>&1 &
+        >"$root/$server-writegap.out" 2>"$root/$server-writegap.err" &
     load=$!
     sleep 3
     for kill in $(seq 1 "$kills"); do
