@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SEEDS ?= 1..5000
 
-.PHONY: all deps build test sim fuzz bench bench-cluster bench-rolling run lint format protos docs clean
+.PHONY: all deps build test sim fuzz bench bench-cluster bench-rolling bench-failover run lint format protos docs clean
 
 # Hand-written Swift sources (generated protobuf code is left as protoc-gen-swift writes it).
 SWIFT_SOURCES = Package.swift $(shell find Sources Tests Simulation -name '*.swift' ! -name '*.pb.swift')
@@ -48,6 +48,14 @@ bench-cluster: deps
 bench-rolling: deps
 	$(SWIFT) build -c release --product statehouse
 	bash scripts/rolling-restart.sh .build/release/statehouse
+
+# The crash drill: 16 etcd Go clients put while the leader is killed with SIGKILL (and restarted)
+# FAILOVER_KILLS times; prints the longest write gap per kill and overall, for Statehouse and
+# then etcd 3.4 (Go and etcd from Debian; see scripts/failover-gap.sh).
+FAILOVER_KILLS ?= 10
+bench-failover: deps
+	$(SWIFT) build -c release --product statehouse
+	bash scripts/failover-gap.sh .build/release/statehouse $(FAILOVER_KILLS)
 
 # Builds the server and starts a three-member cluster on loopback (client ports 2379, 22379,
 # 32379); Ctrl-C stops all three.

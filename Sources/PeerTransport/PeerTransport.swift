@@ -57,6 +57,10 @@ public final class PeerTransport: Sendable {
         /// The hello is not authenticated: this keeps out connections that name no member, not
         /// one that names a member falsely.
         public var admitsSender: @Sendable (_ senderID: UInt64) -> Bool = { _ in true }
+        /// Called when an accepted connection from a peer closes (its process exited, its host
+        /// reset the connection, or the peer closed it), with the peer's ID, on the connection's
+        /// event loop: it must not block. A member uses it to notice a dead leader at once.
+        public var peerDisconnected: @Sendable (_ senderID: UInt64) -> Void = { _ in }
         /// TLS of the listeners opened with `usesTLS` (`https://` peer URLs); each accepted
         /// connection takes the source's current context, so rotated files apply to new ones.
         public var serverTLS: TLSContextSource?
@@ -537,6 +541,7 @@ final class InboundPeerHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         countFrames()
+        if let senderID { transport.configuration.peerDisconnected(senderID) }
         context.fireChannelInactive()
     }
 

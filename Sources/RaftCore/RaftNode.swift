@@ -153,6 +153,32 @@ public struct RaftNode: Sendable {
         campaign(settings.preVote ? .preElection : .election)
     }
 
+    /// Tells the node that the connection on which `peer` sent to it has closed (the peer's
+    /// process exited or its host reset the connection). A follower that loses its leader this
+    /// way forgets it and starts a pre-vote at once, instead of waiting an election timeout.
+    ///
+    /// This is safe and cannot disrupt a healthy cluster: only with PreVote and CheckQuorum on
+    /// (otherwise it does nothing), the pre-vote changes no term, and it succeeds only if a
+    /// quorum grants it, which voters that still hear from the leader (and the leader itself)
+    /// refuse. A flapping link thus costs at most a failed pre-vote: the leader's next heartbeat
+    /// makes the member follow it again in the same term.
+    public mutating func peerConnectionLost(_ peer: NodeID) {
+        precondition(!awaitingAdvance, "peerConnectionLost() between ready() and advance()")
+        guard settings.preVote, settings.checkQuorum, role == .follower, peer == leader, peer != noNode, isPromotable else {
+            return
+        }
+        campaign(.preElection)
+    }
+
+    /// Whether a proposal forwarded by this member in term `term` can never commit: proposals
+    /// are forwarded tagged with the term, leaders of other terms drop them, and once an entry of
+    /// a later term is applied every entry of `term` that will ever commit has been applied
+    /// (terms only grow along a log). The shell may then propose it again without risking a
+    /// double apply.
+    public func forwardedProposalIsLost(term proposalTerm: Term) -> Bool {
+        (log.term(at: log.applied) ?? 0) > proposalTerm
+    }
+
     /// Proposes application data for the log.
     /// - Returns: where the entry was placed, or nil when it was forwarded to the leader.
     /// - Throws: ``ProposalError`` when the proposal cannot be accepted here.
@@ -161,7 +187,12 @@ public struct RaftNode: Sendable {
         precondition(!awaitingAdvance, "propose() between ready() and advance()")
         guard role == .leader else {
             guard settings.forwardProposals, leader != noNode else { throw .notLeader(leader: leader) }
-            send(RaftMessage(kind: .propose, from: id, to: leader, term: 0, entries: [LogEntry(term: 0, index: 0, data: data)]))
+            // The message names the term whose leader it is for (in `logTerm`): a leader of any
+            // other term drops it, so the entry can only ever be appended in this term (see
+            // ``forwardedProposalIsLost(term:)``).
+            send(
+                RaftMessage(
+                    kind: .propose, from: id, to: leader, term: 0, logTerm: term, entries: [LogEntry(term: 0, index: 0, data: data)]))
             return nil
         }
         return try appendProposal(data, kind: .normal)
@@ -531,6 +562,12 @@ public struct RaftNode: Sendable {
         if canVote && upToDate {
             // A granted pre-vote carries the term it was asked for, so the pre-candidate counts it.
             send(RaftMessage(kind: responseKind, from: id, to: message.from, term: isPreVote ? message.term : term))
+            if isPreVote && role == .preCandidate && outranks(message) {
+                // Two members that lost the leader at the same moment would each win the other's
+                // pre-vote and split the real vote; the one with the shorter log (or, at equal
+                // logs, the lower ID) gives way. Stopping a campaign only delays this member.
+                becomeFollower(term: term, leader: noNode)
+            }
             if !isPreVote {
                 electionElapsed = 0
                 vote = message.from
@@ -538,6 +575,14 @@ public struct RaftNode: Sendable {
         } else {
             send(RaftMessage(kind: responseKind, from: id, to: message.from, term: term, reject: true))
         }
+    }
+
+    /// Whether the pre-candidate that sent `request` ranks above this one: a longer log, or an
+    /// equal log and a higher ID.
+    private func outranks(_ request: RaftMessage) -> Bool {
+        if request.logTerm != log.lastTerm { return request.logTerm > log.lastTerm }
+        if request.index != log.lastIndex { return request.index > log.lastIndex }
+        return request.from > id
     }
 
     // MARK: - Leader
@@ -584,6 +629,10 @@ public struct RaftNode: Sendable {
     private mutating func stepLeader(_ message: RaftMessage) {
         switch message.kind {
         case .propose:
+            // A proposal forwarded to the leader of another term is dropped (its sender proves it
+            // lost once an entry of a later term is applied); 0 comes from members that do not
+            // name the term.
+            guard message.logTerm == 0 || message.logTerm == term else { return }
             for entry in message.entries where leadTransferee == noNode {
                 _ = try? appendProposal(entry.data, kind: .normal)
             }

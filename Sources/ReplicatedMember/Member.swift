@@ -87,6 +87,10 @@ public struct MemberConfiguration: Sendable {
     public var retainedEntries: UInt64 = 5_000
     /// State-machine limits.
     public var store = StateStore.Configuration()
+    /// How long a client write waits for a leader when none is known (or while leadership is
+    /// handed over) before it fails with "no leader"; nil for two election timeouts, 0 to fail
+    /// at once (as etcd does).
+    public var leaderWaitMilliseconds: Int64?
     /// How often the leader checkpoints remaining lease TTLs, in milliseconds.
     public var leaseCheckpointMilliseconds: Int64 = 300_000
     /// How the leader compacts the key space's history on its own; nil for never (etcd's default).
@@ -217,6 +221,16 @@ public struct Member: Sendable {
     var pendingReady: Ready?
     /// Writes proposed through this member, by request, with their log position when known.
     var proposals: [RequestID: LogPosition?] = [:]
+    /// The encoded entries of client writes proposed here and not yet answered, for proposing
+    /// again when the first proposal provably cannot commit.
+    var proposedEntries: [RequestID: [UInt8]] = [:]
+    /// Writes forwarded to a leader, by request: the term they were forwarded in.
+    var forwardedTerms: [RequestID: Term] = [:]
+    /// Client writes waiting for a leader (none known, or leadership being transferred), in
+    /// arrival order, with the logical time after which they fail with "no leader".
+    var parked: [(id: RequestID, deadline: Int64)] = []
+    /// Answers produced outside a batch (parked writes that timed out), delivered with the next.
+    var pendingResponses: [(RequestID, ClientResponse)] = []
     /// A request waiting for a ReadIndex confirmation.
     enum PendingRead: Sendable {
         case range(RequestID, RangeRequest)
@@ -277,17 +291,8 @@ public struct Member: Sendable {
             ).encoded()
             // Bounds every entry, so that the peer transport's frame limit can fit any append.
             guard entry.count <= configuration.maxEntryBytes else { return .failure(.state(.requestTooLarge)) }
-            do {
-                let position = try raft.propose(entry)
-                proposals[requestID] = .some(position)
-                return nil
-            } catch {
-                switch error {
-                case .notLeader(let leader): return .failure(leader == noNode ? .noLeader : .notLeader(leader: leader))
-                case .tooManyUncommittedBytes: return .failure(.tooManyRequests)
-                case .transferInProgress, .confChangePending, .invalidConfChange: return .failure(.leaderChanged)
-                }
-            }
+            proposedEntries[requestID] = entry
+            return proposeWrite(requestID)
         case .leaseKeepAlive(let lease):
             guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
             // Renew only once a quorum confirms this member still leads: a deposed leader that
@@ -312,6 +317,81 @@ public struct Member: Sendable {
         case .leaseLeases:
             return .leaseLeases(store.leases().map(\.id))
         }
+    }
+
+    /// Proposes the client write `requestID` (its entry is in `proposedEntries`); with no leader
+    /// known, or while leadership is being transferred, parks it until there is one (at most
+    /// two election timeouts). Returns an answer only when the write fails at once.
+    private mutating func proposeWrite(_ requestID: RequestID) -> ClientResponse? {
+        guard let entry = proposedEntries[requestID] else { return nil }
+        do {
+            if let position = try raft.propose(entry) {
+                proposals[requestID] = .some(position)
+            } else {
+                proposals[requestID] = .some(nil)
+                forwardedTerms[requestID] = raft.term
+            }
+            return nil
+        } catch {
+            switch error {
+            case .notLeader(let leader) where leader != noNode:
+                proposedEntries[requestID] = nil
+                return .failure(.notLeader(leader: leader))
+            case .notLeader, .transferInProgress:
+                let wait = configuration.leaderWaitMilliseconds ?? 2 * configuration.electionMilliseconds
+                guard wait > 0 else {
+                    proposedEntries[requestID] = nil
+                    return .failure(error == .transferInProgress ? .leaderChanged : .noLeader)
+                }
+                if !parked.contains(where: { $0.id == requestID }) { parked.append((requestID, now + wait)) }
+                return nil
+            case .tooManyUncommittedBytes:
+                proposedEntries[requestID] = nil
+                return .failure(.tooManyRequests)
+            case .confChangePending, .invalidConfChange:
+                proposedEntries[requestID] = nil
+                return .failure(.leaderChanged)
+            }
+        }
+    }
+
+    /// Proposes the parked writes once a leader is known; fails those past their deadline.
+    private mutating func proposeParked() {
+        guard !parked.isEmpty else { return }
+        let waiting = parked
+        parked = []
+        for (requestID, deadline) in waiting {
+            if raft.leader == noNode && now > deadline {
+                proposedEntries[requestID] = nil
+                pendingResponses.append((requestID, .failure(.noLeader)))
+            } else if raft.leader == noNode {
+                parked.append((requestID, deadline))
+            } else if let failure = proposeWrite(requestID) {
+                pendingResponses.append((requestID, failure))
+            }
+        }
+    }
+
+    /// Proposes again the forwarded writes that provably cannot commit any more (see
+    /// ``RaftNode/forwardedProposalIsLost(term:)``): their leader lost its term before
+    /// appending or committing them.
+    private mutating func reproposeLostForwards() {
+        let lost = forwardedTerms.filter { raft.forwardedProposalIsLost(term: $0.value) }.keys.sorted()
+        for requestID in lost {
+            forwardedTerms[requestID] = nil
+            proposals[requestID] = nil
+            if let failure = proposeWrite(requestID) { pendingResponses.append((requestID, failure)) }
+        }
+    }
+
+    /// Forgets request `requestID`, whose client stopped waiting (the shell's deadline passed):
+    /// it is no longer proposed again or answered. A copy already in the log may still apply.
+    public mutating func abandon(_ requestID: RequestID) {
+        parked.removeAll { $0.id == requestID }
+        proposedEntries[requestID] = nil
+        forwardedTerms[requestID] = nil
+        proposals[requestID] = nil
+        keepAlives[requestID] = nil
     }
 
     /// Starts a ReadIndex round for a request that needs the leader confirmed by a quorum.
@@ -372,6 +452,7 @@ public struct Member: Sendable {
             }
         }
         provideSnapshotIfNeeded()
+        proposeParked()
         return refusal.map(PeerMessageVerdict.invalidSnapshot) ?? .accepted
     }
 
@@ -383,6 +464,7 @@ public struct Member: Sendable {
         now += configuration.tickMilliseconds
         raft.tick()
         provideSnapshotIfNeeded()
+        proposeParked()
         if let target = autoCompactor?.advance(
             now: now, revision: store.currentRevision, compacted: store.compactedRevision, isLeader: raft.role == .leader)
         {
@@ -412,6 +494,12 @@ public struct Member: Sendable {
         raft.transferLeadership(to: target)
     }
 
+    /// Tells the member that `peer`'s connection to it closed; see ``RaftNode/peerConnectionLost(_:)``.
+    public mutating func peerConnectionLost(_ peer: NodeID) {
+        precondition(pendingReady == nil, "peerConnectionLost() during a batch")
+        raft.peerConnectionLost(peer)
+    }
+
     /// Starts an election now.
     public mutating func campaign() {
         precondition(pendingReady == nil, "campaign() during a batch")
@@ -421,7 +509,7 @@ public struct Member: Sendable {
     // MARK: - Batches
 
     /// Whether ``startBatch()`` has work.
-    public var hasBatch: Bool { raft.hasReady }
+    public var hasBatch: Bool { raft.hasReady || !pendingResponses.isEmpty }
 
     /// Starts a batch: send the returned leader messages, make its entries, hard state and
     /// snapshot durable, then call ``finishBatch()``. Nothing else may be called in between.
@@ -438,6 +526,8 @@ public struct Member: Sendable {
         guard let ready = pendingReady else { preconditionFailure("finishBatch() without startBatch()") }
         pendingReady = nil
         var output = BatchOutput(messages: ready.messages)
+        output.responses = pendingResponses
+        pendingResponses = []
         if let snapshot = ready.snapshot { install(snapshot, into: &output) }
         for entry in ready.committedEntries { apply(entry, into: &output) }
         output.stateWrite.appliedIndex = ready.committedEntries.last?.index ?? ready.snapshot?.metadata.index ?? raft.appliedIndex
@@ -451,6 +541,10 @@ public struct Member: Sendable {
             }
         }
         serveConfirmedReads(into: &output)
+        reproposeLostForwards()
+        proposeParked()
+        output.responses += pendingResponses
+        pendingResponses = []
         maybeSnapshot(into: &output)
         provideSnapshotIfNeeded()
         return output
@@ -474,6 +568,8 @@ public struct Member: Sendable {
             for requestID in proposals.keys.sorted() {
                 guard proposals[requestID]!.map({ $0.index <= snapshot.metadata.index }) ?? true else { continue }
                 proposals[requestID] = nil
+                proposedEntries[requestID] = nil
+                forwardedTerms[requestID] = nil
                 keepAlives[requestID] = nil
                 output.responses.append((requestID, .failure(.timedOutDueToLeaderFailure)))
             }
@@ -530,6 +626,8 @@ public struct Member: Sendable {
             proposed.map({ $0.term == entry.term && $0.index == entry.index }) ?? true
         else { return }
         proposals[envelope.request] = nil
+        proposedEntries[envelope.request] = nil
+        forwardedTerms[envelope.request] = nil
         if let keepAlive = keepAlives.removeValue(forKey: envelope.request) {
             response = .leaseKeepAlive(id: keepAlive.lease, ttl: keepAlive.ttl)
         }
@@ -553,11 +651,17 @@ public struct Member: Sendable {
         }
     }
 
-    /// A proposal whose index was taken by another entry can never commit.
+    /// A proposal whose index was taken by another entry can never commit: a client write is
+    /// proposed again (it is pending until the batch ends: ``finishBatch()`` proposes it), anything
+    /// else fails with "leader changed".
     private mutating func failDisplacedProposals(at position: LogPosition, into output: inout BatchOutput) {
         for requestID in proposals.keys.sorted() {
             guard let proposed = proposals[requestID]!, proposed.index <= position.index else { continue }
             proposals[requestID] = nil
+            if proposedEntries[requestID] != nil && keepAlives[requestID] == nil {
+                parked.append((requestID, now + (configuration.leaderWaitMilliseconds ?? 2 * configuration.electionMilliseconds)))
+                continue
+            }
             keepAlives[requestID] = nil
             output.responses.append((requestID, .failure(.leaderChanged)))
         }

@@ -214,6 +214,16 @@ final class MemberHost: @unchecked Sendable {
         loop.execute { self.receiveOnLoop(from: peer, frame: frame) }
     }
 
+    /// Tells the member that `peer`'s connection to it closed: a follower whose leader's
+    /// process died starts a pre-vote at once (see ``Member/peerConnectionLost(_:)``).
+    func peerConnectionLost(_ peer: NodeID) {
+        loop.execute {
+            guard !self.stopped else { return }
+            self.member.peerConnectionLost(peer)
+            self.scheduleFlush()
+        }
+    }
+
     // MARK: - On the loop
 
     func submitOnLoop(_ request: ClientRequest, completion: @escaping Completion) {
@@ -502,6 +512,7 @@ final class MemberHost: @unchecked Sendable {
         let now = ticks
         for (id, waiter) in waiters where waiter.deadlineTick < now {
             waiters[id] = nil
+            member.abandon(id)
             metrics.proposalsFailed.increment()
             waiter.completion(.failure(.timedOutDueToLeaderFailure), header)
         }

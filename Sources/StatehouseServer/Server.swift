@@ -101,6 +101,7 @@ public final class StatehouseServer: Sendable {
             peerConfiguration.protocolVersions = versions  // upgrade tests only: a member standing for another build
         }
         peerConfiguration.admitsSender = { host.admitsPeer($0) }
+        peerConfiguration.peerDisconnected = { host.peerConnectionLost($0) }
         let clientTLS = try configuration.clientTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }
         peerConfiguration.maxFrameBytes = PeerTransport.Configuration.maxFrameBytes(
             largestPayload: memberConfiguration.largestMessagePayload)

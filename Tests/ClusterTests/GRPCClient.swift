@@ -28,26 +28,36 @@ final class GRPCConnection: Sendable {
     let authority: String
     private let channel: any Channel
     private let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
+    private let goAway: GoAwayWatcher
 
-    private init(authority: String, channel: any Channel, multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>) {
+    private init(
+        authority: String, channel: any Channel, multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>, goAway: GoAwayWatcher
+    ) {
         self.authority = authority
         self.channel = channel
         self.multiplexer = multiplexer
+        self.goAway = goAway
     }
+
+    /// Whether the server sent GOAWAY on this connection: it is going away, and a client (as
+    /// grpc-go does) opens new calls on another connection.
+    var isDraining: Bool { goAway.isSet }
 
     /// Connects to `host:port` and sets up the HTTP/2 client pipeline.
     static func connect(host: String, port: Int, connectTimeout: Duration = .seconds(2)) async throws -> GRPCConnection {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.nanoseconds(Int64(connectTimeout.nanoseconds)))
+        let goAway = GoAwayWatcher()
         let (channel, multiplexer) = try await bootstrap.connect(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client) { stream in
                     stream.eventLoop.makeSucceededVoidFuture()
                 }
+                try channel.pipeline.syncOperations.addHandler(goAway)
                 return (channel, multiplexer)
             }
         }
-        return GRPCConnection(authority: "\(host):\(port)", channel: channel, multiplexer: multiplexer)
+        return GRPCConnection(authority: "\(host):\(port)", channel: channel, multiplexer: multiplexer, goAway: goAway)
     }
 
     /// Whether the TCP connection is still open.
@@ -99,18 +109,46 @@ final class GRPCConnection: Sendable {
         }
         defer { timer.cancel() }
         let headers = GRPCTestWire.requestHeaders(path: path, authority: authority, timeout: timeout, metadata: metadata)
+        let streamID = Atomic<Int>(-1)
         do {
             return try await stream.executeThenClose { inbound, outbound in
                 let call = GRPCCall(path: path, inbound: inbound.makeAsyncIterator(), outbound: outbound)
                 try await outbound.write(.headers(HTTP2Frame.FramePayload.Headers(headers: headers)))
+                if let id = try? await streamChannel.getOption(HTTP2StreamChannelOptions.streamID).get() {
+                    streamID.store(Int(id), ordering: .relaxed)
+                }
                 return try await body(call)
             }
         } catch {
             if expired.isSet {
                 throw GRPCCallError(code: .deadlineExceeded, message: "\(path) did not finish within \(timeout) (\(error))")
             }
+            let id = streamID.load(ordering: .relaxed)
+            if let last = goAway.lastStreamID, id > last {
+                // HTTP/2: the server processed no stream above the last one its GOAWAY names
+                // (grpc-go retries such calls by itself).
+                throw GRPCCallError(code: .unavailable, message: "\(path) was refused: stream \(id) opened after GOAWAY (last \(last))")
+            }
             throw error
         }
+    }
+}
+
+/// Notes a GOAWAY frame on a connection (frames of the connection itself reach handlers after the
+/// HTTP/2 handler).
+private final class GoAwayWatcher: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTP2Frame
+    private let last = Atomic<Int>(-1)
+
+    var isSet: Bool { last.load(ordering: .relaxed) >= 0 }
+    /// The last stream ID the latest GOAWAY named.
+    var lastStreamID: Int? { isSet ? last.load(ordering: .relaxed) : nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway(let lastStreamID, _, _) = Self.unwrapInboundIn(data).payload {
+            last.store(Int(lastStreamID), ordering: .relaxed)
+        }
+        context.fireChannelRead(data)
     }
 }
 

@@ -70,6 +70,9 @@ struct SweepTests {
         // Retried writes span from their first attempt to their last: such long intervals leave
         // the linearizability checker more orders to explain a stale read with.
         options.writeSessions = false
+        // Writes that fail at once without a leader keep the clients busy while leaders are
+        // deposed: more reads reach the deposed leader.
+        options.leaderWaitMilliseconds = 0
         return options
     }
 

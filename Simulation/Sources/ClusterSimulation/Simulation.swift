@@ -115,6 +115,8 @@ public final class Simulation {
         case unpause(node: Int, incarnation: UInt64)
         case requestTimeout(operation: Int)
         case retry(operation: Int)
+        /// `node` sees its connection from crashed member `peer` close.
+        case peerLost(node: Int, peer: NodeID)
     }
 
     enum Input {
@@ -124,6 +126,7 @@ public final class Simulation {
         case transfer(to: NodeID)
         case confChange(ConfChange, operation: Int)
         case campaign
+        case peerLost(NodeID)
     }
 
     struct Link: Hashable {
@@ -582,6 +585,8 @@ public final class Simulation {
             let interval = UInt64(Double(options.tickInterval) * members[index].clockFactor)
             queue.schedule(.tick(node: index, incarnation: incarnation), at: now + interval)
             if !members[index].isPaused { deliver(.tick, to: index) }
+        case .peerLost(let node, let peer):
+            deliver(.peerLost(peer), to: node)
         case .deliver(let message):
             let to = Int(message.to) - 1
             guard to >= 0, to < members.count, members[to].core != nil,
@@ -689,6 +694,8 @@ public final class Simulation {
             }
         case .campaign:
             members[index].core!.campaign()
+        case .peerLost(let peer):
+            members[index].core!.peerConnectionLost(peer)
         }
     }
 
@@ -784,6 +791,7 @@ public final class Simulation {
         configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
         configuration.raft.mutation = options.mutation
         configuration.mutation = options.memberMutation
+        configuration.leaderWaitMilliseconds = options.leaderWaitMilliseconds
         configuration.incarnation = member.incarnation
         return configuration
     }
@@ -833,6 +841,10 @@ public final class Simulation {
         for operation in members[index].confChanges.keys.sorted() { finish(operation, .unknown) }
         members[index].waiting = []
         members[index].confChanges = [:]
+        // The crashed process's connections close: peers that are not cut off from it see it.
+        for other in members.indices where other != index && blocked[Link(from: index, to: other)] == nil {
+            queue.schedule(.peerLost(node: other, peer: members[index].id), at: now + delay())
+        }
     }
 
     private func unpause(_ index: Int) {
@@ -1365,7 +1377,6 @@ public final class Simulation {
         case 10: return "request \(values[0]) timed out"
         case 11: return "request \(values[0]) succeeded at \(values[1])"
         case 12: return "request \(values[0]) failed"
-        case 13 where values.count == 1: return "request \(values[0]) sent again (session retry)"
         case 13: return "transfer leadership \(values[0])→\(values[1])"
         case 14: return "partition \(values[0]) members away"
         case 15: return "asymmetric partition of \(member(values[0])) (\(values[1] == 1 ? "cannot receive" : "cannot send"))"

@@ -24,6 +24,8 @@ public struct SimulationOptions: Sendable, Hashable {
     public var checkQuorum = true
     /// See ``RaftSettings/forwardProposals``.
     public var forwardProposals = false
+    /// See ``MemberConfiguration/leaderWaitMilliseconds`` (nil: the default).
+    public var leaderWaitMilliseconds: Int64?
     /// A deliberately broken rule, to prove the checker catches it.
     @_spi(Testing) public var mutation: RaftMutation?
     /// A deliberately broken member rule, to prove the checker catches it.
