@@ -139,6 +139,27 @@ final class PeerLink: @unchecked Sendable {
         loop.execute { self.addressChanged(host: host, port: port, usesTLS: usesTLS) }
     }
 
+    /// Connects at once if the link is idle or waiting out a reconnect backoff (which starts over).
+    ///
+    /// Called when the peer is known to be up because it just connected to this member: a peer
+    /// that restarted then hears from this member within a round trip, not after a backoff that
+    /// grew while it was down (up to ``PeerTransport/Configuration/reconnectDelay``'s maximum).
+    func connectNow() {
+        loop.execute {
+            switch self.connection {
+            case .idle:
+                self.connect()
+            case .backingOff(let timer):
+                timer.cancel()
+                self.consecutiveFailures = 0
+                self.outbox.withLockedValue { $0.reconnects += 1 }
+                self.connect()
+            case .connecting, .connected, .closed:
+                break
+            }
+        }
+    }
+
     /// Closes the connection, cancels any reconnect and drops the queue; later sends are dropped.
     func close() -> EventLoopFuture<Void> {
         loop.flatSubmit { self.closeOnLoop() }

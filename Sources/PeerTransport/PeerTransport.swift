@@ -18,7 +18,8 @@ public import TransportSecurity
 ///
 /// Sending never blocks: ``send(_:to:)-([UInt8],_)`` queues the frame for the peer (bounded by
 /// ``Configuration/maxQueuedBytesPerPeer``) and the peer's event loop writes it. The connection is
-/// opened on the first send and reopened, with exponential backoff, whenever it fails or closes.
+/// opened when the peer is added and reopened, with exponential backoff, whenever it fails or
+/// closes; a peer that connects to this member is reconnected to at once, backoff or not.
 /// Frames that cannot be queued are dropped and counted: Raft tolerates lost messages.
 ///
 /// Call ``shutdown()`` before releasing a transport.
@@ -285,18 +286,30 @@ public final class PeerTransport: Sendable {
     /// Adds peer `id` at `host`:`port`, or changes its address; `usesTLS` connects with
     /// ``Configuration/clientTLS`` (an `https://` peer URL).
     ///
-    /// Nothing is opened until the first frame is sent. Changing the address of a peer that is
+    /// A new peer is connected to at once. Changing the address of a peer that is
     /// connected, connecting or waiting to reconnect closes that and connects to the new address.
     /// Ignored after ``shutdown()``.
     public func setPeer(_ id: UInt64, host: String, port: Int, usesTLS: Bool = false) {
-        let existing = state.withLockedValue { state -> PeerLink? in
-            guard !state.isShutDown else { return nil }
-            if let link = state.peers[id] { return link }
-            state.peers[id] = PeerLink(
+        let (existing, added) = state.withLockedValue { state -> (PeerLink?, PeerLink?) in
+            guard !state.isShutDown else { return (nil, nil) }
+            if let link = state.peers[id] { return (link, nil) }
+            let link = PeerLink(
                 id: id, host: host, port: port, usesTLS: usesTLS, loop: group.next(), configuration: configuration, logger: logger)
-            return nil
+            state.peers[id] = link
+            return (nil, link)
         }
         existing?.setAddress(host: host, port: port, usesTLS: usesTLS)
+        // Connecting before there is anything to send lets the peer know at once that this member
+        // is up (see `peerConnected(_:)`): a member that just restarted is reached by its leader
+        // within a round trip instead of after the leader's reconnect backoff.
+        added?.connectNow()
+    }
+
+    /// Peer `id` just opened a connection to this member, so it is up: the link to it connects
+    /// now instead of at the end of its reconnect backoff.
+    func peerConnected(_ id: UInt64) {
+        let link = state.withLockedValue { $0.isShutDown ? nil : $0.peers[id] }
+        link?.connectNow()
     }
 
     /// Forgets peer `id`: closes its connection, cancels its reconnects and drops its queued frames.
@@ -444,6 +457,7 @@ final class InboundPeerHandler: ChannelInboundHandler {
         }
         senderID = hello.senderID
         logger.debug("peer connected")
+        transport.peerConnected(hello.senderID)
     }
 
     private func reject(_ message: Logger.Message, level: Logger.Level = .warning, context: ChannelHandlerContext) {
