@@ -146,6 +146,10 @@ func main() {
 	s := w.summary()
 	fmt.Printf("server=%s ops=%d ok=%d failed=%d unknown=%d unknown-writes=%d kills=%d pauses=%d partitions=%d acked-writes=%d lost-writes=%d history=%s\n",
 		o.server, s.ops, s.ok, s.failed, s.unknown, s.unknownWrites, n.kills, n.pauses, n.partitions, final.acked, final.lost, o.history)
+	logf("operations answered after 1 s or more: %d", s.slow)
+	for message, count := range s.errors {
+		logf("%6d × %s", count, message)
+	}
 	for _, line := range final.problems {
 		fmt.Println("  " + line)
 	}

@@ -45,6 +45,7 @@ type operation struct {
 	result     []string // get: value ("-" when absent) and version; cas/casv: true or false
 	writeRev   int64    // the revision an acknowledged write created
 	writeValue string
+	err        string // the error of a failed or unknown operation
 }
 
 func (op operation) line() string {
@@ -166,6 +167,7 @@ func (w *workload) finishOp(op *operation, err error) {
 	op.ret = w.since()
 	if err != nil {
 		op.outcome = classify(err)
+		op.err = err.Error()
 	}
 }
 
@@ -230,12 +232,23 @@ func (w *workload) compareAndSwap(cli *clientv3.Client, worker int, key, value s
 	return op
 }
 
-type summary struct{ ops, ok, failed, unknown, unknownWrites int }
+type summary struct {
+	ops, ok, failed, unknown, unknownWrites int
+	// slow counts the operations that took at least a second; errors the errors by message.
+	slow   int
+	errors map[string]int
+}
 
 func (w *workload) summary() summary {
-	var s summary
+	s := summary{errors: map[string]int{}}
 	for _, op := range w.ops {
 		s.ops++
+		if op.err != "" {
+			s.errors[op.kind+": "+op.err]++
+		}
+		if op.outcome != unknown && op.ret-op.call >= time.Second {
+			s.slow++
+		}
 		switch op.outcome {
 		case ok:
 			s.ok++
