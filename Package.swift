@@ -179,6 +179,9 @@ let package = Package(
             dependencies: ["ClusterSimulation", "ReplicatedMember", "RaftCore", argumentParser],
             path: "Simulation/Sources/simulate"
         ),
+        // Checks a client history recorded against real processes (`make chaos`).
+        .executableTarget(
+            name: "check-history", dependencies: ["Linearizability", argumentParser], path: "Simulation/Sources/check-history"),
         // A single member on RocksDB that the crash-recovery tests kill mid-write.
         .executableTarget(
             name: "crash-member",

@@ -4,7 +4,8 @@
 # Then it installs the Python etcd3 client the cluster tests use (scripts/install-python-client.sh).
 set -euo pipefail
 
-packages=(librocksdb-dev pkg-config etcd-client etcd-server curl systemd iproute2 prometheus python3 python3-venv nodejs)
+packages=(librocksdb-dev pkg-config etcd-client etcd-server curl systemd iproute2 prometheus python3 python3-venv nodejs
+    golang-go golang-etcd-server-dev)
 python_client="$(dirname "$0")/install-python-client.sh"
 
 missing=()

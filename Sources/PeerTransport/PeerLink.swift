@@ -157,11 +157,24 @@ final class PeerLink: @unchecked Sendable {
         loop.execute { self.addressChanged(host: host, port: port, usesTLS: usesTLS) }
     }
 
-    /// Opens the connection if none was asked for yet.
-    func connectIfIdle() {
+    /// Connects at once if the link is idle or waiting out a reconnect backoff (which starts over).
+    ///
+    /// Called when the peer is known to be up because it just connected to this member: a peer
+    /// that restarted then hears from this member within a round trip, not after a backoff that
+    /// grew while it was down (up to ``PeerTransport/Configuration/reconnectDelay``'s maximum).
+    func connectNow() {
         loop.execute {
-            guard case .idle = self.connection else { return }
-            self.connect()
+            switch self.connection {
+            case .idle:
+                self.connect()
+            case .backingOff(let timer):
+                timer.cancel()
+                self.consecutiveFailures = 0
+                self.outbox.withLockedValue { $0.reconnects += 1 }
+                self.connect()
+            case .connecting, .connected, .closed:
+                break
+            }
         }
     }
 

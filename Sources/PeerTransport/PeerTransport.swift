@@ -25,7 +25,8 @@ public import TransportSecurity
 ///
 /// Sending never blocks: ``send(_:to:)-([UInt8],_)`` queues the frame for the peer (bounded by
 /// ``Configuration/maxQueuedBytesPerPeer``) and the peer's event loop writes it. The connection is
-/// opened on the first send and reopened, with exponential backoff, whenever it fails or closes.
+/// opened when the peer is added and reopened, with exponential backoff, whenever it fails or
+/// closes; a peer that connects to this member is reconnected to at once, backoff or not.
 /// Frames that cannot be queued are dropped and counted: Raft tolerates lost messages.
 ///
 /// Call ``shutdown()`` before releasing a transport.
@@ -338,7 +339,17 @@ public final class PeerTransport: Sendable {
             return (nil, link)
         }
         existing?.setAddress(host: host, port: port, usesTLS: usesTLS)
-        if configuration.connectsEagerly { added?.connectIfIdle() }
+        // Connecting before there is anything to send lets the peer know at once that this member
+        // is up (see `peerConnected(_:)`): a member that just restarted is reached by its leader
+        // within a round trip instead of after the leader's reconnect backoff.
+        if configuration.connectsEagerly { added?.connectNow() }
+    }
+
+    /// Peer `id` just opened a connection to this member, so it is up: the link to it connects
+    /// now instead of at the end of its reconnect backoff.
+    func peerConnected(_ id: UInt64) {
+        let link = state.withLockedValue { $0.isShutDown ? nil : $0.peers[id] }
+        link?.connectNow()
     }
 
     /// Forgets peer `id`: closes its connection, cancels its reconnects and drops its queued frames.
@@ -517,6 +528,7 @@ final class InboundPeerHandler: ChannelInboundHandler {
         senderID = hello.senderID
         version = chosen
         logger.debug("peer connected", metadata: ["version": "\(chosen)"])
+        transport.peerConnected(hello.senderID)
     }
 
     private func reject(_ message: Logger.Message, level: Logger.Level = .warning, context: ChannelHandlerContext) {

@@ -149,6 +149,29 @@ struct PeerTransportTests {
         }
     }
 
+    @Test("A peer that connects is reconnected to at once, however long the backoff has grown")
+    func peerThatConnectsIsReconnectedToAtOnce() async throws {
+        try await withTransports { harness in
+            let port = try await freePort(group: harness.group)
+            // With one-minute backoffs, a's link to b would wait a minute after its first attempt.
+            let a = try await harness.makeMember(id: 1) { $0.reconnectDelay = (.seconds(60), .seconds(60)) }
+            a.transport.setPeer(2, host: "127.0.0.1", port: port)
+            // The attempt made when the peer was added fails: nothing listens on the port yet.
+            let failed = await eventually { a.logMessages.contains("connect failed") }
+            #expect(failed)
+
+            // b starts and adds a as a peer; it connects before it has anything to send, and a,
+            // told by b's hello that b is up, connects back without waiting out its backoff.
+            let b = try await harness.makeMember(id: 2, listen: false)
+            _ = try await b.transport.listen(host: "127.0.0.1", port: port)
+            b.transport.setPeer(1, host: "127.0.0.1", port: a.port)
+            a.transport.send(makeFrame(sequence: 7), to: 2)
+            let delivered = await eventually(timeout: .seconds(20)) { b.inbox.count(from: 1) == 1 }
+            #expect(delivered)
+            #expect(a.transport.statistics.peers[2]?.reconnects == 1)
+        }
+    }
+
     @Test("Queue overflow drops the newest frames and counts them")
     func queueOverflowDropsNewestFramesAndCountsThem() async throws {
         try await withTransports { harness in

@@ -77,6 +77,20 @@ struct RaftLogStoreTests {
         #expect(loaded.hardState == HardState(term: 3, vote: 0, commit: 2))
     }
 
+    @Test func onlyAConflictingSuffixIsDeleted() throws {
+        let fixture = try EngineKind.memory.make()
+        let store = try RaftLogStore(engine: fixture.engine)
+        try store.append(entries: entries(1...3, term: 1), hardState: nil)
+        // Appending past the last entry writes no range deletion (RocksDB replays every one it
+        // holds when it opens, so one per append would make restarts slow).
+        let appended = try store.prepareAppend(entries: entries(4...6, term: 1), hardState: nil)
+        #expect(appended.batch.operations.count == 3)
+        #expect(!appended.batch.operations.contains { if case .deleteRange = $0 { true } else { false } })
+        // Overwriting from index 2 deletes exactly the stored entries from 2 on.
+        let overwritten = try store.prepareAppend(entries: entries(2...2, term: 2), hardState: nil)
+        #expect(overwritten.batch.operations.first == .deleteRange(from: Keys.entry(2), to: Keys.entry(4)))
+    }
+
     @Test(arguments: EngineKind.allCases)
     func snapshotInstallReplacesTheLog(kind: EngineKind) throws {
         let fixture = try kind.make()
