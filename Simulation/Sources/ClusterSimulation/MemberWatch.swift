@@ -102,7 +102,7 @@ extension Simulation {
         case .transfer:
             // A leadership transfer restarts the leader's CheckQuorum window.
             watches[index].leaderSince = watches[index].ticks
-        case .request, .confChange, .campaign:
+        case .request, .confChange, .campaign, .peerLost:
             break
         }
     }
