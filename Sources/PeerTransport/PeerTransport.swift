@@ -79,7 +79,9 @@ public final class PeerTransport: Sendable {
         public var roundTripProbeInterval: TimeAmount = .seconds(4)
         /// Whether ``PeerTransport/setPeer(_:host:port:usesTLS:)`` opens the connection to a new
         /// peer at once rather than on the first send, so that the round trip to every peer is
-        /// measured even when nothing is sent to it (a follower sends only to the leader).
+        /// measured even when nothing is sent to it (a follower sends only to the leader), and a
+        /// peer that restarted learns at once that this member is up (its link here then skips
+        /// its reconnect backoff).
         public var connectsEagerly = false
 
         /// The frame limit for messages of at most `largestPayload` bytes of entries or snapshot

@@ -8,6 +8,7 @@ import NIOPosix
 import ReplicatedMember
 import RocksDB
 import StateMachine
+import Storage
 import StorageRocksDB
 
 /// The state machine as one RocksDB snapshot, pinned on the member loop, where the backend
@@ -45,7 +46,8 @@ struct PinnedState: Sendable {
     func forEachPair(from start: [UInt8] = MemberStorage.stateStart, _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         let iterator = try iterator(from: start)
         while iterator.isValid {
-            guard try body(iterator.key, iterator.value) else { return }
+            let key = iterator.key
+            guard try body(key, try ChecksummedEngine.unsealed(key, iterator.value)) else { return }
             iterator.next()
         }
         try iterator.checkError()
@@ -65,13 +67,17 @@ struct PinnedState: Sendable {
     /// ``appliedIndex``, errors included.
     func hashKV(revision: Int64) throws -> HashKVResponse {
         let stored = try KeyValueDigest.storedRevisions(
-            current: try database.get(BackendLayout.revisionKey, snapshot: snapshot),
-            compacted: try database.get(BackendLayout.compactedKey, snapshot: snapshot))
+            current: try stored(BackendLayout.revisionKey), compacted: try stored(BackendLayout.compactedKey))
         var digest = try KeyValueDigest(revision: revision, currentRevision: stored.current, compactedRevision: stored.compacted)
         try forEachPair(from: BackendLayout.versionPrefix) { key, value in
             key.starts(with: BackendLayout.versionPrefix) && digest.update(key: key, value: value)
         }
         return digest.finish()
+    }
+
+    /// The value stored under `key` in the snapshot, its checksum verified, or `nil`.
+    private func stored(_ key: [UInt8]) throws -> [UInt8]? {
+        try database.get(key, snapshot: snapshot).map { stored throws(StorageError) in try ChecksummedEngine.unsealed(key, stored) }
     }
 
     /// The size of a backup of this state (the first of the backup's two reads).
@@ -169,7 +175,8 @@ final class BackupStreamer: @unchecked Sendable {
     private func readChunk() throws -> [UInt8] {
         guard let iterator else { return [] }
         while encoder.pendingBytes < chunkSize && iterator.isValid {
-            encoder.add(key: iterator.key, value: iterator.value)
+            let key = iterator.key
+            encoder.add(key: key, value: try ChecksummedEngine.unsealed(key, iterator.value))
             iterator.next()
         }
         if !iterator.isValid {

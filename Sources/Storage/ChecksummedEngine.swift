@@ -80,6 +80,23 @@ public final class ChecksummedEngine: StorageEngine {
         return out
     }
 
+    /// The value inside `stored`, a record read under `key` straight from the base engine (a
+    /// pinned RocksDB snapshot, say), after verifying its checksum.
+    ///
+    /// - Throws: ``StorageError`` of kind `corruption` if the checksum does not hold.
+    public static func unsealed(_ key: [UInt8], _ stored: [UInt8]) throws(StorageError) -> [UInt8] {
+        guard let value = verified(key, stored) else { throw damaged(key, stored) }
+        return value
+    }
+
+    private static func damaged(_ key: [UInt8], _ stored: [UInt8]) -> StorageError {
+        StorageError(
+            .corruption,
+            "checksum mismatch in a stored record of \(stored.count) bytes: the disk returned damaged data, "
+                + "refusing to use it",
+            key: key)
+    }
+
     /// The value inside `stored` if its checksum under `key` holds, or `nil`.
     static func verified(_ key: [UInt8], _ stored: [UInt8]) -> [UInt8]? {
         guard stored.count >= checksumBytes else { return nil }
@@ -100,13 +117,7 @@ public final class ChecksummedEngine: StorageEngine {
 
     private func open(_ key: [UInt8], _ stored: [UInt8]) throws(StorageError) -> [UInt8] {
         if !verifiesChecksums && stored.count >= Self.checksumBytes { return Array(stored.dropLast(Self.checksumBytes)) }
-        guard let value = Self.verified(key, stored) else {
-            throw StorageError(
-                .corruption,
-                "checksum mismatch in a stored record of \(stored.count) bytes: the disk returned damaged data, "
-                    + "refusing to use it",
-                key: key)
-        }
+        guard let value = Self.verified(key, stored) else { throw Self.damaged(key, stored) }
         return value
     }
 

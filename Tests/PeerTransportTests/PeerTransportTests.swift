@@ -154,7 +154,11 @@ struct PeerTransportTests {
         try await withTransports { harness in
             let port = try await freePort(group: harness.group)
             // With one-minute backoffs, a's link to b would wait a minute after its first attempt.
-            let a = try await harness.makeMember(id: 1) { $0.reconnectDelay = (.seconds(60), .seconds(60)) }
+            // Both connect to a peer as soon as it is added (as the server configures them).
+            let a = try await harness.makeMember(id: 1) {
+                $0.reconnectDelay = (.seconds(60), .seconds(60))
+                $0.connectsEagerly = true
+            }
             a.transport.setPeer(2, host: "127.0.0.1", port: port)
             // The attempt made when the peer was added fails: nothing listens on the port yet.
             let failed = await eventually { a.logMessages.contains("connect failed") }
@@ -162,7 +166,7 @@ struct PeerTransportTests {
 
             // b starts and adds a as a peer; it connects before it has anything to send, and a,
             // told by b's hello that b is up, connects back without waiting out its backoff.
-            let b = try await harness.makeMember(id: 2, listen: false)
+            let b = try await harness.makeMember(id: 2, listen: false) { $0.connectsEagerly = true }
             _ = try await b.transport.listen(host: "127.0.0.1", port: port)
             b.transport.setPeer(1, host: "127.0.0.1", port: a.port)
             a.transport.send(makeFrame(sequence: 7), to: 2)

@@ -42,7 +42,15 @@ struct HonestCheckTests {
         let follower = crashedFollower(of: sim)
         let engine = sim.members[Int(follower) - 1].engine
         let last = try #require(engine.durableSnapshot.last { RaftLogStore.Keys.index(fromEntryKey: $0.key) != nil })
-        try engine.write(StorageBatch([.delete(key: last.key)]), sync: true)
+        let lastIndex = try #require(RaftLogStore.Keys.index(fromEntryKey: last.key))
+        // The whole last batch is lost: the entry, and the hard state and applied index that
+        // counted it (a log that contradicts its hard state is refused by recovery itself).
+        let checked = try ChecksummedEngine(wrapping: engine)
+        let hardState = try #require(try checked.get(RaftLogStore.Keys.hardState).flatMap(HardState.init(decoding:)))
+        let earlier = HardState(term: hardState.term, vote: hardState.vote, commit: min(hardState.commit, lastIndex - 1))
+        var batch = StorageBatch([.delete(key: last.key), .put(key: RaftLogStore.Keys.hardState, value: earlier.encoded())])
+        AppliedIndex.put(earlier.commit, into: &batch)
+        try checked.write(batch, sync: true)
         sim.restart(follower)
         #expect(sim.violation?.property == "durable log", "got \(String(describing: sim.violation))")
     }
@@ -55,14 +63,13 @@ struct HonestCheckTests {
         #expect(sim.violation == nil, "an intact restart must pass: \(String(describing: sim.violation))")
         sim.run(for: 300_000)
         sim.crash(follower)
-        let engine = sim.members[Int(follower) - 1].engine
-        let stored = try #require(engine.durableSnapshot.first { $0.key == RaftLogStore.Keys.hardState })
-        let hardState = try #require(HardState(decoding: stored.value))
+        let checked = try ChecksummedEngine(wrapping: sim.members[Int(follower) - 1].engine)
+        let hardState = try #require(try checked.get(RaftLogStore.Keys.hardState).flatMap(HardState.init(decoding:)))
         // The applied index goes back with it (a member restarts with the higher of the two).
         let regressed = HardState(term: hardState.term, vote: hardState.vote, commit: hardState.commit - 1)
         var batch = StorageBatch([.put(key: RaftLogStore.Keys.hardState, value: regressed.encoded())])
         AppliedIndex.put(regressed.commit, into: &batch)
-        try engine.write(batch, sync: true)
+        try checked.write(batch, sync: true)
         sim.restart(follower)
         #expect(sim.violation?.property == "durable commit", "got \(String(describing: sim.violation))")
     }
