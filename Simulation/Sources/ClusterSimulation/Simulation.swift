@@ -370,8 +370,16 @@ public final class Simulation {
         return converged && checkDigestsEqual()
     }
 
+    /// The members that must converge: not retired, still members by their own applied
+    /// configuration and, when there is a leader, by the leader's. A member whose removal was
+    /// committed while it was cut off (a deposed leader that proposed its own removal, say)
+    /// never learns of it, since no leader sends a non-member anything; it pre-votes in vain,
+    /// harmlessly, until an operator stops it, so it cannot be required to catch up.
     func activeMembers() -> [SimulatedHost] {
-        members.filter { !$0.isRetired && ($0.core?.raft.confState.contains($0.id) ?? true) }
+        let groupConf = leader().flatMap { members[Int($0) - 1].core?.raft.confState }
+        return members.filter {
+            !$0.isRetired && ($0.core?.raft.confState.contains($0.id) ?? true) && (groupConf?.contains($0.id) ?? true)
+        }
     }
 
     func allCaughtUp(to index: LogIndex) -> Bool {
