@@ -574,6 +574,16 @@ public struct RaftNode: Sendable {
             }
         } else {
             send(RaftMessage(kind: responseKind, from: id, to: message.from, term: term, reject: true))
+            if isPreVote && role == .preCandidate && votes[message.from] == nil {
+                // The requester has lost the leader too, so it may have ignored this member's
+                // pre-vote while it still counted on its leader's lease; it answers now. Without
+                // this, two members that each refuse the other (one for its lease, the other for
+                // a shorter log) both wait an election timeout.
+                send(
+                    RaftMessage(
+                        kind: .requestPreVote, from: id, to: message.from, term: term + 1, logTerm: log.lastTerm,
+                        index: log.lastIndex))
+            }
         }
     }
 

@@ -46,6 +46,31 @@ struct FastFailoverTests {
         #expect(leader.term == term + 1)
     }
 
+    @Test("a follower with the longer log whose pre-vote was ignored asks again when the other loses the leader too")
+    func longerLogAsksAgain() throws {
+        for order: [NodeID] in [[2, 3], [3, 2]] {
+            var (harness, term) = try Self.cluster()
+            // The member that learns of the loss first holds an entry the other lacks.
+            let ahead = order[0]
+            let behind = order[1]
+            harness.drop = { $0.to == behind && $0.kind == .appendEntries }
+            _ = try harness.nodes[1]!.propose([2])
+            harness.settle()
+            try #require(harness.nodes[ahead]!.lastIndex > harness.nodes[behind]!.lastIndex)
+            harness.drop = { $0.from == 1 || $0.to == 1 }
+            // The member behind still counts 1 as its live leader and ignores the pre-vote; when
+            // it learns of the loss itself, its own pre-vote is refused for its shorter log.
+            harness.nodes[ahead]!.peerConnectionLost(1)
+            harness.settle()
+            harness.nodes[behind]!.peerConnectionLost(1)
+            harness.settle()
+            let leader = try #require(
+                harness.nodes.values.first { $0.role == .leader && $0.id != 1 }, "no successor without ticks (order \(order))")
+            #expect(leader.id == ahead)
+            #expect(leader.term == term + 1)
+        }
+    }
+
     @Test("a single flapping link to a live leader causes no election and no new term")
     func flappingLinkIsHarmless() throws {
         var (harness, term) = try Self.cluster()
