@@ -49,6 +49,13 @@ public struct LinearizabilityViolation: Sendable, Equatable, CustomStringConvert
 /// Wing–Gong/Lowe depth-first search, memoizing visited
 /// (linearized-operations, state) pairs, one partition at a time.
 ///
+/// Operations whose outcome is unknown stay callable to the end of the history, so a crash
+/// that leaves many writes unanswered would make the search try every subset of them. Two
+/// such operations with the same ``LinearizabilityModel/interchangeabilityKey(for:)`` lead to
+/// the same states, and the one called earlier can stand wherever the later one could; the
+/// search therefore linearizes a later one only once every earlier twin is linearized. This
+/// prunes only orders that have an equivalent the search still tries.
+///
 /// Results are deterministic: they depend only on the history, the model and
 /// the budget.
 public struct LinearizabilityChecker<Model: LinearizabilityModel>: Sendable {
@@ -100,9 +107,29 @@ public struct LinearizabilityChecker<Model: LinearizabilityModel>: Sendable {
     }
 }
 
+/// A visited configuration: which operations are linearized, and the state they lead to.
+///
+/// The set of linearized operations is kept as a 128-bit fingerprint (Zobrist hashing: the XOR
+/// of a fixed pseudo-random pair per operation, updated in constant time per step) rather than
+/// as the set itself, so that the memo stays small and fast on histories of hundreds of
+/// thousands of operations. Two different sets share a fingerprint with probability about
+/// 2^-128; such a collision could only prune a search path (a false "not linearizable"), never
+/// accept a history.
 private struct CacheKey<State: Hashable>: Hashable {
-    var linearized: [UInt64]
+    var low: UInt64
+    var high: UInt64
     var state: State
+}
+
+/// The fingerprint pair of operation `index` (SplitMix64 of `2 * index` and `2 * index + 1`).
+private func fingerprint(of index: Int) -> (low: UInt64, high: UInt64) {
+    func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    return (mix(UInt64(2 * index)), mix(UInt64(2 * index + 1)))
 }
 
 private enum SearchOutcome {
@@ -133,7 +160,20 @@ private struct PartitionSearch<Model: LinearizabilityModel> {
         }
         events.sort { ($0.time, $0.isReturn ? 1 : 0, $0.operation) < ($1.time, $1.isReturn ? 1 : 0, $1.operation) }
         self.events = events
+        // In call order (the order of the event list): each unanswered operation's latest earlier
+        // interchangeable twin.
+        var twins = [Int?](repeating: nil, count: operations.count)
+        var latest: [AnyHashable: Int] = [:]
+        for event in events where !event.isReturn && operations[event.operation].returnTime == nil {
+            guard let key = model.interchangeabilityKey(for: operations[event.operation].input) else { continue }
+            twins[event.operation] = latest[key]
+            latest[key] = event.operation
+        }
+        self.earlierTwin = twins
     }
+
+    /// For an operation with an unknown outcome, the interchangeable one called just before it.
+    let earlierTwin: [Int?]
 
     func apply(_ operation: Int, to state: Model.State) -> Model.State? {
         let op = operations[operation]
@@ -164,7 +204,9 @@ private struct PartitionSearch<Model: LinearizabilityModel> {
         }
 
         var state = initialState
-        var linearized = [UInt64](repeating: 0, count: (operations.count + 63) / 64)
+        let fingerprints = operations.indices.map(fingerprint(of:))
+        var linearized = (low: UInt64(0), high: UInt64(0))
+        var isLinearized = [Bool](repeating: false, count: operations.count)
         var visited = Set<CacheKey<Model.State>>()
         var stack: [(operation: Int, previousState: Model.State)] = []
         var longestPrefix: [Int] = []
@@ -176,10 +218,18 @@ private struct PartitionSearch<Model: LinearizabilityModel> {
             if steps > budget { return .unknown }
             if node != tail && !events[node - 1].isReturn {
                 let operation = events[node - 1].operation
-                let (word, bit) = (operation / 64, UInt64(1) << UInt64(operation % 64))
+                if let twin = earlierTwin[operation], !isLinearized[twin] {
+                    // The earlier twin stands for this one here (see the type's discussion).
+                    node = next[node]
+                    continue
+                }
                 if let newState = apply(operation, to: state) {
-                    linearized[word] |= bit
-                    if visited.insert(CacheKey(linearized: linearized, state: newState)).inserted {
+                    let (low, high) = (
+                        linearized.low ^ fingerprints[operation].low, linearized.high ^ fingerprints[operation].high
+                    )
+                    if visited.insert(CacheKey(low: low, high: high, state: newState)).inserted {
+                        linearized = (low, high)
+                        isLinearized[operation] = true
                         stack.append((operation, state))
                         state = newState
                         unlink(callNode[operation])
@@ -187,18 +237,20 @@ private struct PartitionSearch<Model: LinearizabilityModel> {
                             unlink(returnNode[operation])
                             pendingKnown -= 1
                         }
-                        if stack.count > longestPrefix.count { longestPrefix = stack.map(\.operation) }
                         node = next[0]
                         continue
                     }
-                    linearized[word] &= ~bit
                 }
                 node = next[node]
             } else {
                 // A pending operation returned (or, defensively, the list ended)
                 // before it could be linearized: undo the latest choice.
+                // The stack grows one step at a time, so its longest moments come just before a
+                // backtrack: recording the prefix here, not at every step, keeps this linear.
+                if stack.count > longestPrefix.count { longestPrefix = stack.map(\.operation) }
                 guard let (operation, previousState) = stack.popLast() else { return .illegal(longestPrefix) }
-                linearized[operation / 64] &= ~(UInt64(1) << UInt64(operation % 64))
+                linearized = (linearized.low ^ fingerprints[operation].low, linearized.high ^ fingerprints[operation].high)
+                isLinearized[operation] = false
                 state = previousState
                 if returnNode[operation] >= 0 {
                     relink(returnNode[operation])

@@ -128,3 +128,50 @@ public struct KeyValueModel: LinearizabilityModel {
     /// The key itself.
     public func describe(partitionKey: String) -> String { partitionKey }
 }
+
+extension History where Model == KeyValueModel {
+    /// The value every unobserved unanswered write is given by ``forgettingUnobservedValues()``.
+    /// It holds a control character, which no recorded history's values contain.
+    public static var unobservedValue: String { "\u{1}unobserved" }
+
+    /// The same history, with the value written by each write whose outcome is unknown replaced
+    /// by ``unobservedValue`` when no other operation mentions that value (no read returned it,
+    /// no compare-and-swap expected it, no other write wrote it).
+    ///
+    /// The model compares values only for equality with values that operations mention, so such
+    /// a value behaves exactly as the placeholder does, and the verdict cannot change. What
+    /// changes is that these writes become interchangeable (equal inputs), so the checker need
+    /// not try every subset of them: after a crash, dozens of writes are left unanswered.
+    public func forgettingUnobservedValues() -> History {
+        var mentions: [String: Int] = [:]
+        func mention(_ value: String?) {
+            if let value { mentions[value, default: 0] += 1 }
+        }
+        for operation in operations {
+            switch operation.input {
+            case .get, .delete: break
+            case .put(_, let value): mention(value)
+            case .compareAndSwap(_, let expected, let new):
+                mention(expected)
+                mention(new)
+            case .compareVersionAndSwap(_, _, let new): mention(new)
+            }
+            if case .value(let value, _)? = operation.output { mention(value) }
+        }
+        func forgotten(_ value: String) -> String { mentions[value] == 1 ? Self.unobservedValue : value }
+        return History(
+            operations.map { operation in
+                guard operation.returnTime == nil else { return operation }
+                var operation = operation
+                switch operation.input {
+                case .get, .delete: break
+                case .put(let key, let value): operation.input = .put(key: key, value: forgotten(value))
+                case .compareAndSwap(let key, let expected, let new):
+                    operation.input = .compareAndSwap(key: key, expected: expected, new: forgotten(new))
+                case .compareVersionAndSwap(let key, let version, let new):
+                    operation.input = .compareVersionAndSwap(key: key, expectedVersion: version, new: forgotten(new))
+                }
+                return operation
+            })
+    }
+}

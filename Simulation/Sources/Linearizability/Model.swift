@@ -47,9 +47,19 @@ public protocol LinearizabilityModel: Sendable {
 
     /// A readable rendering of a partition key, used in reports.
     func describe(partitionKey: PartitionKey) -> String
+
+    /// A key equal for two inputs exactly when the operations behave identically in every state
+    /// (so two such operations with unknown outcomes are interchangeable), or nil to treat every
+    /// operation as distinct. The checker uses it to break the symmetry between identical
+    /// operations that never returned (see ``LinearizabilityChecker``).
+    func interchangeabilityKey(for input: Input) -> AnyHashable?
 }
 
 extension LinearizabilityModel {
+    /// Nil: the checker treats every operation as distinct. Models whose inputs are `Hashable`
+    /// get the input itself (see the extension below).
+    public func interchangeabilityKey(for input: Input) -> AnyHashable? { nil }
+
     /// Renders `input -> output` using `String(describing:)`.
     public func describe(input: Input, output: Output?) -> String {
         let rendered = output.map { String(describing: $0) } ?? "unknown"
@@ -70,4 +80,9 @@ extension LinearizabilityModel {
 extension LinearizabilityModel where PartitionKey == Int {
     /// Places every operation in partition `0`.
     public func partitionKey(for input: Input) -> Int { 0 }
+}
+
+extension LinearizabilityModel where Input: Hashable {
+    /// Operations with equal inputs are interchangeable.
+    public func interchangeabilityKey(for input: Input) -> AnyHashable? { AnyHashable(input) }
 }
