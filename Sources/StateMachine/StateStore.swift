@@ -2,7 +2,8 @@ import Primitives
 
 /// The replicated MVCC key/value and lease state machine, with etcd v3.4 semantics.
 ///
-/// The store is a deterministic value type with no I/O. Raft-committed requests are applied with
+/// The store is a deterministic value type that does no I/O of its own: it reads released values
+/// only through its injected ``BackendReader``. Raft-committed requests are applied with
 /// the mutating methods (``put(_:)``, ``deleteRange(_:)``, ``txn(_:)``, ``compact(_:)``,
 /// ``grantLease(_:)``, ``revokeLease(_:)``, ``checkpointLeases(_:)`` or ``apply(_:)``). Each
 /// returns an ``Applied`` value holding the response, the ``BackendMutation``s that the caller must
