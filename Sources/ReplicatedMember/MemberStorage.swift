@@ -192,8 +192,14 @@ public final class MemberStorage {
         // through `backendReader`. The records are scanned a page at a time, so that they are
         // never all in memory at once.
         let pages = PagedStateScan(engine: engine)
-        let store = try StateStore(
-            restoringFrom: pages, configuration: storeConfiguration, backendReader: keepsValuesInMemory ? nil : backendReader)
+        let store: StateStore
+        do {
+            store = try StateStore(
+                restoringFrom: pages, configuration: storeConfiguration, backendReader: keepsValuesInMemory ? nil : backendReader)
+        } catch {
+            // A scan that failed part way leaves pairs out: its error is the cause.
+            throw pages.error ?? error
+        }
         if let error = pages.error { throw error }
         return RecoveredState(raft: raft, store: store)
     }

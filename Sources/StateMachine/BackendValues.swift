@@ -56,7 +56,7 @@ extension StateStore {
             }
             residentBytes -= released
         }
-        pendingValues.removeAll(keepingCapacity: true)
+        pendingValues.removeAll()
     }
 
     /// Records a value written by an apply: resident until the next ``releaseDurableValues()``.
