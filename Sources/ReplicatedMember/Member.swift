@@ -550,6 +550,13 @@ public struct Member: Sendable {
         return output
     }
 
+    /// Tells the member that the shell has written the state write of the last ``BatchOutput``
+    /// (``MemberStorage/write(_:)``): the values it carried leave memory, and are read back from
+    /// storage when needed. A shell that never calls it keeps every value in memory.
+    public mutating func stateWritten() {
+        store.releaseDurableValues()
+    }
+
     /// Gives the Raft core the current state as a snapshot when a follower needs one.
     private mutating func provideSnapshotIfNeeded() {
         guard raft.needsSnapshotData else { return }
@@ -558,7 +565,10 @@ public struct Member: Sendable {
 
     private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {
         do {
-            let (pairs, restored) = try Self.restoredState(from: snapshot, configuration: configuration)
+            let (pairs, fresh) = try Self.restoredState(from: snapshot, configuration: configuration)
+            var restored = fresh
+            // The pairs are in memory until the shell writes them with this batch.
+            if let reader = store.backendReader { restored.readValues(from: reader) }
             store = restored
             output.stateWrite.replacesState = true
             output.stateWrite.mutations = pairs.map { .put(key: $0.0, value: $0.1) }

@@ -17,6 +17,9 @@ public final class MemberStorage {
     /// A deliberately broken storage rule (only ``MemberMutation/writeAppliedIndexApart`` acts
     /// here), used only to prove that the simulator's checker catches it.
     @_spi(Testing) public var mutation: MemberMutation?
+    /// Whether ``recover()`` gives the store every value in memory instead of a
+    /// ``backendReader`` (for the simulator's member whose disk misdirects writes).
+    @_spi(Testing) public var keepsValuesInMemory = false
 
     /// Opens a member's storage in `engine`, adding checksums to a store written without them.
     ///
@@ -47,6 +50,9 @@ public final class MemberStorage {
         storeConfiguration = store
         self.mutation = mutation
     }
+
+    /// Reads the state machine's released values back from ``engine`` (checksums verified).
+    public var backendReader: any BackendReader { EngineBackendReader(engine: engine) }
 
     /// Whether nothing was ever stored (a member that has never run).
     public var isEmpty: Bool { log.lastIndex == 0 && log.snapshotIndex == 0 }
@@ -182,8 +188,19 @@ public final class MemberStorage {
             try engine.write(batch, sync: true)
             raft.appliedIndex = snapshot.metadata.index
         }
-        let records = try engine.scan(from: Self.stateStart, to: Self.stateEnd)
-        let store = try StateStore(restoringFrom: records.map { ($0.key, $0.value) }, configuration: storeConfiguration)
+        // The store keeps only the key index: values stay in the engine and are read back
+        // through `backendReader`. The records are scanned a page at a time, so that they are
+        // never all in memory at once.
+        let pages = PagedStateScan(engine: engine)
+        let store: StateStore
+        do {
+            store = try StateStore(
+                restoringFrom: pages, configuration: storeConfiguration, backendReader: keepsValuesInMemory ? nil : backendReader)
+        } catch {
+            // A scan that failed part way leaves pairs out: its error is the cause.
+            throw pages.error ?? error
+        }
+        if let error = pages.error { throw error }
         return RecoveredState(raft: raft, store: store)
     }
 
@@ -212,4 +229,50 @@ public final class MemberStorage {
     public static let stateStart: [UInt8] = Array("k/".utf8)
     /// The first key after the state machine's keys (exclusive end of ``stateStart``'s range).
     public static let stateEnd: [UInt8] = Array("m0".utf8)
+}
+
+/// A ``BackendReader`` over a member's storage engine.
+///
+/// The engine is used from the member's own thread only (the server's member loop, the
+/// simulator), which is where the store reads through it, hence `@unchecked Sendable`.
+struct EngineBackendReader: BackendReader, @unchecked Sendable {
+    let engine: any StorageEngine
+
+    func value(forKey key: [UInt8]) throws -> [UInt8]? {
+        try engine.get(key)
+    }
+}
+
+/// The state machine's records in key order, scanned from an engine a page at a time. A scan
+/// error ends the sequence early and is kept in ``error``, which the caller must check.
+final class PagedStateScan: Sequence {
+    let engine: any StorageEngine
+    private(set) var error: StorageError?
+    static let pageSize = 1024
+
+    init(engine: any StorageEngine) {
+        self.engine = engine
+    }
+
+    func makeIterator() -> AnyIterator<([UInt8], [UInt8])> {
+        var page: [StorageRecord] = []
+        var offset = 0
+        var next: [UInt8]? = MemberStorage.stateStart
+        return AnyIterator { [self] in
+            if offset == page.count {
+                guard let start = next else { return nil }
+                do throws(StorageError) {
+                    page = try engine.scan(from: start, to: MemberStorage.stateEnd, limit: Self.pageSize)
+                } catch {
+                    self.error = error
+                    return nil
+                }
+                offset = 0
+                next = page.count == Self.pageSize ? page[page.count - 1].key + [0] : nil
+                if page.isEmpty { return nil }
+            }
+            defer { offset += 1 }
+            return (page[offset].key, page[offset].value)
+        }
+    }
 }

@@ -70,9 +70,10 @@ public enum BackendLayout {
         return Int64(bitPattern: try reader.readBigEndianUInt64())
     }
 
-    static func encode(key: [UInt8], record: VersionRecord) -> [UInt8] {
+    /// Encodes a version record of `key` whose value is `value`.
+    static func encode(key: [UInt8], record: VersionRecord, value: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(key.count + record.value.count + 12)
+        out.reserveCapacity(key.count + value.count + 12)
         out.append(1)
         out.append(record.isTombstone ? 1 : 0)
         out.appendVarint(UInt64(key.count))
@@ -80,13 +81,15 @@ public enum BackendLayout {
         out.appendZigZag(record.createRevision)
         out.appendZigZag(record.version)
         out.appendZigZag(record.lease)
-        out.appendVarint(UInt64(record.value.count))
-        out.append(contentsOf: record.value)
+        out.appendVarint(UInt64(value.count))
+        out.append(contentsOf: value)
         return out
     }
 
+    /// Decodes a version record; its value is `nil` (not resident) unless `keepingValue`, or
+    /// for a tombstone.
     static func decodeVersion(
-        key: [UInt8], value: [UInt8]
+        key: [UInt8], value: [UInt8], keepingValue: Bool = true
     ) throws(ByteDecodingError) -> (
         key: [UInt8], record: VersionRecord
     ) {
@@ -108,7 +111,7 @@ public enum BackendLayout {
             createRevision: createRevision,
             version: version,
             lease: lease,
-            value: userValue,
+            value: keepingValue || flags & 1 != 0 ? userValue : nil,
             isTombstone: flags & 1 != 0
         )
         return (userKey, record)
@@ -159,10 +162,7 @@ extension StateStore {
             guard let entry = index.entry(for: logEntry.key), let i = entry.index(of: logEntry.revision) else {
                 continue
             }
-            try body(
-                BackendLayout.versionKey(logEntry.revision),
-                BackendLayout.encode(key: entry.key, record: entry.history[i])
-            )
+            try body(BackendLayout.versionKey(logEntry.revision), encodedVersion(of: entry.history[i], key: entry.key))
         }
         for lease in leases() {
             try body(BackendLayout.leaseKey(lease.id), BackendLayout.encode(lease: lease))
@@ -189,18 +189,27 @@ extension StateStore {
     /// Rebuilds a store from backend pairs, as a RocksDB iterator yields them (key order is not
     /// required). Keys outside the store's prefixes are ignored.
     ///
+    /// - Parameters:
+    ///   - pairs: The backend pairs.
+    ///   - configuration: The limits.
+    ///   - backendReader: The backend the pairs were read from: values are then not kept in
+    ///     memory but read back through it when needed. `nil` keeps every value in memory (the
+    ///     pairs of a Raft snapshot, not yet written; see ``readValues(from:)``).
     /// - Throws: ``ByteDecodingError`` if a record cannot be decoded or the pairs are inconsistent.
     public init(
         restoringFrom pairs: some Sequence<([UInt8], [UInt8])>,
-        configuration: Configuration = Configuration()
+        configuration: Configuration = Configuration(),
+        backendReader: (any BackendReader)? = nil
     ) throws(ByteDecodingError) {
-        self.init(configuration: configuration)
+        self.init(configuration: configuration, backendReader: backendReader)
         var versions: [(key: [UInt8], record: VersionRecord)] = []
         var storedRevision: Int64? = nil
         var sessionPairs: [([UInt8], [UInt8])] = []
         for (key, value) in pairs {
             if BackendLayout.hasPrefix(key, BackendLayout.versionPrefix) {
-                versions.append(try BackendLayout.decodeVersion(key: key, value: value))
+                let version = try BackendLayout.decodeVersion(key: key, value: value, keepingValue: backendReader == nil)
+                residentBytes += version.record.residentBytes
+                versions.append(version)
             } else if BackendLayout.hasPrefix(key, BackendLayout.leasePrefix) {
                 let lease = try BackendLayout.decodeLease(value)
                 guard BackendLayout.leaseKey(lease.id) == key else { throw ByteDecodingError("lease key mismatch") }
@@ -267,10 +276,14 @@ extension StateStore {
         currentRevision = revision
     }
 
-    /// Replaces the whole state with the one described by backend pairs, keeping the configuration.
+    /// Replaces the whole state with the one described by backend pairs, keeping the
+    /// configuration and the ``backendReader``: the restored values stay in memory until the
+    /// next ``releaseDurableValues()``, by which the caller must have written the pairs.
     ///
     /// - Throws: ``ByteDecodingError``; the store is then unchanged.
     public mutating func restore(from pairs: some Sequence<([UInt8], [UInt8])>) throws(ByteDecodingError) {
-        self = try StateStore(restoringFrom: pairs, configuration: configuration)
+        var restored = try StateStore(restoringFrom: pairs, configuration: configuration)
+        if let reader = valueReader { restored.readValues(from: reader) }
+        self = restored
     }
 }

@@ -1,19 +1,28 @@
 import Primitives
 
 /// One stored version of a key: a put or a tombstone at a revision.
+///
+/// The metadata always stays in memory; the value only while it is resident (``value`` is
+/// `nil` once the store released it to its backend, see ``StateStore/releaseDurableValues()``).
 struct VersionRecord: Hashable, Sendable {
     var revision: Revision
     var createRevision: Int64
     var version: Int64
     var lease: Int64
-    var value: [UInt8]
+    /// The value if it is in memory; `nil` if it must be read from the backend. A tombstone's
+    /// value is always the resident empty value.
+    var value: [UInt8]?
     var isTombstone: Bool
 
     static func tombstone(at revision: Revision) -> VersionRecord {
         VersionRecord(revision: revision, createRevision: 0, version: 0, lease: 0, value: [], isTombstone: true)
     }
 
-    func keyValue(key: [UInt8]) -> KeyValue {
+    /// The bytes of the value held in memory (0 when it is not resident).
+    var residentBytes: Int { value?.count ?? 0 }
+
+    /// The key-value of this version with `value` (the caller has it, resident or read back).
+    func keyValue(key: [UInt8], value: [UInt8]) -> KeyValue {
         KeyValue(
             key: key,
             createRevision: createRevision,
@@ -59,6 +68,11 @@ struct KeyEntry: Sendable {
 
     /// The index of the version stored at exactly `revision`.
     func index(of revision: Revision) -> Int? {
+        Self.index(of: revision, in: history)
+    }
+
+    /// The index of the version stored at exactly `revision` in `history` (oldest first).
+    static func index(of revision: Revision, in history: [VersionRecord]) -> Int? {
         var lo = 0
         var hi = history.count
         while lo < hi {

@@ -187,7 +187,7 @@ extension StateStore {
         var value = request.value
         var lease = request.lease
         if request.ignoreValue || request.ignoreLease, let current = index.entry(for: request.key)?.live {
-            if request.ignoreValue { value = current.value }
+            if request.ignoreValue { value = self.value(of: current, key: request.key) }
             if request.ignoreLease { lease = current.lease }
         }
         let prev = writePut(key: request.key, value: value, lease: lease, in: &batch)
@@ -209,7 +209,7 @@ extension StateStore {
         var oldLease: Int64 = 0
         if index.holds(key, at: position) {
             if let live = index[position].live {
-                prev = live.keyValue(key: key)
+                prev = keyValue(of: live, key: key)
                 createRevision = live.createRevision
                 version = live.version + 1
                 oldLease = live.lease
@@ -226,14 +226,17 @@ extension StateStore {
             isTombstone: false
         )
         index.modifyHistory(at: position) { $0.append(record) }
+        noteResidentValue(key: key, record: record)
         log.append(LogEntry(revision: revision, key: key, isTombstone: false))
         batch.mutations.append(
-            .put(key: BackendLayout.versionKey(revision), value: BackendLayout.encode(key: key, record: record))
+            .put(
+                key: BackendLayout.versionKey(revision),
+                value: BackendLayout.encode(key: key, record: record, value: value))
         )
         if oldLease != 0 { leaseKeys[oldLease]?.remove(key) }
         if lease != 0 && leaseTable[lease] != nil { leaseKeys[lease, default: []].insert(key) }
         let entry = index[position]
-        batch.events.append(Self.event(for: entry, at: entry.history.count - 1))
+        batch.events.append(event(for: entry, at: entry.history.count - 1, previous: prev))
         return prev
     }
 
@@ -283,15 +286,16 @@ extension StateStore {
         guard let position = index.find(key), let live = index[position].live else { return nil }
         let revision = batch.nextRevision()
         let record = VersionRecord.tombstone(at: revision)
+        let prev = keyValue(of: live, key: key)
         index.modifyHistory(at: position) { $0.append(record) }
         log.append(LogEntry(revision: revision, key: key, isTombstone: true))
         batch.mutations.append(
-            .put(key: BackendLayout.versionKey(revision), value: BackendLayout.encode(key: key, record: record))
+            .put(key: BackendLayout.versionKey(revision), value: BackendLayout.encode(key: key, record: record, value: []))
         )
         if live.lease != 0 { leaseKeys[live.lease]?.remove(key) }
         let entry = index[position]
-        batch.events.append(Self.event(for: entry, at: entry.history.count - 1))
-        return live.keyValue(key: key)
+        batch.events.append(event(for: entry, at: entry.history.count - 1, previous: prev))
+        return prev
     }
 
     /// Ends a write request: takes the new revision if anything changed.
@@ -440,10 +444,12 @@ extension StateStore {
         // not affect the resulting state.
         for (key, n) in dropped {
             guard let position = index.find(key) else { continue }
-            let remaining = index.modifyHistory(at: position) { history -> Int in
+            let (remaining, freed) = index.modifyHistory(at: position) { history -> (Int, Int) in
+                let freed = history[..<n].reduce(0) { $0 + $1.residentBytes }
                 history.removeFirst(n)
-                return history.count
+                return (history.count, freed)
             }
+            residentBytes -= freed
             if remaining == 0 { index.remove(at: position) }
         }
 

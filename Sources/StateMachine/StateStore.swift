@@ -2,7 +2,8 @@ import Primitives
 
 /// The replicated MVCC key/value and lease state machine, with etcd v3.4 semantics.
 ///
-/// The store is a deterministic value type with no I/O. Raft-committed requests are applied with
+/// The store is a deterministic value type that does no I/O of its own: it reads released values
+/// only through its injected ``BackendReader``. Raft-committed requests are applied with
 /// the mutating methods (``put(_:)``, ``deleteRange(_:)``, ``txn(_:)``, ``compact(_:)``,
 /// ``grantLease(_:)``, ``revokeLease(_:)``, ``checkpointLeases(_:)`` or ``apply(_:)``). Each
 /// returns an ``Applied`` value holding the response, the ``BackendMutation``s that the caller must
@@ -13,8 +14,14 @@ import Primitives
 /// one key takes exactly one new main revision, and the changes within it take sub-revisions
 /// 0, 1, 2, … in order.
 ///
-/// Crash recovery and Raft snapshots use ``backendPairs()`` and ``init(restoringFrom:configuration:)``;
-/// the layout is described in ``BackendLayout``.
+/// Crash recovery and Raft snapshots use ``backendPairs()`` and
+/// ``init(restoringFrom:configuration:backendReader:)``; the layout is described in ``BackendLayout``.
+///
+/// Memory holds the key index (every retained version's revision, create revision, version,
+/// lease and tombstone flag). A store given a ``BackendReader`` holds a value only from the
+/// apply that wrote it until ``releaseDurableValues()``, which the caller calls once it has
+/// written that apply's mutations; later reads of the value go to the backend, as etcd reads
+/// values from bbolt. A store without a reader keeps every value in memory.
 public struct StateStore: Sendable {
     /// Limits that must be identical on every replica.
     public struct Configuration: Hashable, Sendable {
@@ -84,10 +91,22 @@ public struct StateStore: Sendable {
     var sessionTable: [Int64: SessionRecord] = [:]
     /// Users, roles, permissions and the enabled flag.
     var auth = AuthState()
+    /// Where released values are read back from; `nil` keeps every value in memory.
+    var valueReader: (any BackendReader)?
+    /// The versions whose values stay in memory until ``releaseDurableValues()``.
+    var pendingValues: [(key: [UInt8], revision: Revision)] = []
+    /// The bytes of values in memory (``residentValueBytes``).
+    var residentBytes = 0
 
     /// Creates an empty store at revision 1.
-    public init(configuration: Configuration = Configuration()) {
+    ///
+    /// - Parameters:
+    ///   - configuration: The limits.
+    ///   - backendReader: Where values released by ``releaseDurableValues()`` are read back
+    ///     from; `nil` keeps every value in memory.
+    public init(configuration: Configuration = Configuration(), backendReader: (any BackendReader)? = nil) {
         self.configuration = configuration
+        self.valueReader = backendReader
     }
 
     /// The number of keys that currently exist.
@@ -133,36 +152,58 @@ public struct StateStore: Sendable {
         if fetchLimit > 0 && fetchLimit < Int.max { fetchLimit += 1 }
 
         var count: Int64 = 0
+        // Metadata first: values are read (from the backend, if released) only for the versions
+        // answered, and not at all for a count or keys-only read.
         var kvs: [KeyValue] = []
+        var records: [VersionRecord] = []
         let range = KeyRange(key: request.key, rangeEnd: request.rangeEnd)
         index.forEach(in: range) { entry in
             guard let i = entry.visibleIndex(at: revision) else { return true }
             count += 1
             if !request.countOnly && (fetchLimit == 0 || kvs.count < fetchLimit) {
-                kvs.append(entry.history[i].keyValue(key: entry.key))
+                kvs.append(entry.history[i].keyValue(key: entry.key, value: []))
+                records.append(entry.history[i])
             }
             return true
         }
 
         if hasFilters {
-            kvs.removeAll { kv in
-                (request.maxModRevision != 0 && kv.modRevision > request.maxModRevision)
+            var kept = 0
+            for i in kvs.indices {
+                let kv = kvs[i]
+                let dropped =
+                    (request.maxModRevision != 0 && kv.modRevision > request.maxModRevision)
                     || (request.minModRevision != 0 && kv.modRevision < request.minModRevision)
                     || (request.minCreateRevision != 0 && kv.createRevision < request.minCreateRevision)
                     || (request.maxCreateRevision != 0 && kv.createRevision > request.maxCreateRevision)
+                if !dropped {
+                    kvs[kept] = kv
+                    records[kept] = records[i]
+                    kept += 1
+                }
             }
+            kvs.removeSubrange(kept...)
+            records.removeSubrange(kept...)
         }
 
         var order = request.sortOrder
         if request.sortTarget != .key && order == .none { order = .ascend }
+        var valuesRead = false
+        if order != .none && request.sortTarget == .value {
+            for i in kvs.indices { kvs[i].value = value(of: records[i], key: kvs[i].key) }
+            valuesRead = true
+        }
         if order != .none {
             let target = request.sortTarget
             let ascending = order == .ascend
-            kvs.sort { a, b in
-                var c = Self.compare(a, b, by: target)
-                if c == 0 { c = compareBytes(a.key, b.key) }
+            // Sorts positions, so that `records` follows `kvs`.
+            let permutation = kvs.indices.sorted { a, b in
+                var c = Self.compare(kvs[a], kvs[b], by: target)
+                if c == 0 { c = compareBytes(kvs[a].key, kvs[b].key) }
                 return ascending ? c < 0 : c > 0
             }
+            kvs = permutation.map { kvs[$0] }
+            records = permutation.map { records[$0] }
         }
 
         var more = false
@@ -172,6 +213,8 @@ public struct StateStore: Sendable {
         }
         if request.keysOnly {
             for i in kvs.indices { kvs[i].value = [] }
+        } else if !valuesRead {
+            for i in kvs.indices { kvs[i].value = value(of: records[i], key: kvs[i].key) }
         }
         return RangeResponse(revision: current, kvs: kvs, more: more, count: count)
     }
@@ -198,7 +241,9 @@ public struct StateStore: Sendable {
         index.forEach(in: KeyRange(key: compare.key, rangeEnd: compare.rangeEnd)) { entry in
             guard let record = entry.live else { return true }
             matched = true
-            if !Self.check(compare, against: record) {
+            let value: [UInt8]
+            if case .value = compare.target { value = self.value(of: record, key: entry.key) } else { value = [] }
+            if !Self.check(compare, against: record, value: value) {
                 holds = false
                 return false
             }
@@ -206,17 +251,18 @@ public struct StateStore: Sendable {
         }
         if matched { return holds }
         if case .value = compare.target { return false }
-        return Self.check(compare, against: VersionRecord.tombstone(at: Revision(main: 0)))
+        return Self.check(compare, against: VersionRecord.tombstone(at: Revision(main: 0)), value: [])
     }
 
-    private static func check(_ compare: Compare, against record: VersionRecord) -> Bool {
+    /// Whether `compare` holds for `record`, whose value (read only for a value compare) is `value`.
+    private static func check(_ compare: Compare, against record: VersionRecord, value: [UInt8]) -> Bool {
         let order: Int
         func cmp(_ x: Int64, _ y: Int64) -> Int { x < y ? -1 : (x > y ? 1 : 0) }
         switch compare.target {
         case .version(let v): order = cmp(record.version, v)
         case .createRevision(let v): order = cmp(record.createRevision, v)
         case .modRevision(let v): order = cmp(record.revision.main, v)
-        case .value(let v): order = compareBytes(record.value, v)
+        case .value(let v): order = compareBytes(value, v)
         case .lease(let v): order = cmp(record.lease, v)
         }
         switch compare.result {
@@ -274,24 +320,30 @@ public struct StateStore: Sendable {
         guard let entry = index.entry(for: logEntry.key), let i = entry.index(of: logEntry.revision) else {
             return nil
         }
-        return Self.event(for: entry, at: i)
+        return event(for: entry, at: i)
     }
 
     /// Builds the event for version `i` of `entry`. As etcd's watch does, `prevKV` is the version
     /// visible at the previous main revision (the state before the whole write request), if it is
-    /// retained and not a tombstone.
-    static func event(for entry: KeyEntry, at i: Int) -> Event {
+    /// retained and not a tombstone. Released values are read back from the backend; `previous`,
+    /// when given, is the key-value of that previous version, already read.
+    func event(for entry: KeyEntry, at i: Int, previous: KeyValue? = nil) -> Event {
         let record = entry.history[i]
         var prev: KeyValue? = nil
         var j = i - 1
         while j >= 0 && entry.history[j].revision.main == record.revision.main { j -= 1 }
         if j >= 0 && !entry.history[j].isTombstone {
-            prev = entry.history[j].keyValue(key: entry.key)
+            let earlier = entry.history[j]
+            if let previous, previous.modRevision == earlier.revision.main {
+                prev = previous
+            } else {
+                prev = keyValue(of: earlier, key: entry.key)
+            }
         }
         if record.isTombstone {
             return Event(kind: .delete, kv: KeyValue(key: entry.key, modRevision: record.revision.main), prevKV: prev)
         }
-        return Event(kind: .put, kv: record.keyValue(key: entry.key), prevKV: prev)
+        return Event(kind: .put, kv: keyValue(of: record, key: entry.key), prevKV: prev)
     }
 
     // MARK: - Digest
@@ -316,7 +368,7 @@ public struct StateStore: Sendable {
                 continue
             }
             crc.update(BackendLayout.versionKey(logEntry.revision))
-            crc.update(BackendLayout.encode(key: entry.key, record: entry.history[i]))
+            crc.update(encodedVersion(of: entry.history[i], key: entry.key))
         }
         var tail: [UInt8] = []
         tail.appendBigEndian(UInt64(bitPattern: compactedRevision))

@@ -579,6 +579,8 @@ final class MemberHost: @unchecked Sendable {
         send(output.messages)
         let writeStart = ContinuousClock.now
         try storage.write(output)
+        member.stateWritten()
+        metrics.residentValueBytes.set(Int64(member.store.residentValueBytes))
         lastWriteDuration = ContinuousClock.now - writeStart
         metrics.backendCommitDuration.record(lastWriteDuration)
         if !ready.committedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }

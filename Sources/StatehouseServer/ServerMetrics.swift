@@ -23,6 +23,7 @@ public final class ServerMetrics: Sendable {
     let quotaBackendBytes: Gauge
     let watchers: Gauge
     let leases: Gauge
+    let residentValueBytes: Gauge
     let applyDuration: DurationHistogram
     let fsyncDuration: DurationHistogram
     let backendCommitDuration: DurationHistogram
@@ -65,6 +66,9 @@ public final class ServerMetrics: Sendable {
         quotaBackendBytes = Self.gauge(registry, "etcd_server_quota_backend_bytes", "The backend quota in bytes.")
         watchers = Self.gauge(registry, "etcd_debugging_mvcc_watcher_total", "Open watchers.")
         leases = Self.gauge(registry, "statehouse_leases", "Leases granted and not yet revoked.")
+        residentValueBytes = Self.gauge(
+            registry, "statehouse_mvcc_resident_value_bytes",
+            "Bytes of key values held in memory after the last batch was written (values are read from the backend).")
         applyDuration = Self.histogram(registry, "statehouse_apply_duration_seconds", "Time to apply a batch.")
         fsyncDuration = Self.histogram(
             registry, "etcd_disk_wal_fsync_duration_seconds", "Time to make a batch's log entries and hard state durable.")

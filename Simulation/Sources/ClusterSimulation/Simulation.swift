@@ -750,6 +750,12 @@ public final class Simulation {
             writeFailed(index, error, what: "write applied state")
             return
         }
+        // The values written leave memory and are read back from the member's engine from now on
+        // (the digest check below reads every one of them).
+        members[index].core!.stateWritten()
+        if members[index].core!.store.backendReader != nil && members[index].core!.store.residentValueBytes != 0 {
+            fail("resident values", "member \(members[index].id) still holds values in memory after its state write")
+        }
         if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
         let core = members[index].core!
         let applied = core.appliedIndex
@@ -814,6 +820,10 @@ public final class Simulation {
         members[index].incarnation += 1
         do {
             guard let storage = openStorage(index) else { return }
+            // The member whose disk may misdirect a write keeps its values in memory: the
+            // simulator expects that damage to be found when it restarts (it then stays down),
+            // whereas reading a lost value back while it runs stops the process.
+            storage.keepsValuesInMemory = index == storageFaults.damagedMember
             let recovered = try storage.recover()
             guard mayRunAfterRecovery(index, snapshotIndex: recovered.raft.snapshot?.metadata.index ?? 0) else { return }
             members[index].durableHardState = recovered.raft.hardState
