@@ -83,11 +83,14 @@ public struct SimulationOptions: Sendable, Hashable {
     /// Mean pause of each client between getting an answer and sending its next request
     /// (puts, linearizable gets, deletes and compare-and-swaps on a few keys); 0 disables the
     /// background clients.
-    public var clientThinkTime: UInt64 = 20_000
+    public var clientThinkTime: UInt64 = 5_000
     /// Probability of a leadership transfer per fault action.
     public var transferRate = 0.1
     /// How long a client waits before calling an outcome unknown.
     public var requestTimeout: UInt64 = 2_000_000
+    /// How long after its first attempt a client keeps retrying a request that members refused
+    /// before proposing it (not leader, no leader, down), or a read that got no answer.
+    public var clientRetryBudget: UInt64 = 4_000_000
     /// Whether the key/value clients write in write sessions and retry writes whose outcome is
     /// unknown (exactly-once writes). Without, they write as etcd's clients do: an unknown
     /// outcome stays unknown, and every write's interval ends at its first attempt's answer.
