@@ -113,6 +113,10 @@ public final class Simulation {
         public var operationsFailed = 0
         /// Session writes the server refused because their session had expired (or forgot them).
         public var sessionRefusals = 0
+        /// Batches whose fsync stalled.
+        public var fsyncStalls = 0
+        /// Forward jumps of a member's clock.
+        public var clockJumps = 0
     }
 
     enum Event {
@@ -273,6 +277,8 @@ public final class Simulation {
     /// The highest store revision any client has seen in an answer (clients compact behind it).
     var highestRevisionSeen: Int64 = 0
     var expiredLeasesSeen: Set<Int64> = []
+    /// When members' clocks jumped forward, and by how many ticks.
+    var clockJumps: [(time: UInt64, ticks: Int)] = []
     /// Disk faults (see StorageFaults.swift).
     var storageFaults: StorageFaultState
 
@@ -310,7 +316,7 @@ public final class Simulation {
         rng = SeededGenerator(seed: options.seed)
         storageFaults = StorageFaultState(options: options)
         keyCount = 8 + Int(rng.next(below: 9))
-        clientCount = 6 + Int(rng.next(below: 15))
+        clientCount = 8 + Int(rng.next(below: 21))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
             var member = SimulatedHost(id: id)
@@ -645,6 +651,7 @@ public final class Simulation {
             queue.schedule(.fault, at: now + randomInterval(options.meanTimeBetweenFaults))
             injectFault()
             injectStorageFault()
+            if options.clockJumpRate > 0 && rng.chance(options.clockJumpRate) { jumpClock() }
         case .restart(let index):
             guard inFaultPhase, members[index].core == nil, !members[index].isRetired else { return }
             start(index)
@@ -707,7 +714,12 @@ public final class Simulation {
         // A leader's appends and heartbeats leave before its own write is durable, as the server
         // sends them; a crash before `.persisted` then leaves them only on the followers.
         for message in ready.leaderMessages { send(message) }
-        let latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
+        var latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
+        if options.fsyncStallRate > 0 && rng.chance(options.fsyncStallRate) {
+            // A stalled disk (another process's writes, a full device queue).
+            latency += 20_000 + rng.next(below: 980_000)
+            statistics.fsyncStalls += 1
+        }
         queue.schedule(.persisted(node: index, incarnation: members[index].incarnation), at: now + latency)
     }
 
@@ -827,12 +839,13 @@ public final class Simulation {
         configuration.retainedEntries = options.retainedEntries
         configuration.autoCompaction = options.autoCompaction
         configuration.raft.electionTicks = options.electionTicks
-        configuration.raft.heartbeatTicks = 1
+        configuration.raft.heartbeatTicks = options.heartbeatTicks
+        if let checkpoint = options.leaseCheckpointMilliseconds { configuration.leaseCheckpointMilliseconds = checkpoint }
         configuration.raft.preVote = options.preVote
         configuration.raft.checkQuorum = options.checkQuorum
         configuration.raft.forwardProposals = options.forwardProposals
         configuration.raft.maxSnapshotChunkBytes = options.snapshotChunkBytes
-        configuration.raft.maxInflightMessages = 16
+        configuration.raft.maxInflightMessages = options.maxInflightMessages
         configuration.raft.maxBytesPerMessage = options.maxBytesPerMessage
         configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
         configuration.raft.mutation = options.mutation
@@ -1220,6 +1233,18 @@ public final class Simulation {
         rng.next(below: mean) + rng.next(below: mean) + 1
     }
 
+    /// A running member's clock jumps forward: it processes 1–3 ticks at once.
+    private func jumpClock() {
+        let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
+        guard !running.isEmpty else { return }
+        let node = running[Int(rng.next(below: UInt64(running.count)))]
+        let ticks = 1 + Int(rng.next(below: 3))
+        record(19, UInt64(node), UInt64(ticks))
+        statistics.clockJumps += 1
+        clockJumps.append((now, ticks))
+        for _ in 0..<ticks { deliver(.tick, to: node) }
+    }
+
     private func injectFault() {
         let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
         let quorum = options.nodeCount / 2 + 1
@@ -1394,7 +1419,10 @@ public final class Simulation {
         statistics.leasesExpired += 1
         guard let record = leaseRecords[lease] else { return }
         let ttl = UInt64(record.ttl) * 1_000_000
-        let earliest = UInt64(Double(ttl - options.tickInterval) * (1 - options.clockSkew))
+        // Clock jumps since the keep-alive (on whichever member expired it) shorten it further.
+        let jumped = UInt64(clockJumps.filter { $0.time >= record.lastAcknowledged }.reduce(0) { $0 + $1.ticks })
+        let allowance = options.tickInterval * (1 + jumped)
+        let earliest = ttl > allowance ? UInt64(Double(ttl - allowance) * (1 - options.clockSkew)) : 0
         if now - record.lastAcknowledged < earliest {
             fail(
                 "lease safety",
@@ -1462,6 +1490,7 @@ public final class Simulation {
         case 14: return "partition \(values[0]) members away"
         case 15: return "asymmetric partition of \(member(values[0])) (\(values[1] == 1 ? "cannot receive" : "cannot send"))"
         case 17: return "retry request \(values[0])"
+        case 19: return "clock of \(member(values[0])) jumps \(values[1]) ticks"
         case 18:
             let kind = ConfChange.Kind(rawValue: UInt8(values[0])).map { "\($0)" } ?? "?"
             return "membership change: \(kind) \(values[1])"

@@ -72,6 +72,7 @@ struct Simulate: ParsableCommand {
             totals.add(result.statistics)
             if result.violation != nil { failures += 1 }
             if verbose || seed != nil || result.violation != nil { print(result.summary) }
+            if verbose || result.violation != nil { print("  \(options.knobs)") }
             if let violation = result.violation {
                 print(
                     "  replay: swift run simulate --seed \(value)\(nodes.map { " --nodes \($0)" } ?? "")\(mutation.map { " --mutation \($0)" } ?? "")"
