@@ -187,9 +187,19 @@ public struct SimulationOptions: Sendable, Hashable {
         return "knobs: \(switches) | \(timing) | \(replication) | \(leases) | \(network) | \(faults)"
     }
 
-    /// A run with no faults at all (for measuring and for scenario tests that script their own).
+    /// A run with no faults at all and the members' default settings instead of drawn knobs
+    /// (for measuring and for scenario tests that script their own).
     public static func calm(seed: UInt64, nodeCount: Int) -> SimulationOptions {
         var options = SimulationOptions(seed: seed, nodeCount: nodeCount)
+        options.preVote = true
+        options.checkQuorum = true
+        options.electionTicks = 10
+        options.heartbeatTicks = 1
+        options.maxInflightMessages = 16
+        options.snapshotChunkBytes = 8_192
+        options.leaseCheckpointMilliseconds = nil
+        options.fsyncStallRate = 0
+        options.clockJumpRate = 0
         options.dropRate = 0
         options.duplicateRate = 0
         options.maxDelay = 2_000
