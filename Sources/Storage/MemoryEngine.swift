@@ -1,3 +1,4 @@
+import Primitives
 internal import Synchronization
 
 /// Records sorted by key (bytewise), searched by binary search. Deterministic by construction.
@@ -10,7 +11,7 @@ struct SortedRecords: Sendable, Hashable {
         var high = records.count
         while low < high {
             let middle = (low + high) / 2
-            if records[middle].key.lexicographicallyPrecedes(key) { low = middle + 1 } else { high = middle }
+            if compareBytes(records[middle].key, key) < 0 { low = middle + 1 } else { high = middle }
         }
         return low
     }

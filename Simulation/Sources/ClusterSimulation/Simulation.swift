@@ -68,6 +68,9 @@ public final class Simulation {
     /// A scripted network rule: a message for which it returns false is lost. Scenario tests use
     /// it to steer a run into an exact interleaving (for example Raft's Figure 8).
     public var deliveryFilter: ((RaftMessage) -> Bool)?
+    /// Receives every traced event as a line (`simulate --trace`); it observes the run and
+    /// changes nothing in it.
+    public var eventLog: ((String) -> Void)?
 
     /// Counters describing a run.
     public struct Statistics: Sendable, Hashable {
@@ -99,8 +102,21 @@ public final class Simulation {
         public var leasesExpired = 0
         /// Writes a client sent again in its write session after their outcome was unknown.
         public var sessionRetries = 0
+        /// Requests a client sent again, to another member after a short backoff, because the
+        /// member refused them before proposing them (not leader, no leader, down…) or, for
+        /// reads, did not answer in time.
+        public var clientRetries = 0
+        /// Key/value operations (puts, gets, deletes, compare-and-swaps) acknowledged.
+        public var operationsAcknowledged = 0
+        /// Key/value operations that failed for good (every attempt refused, or the state
+        /// machine's answer was an error).
+        public var operationsFailed = 0
         /// Session writes the server refused because their session had expired (or forgot them).
         public var sessionRefusals = 0
+        /// Batches whose fsync stalled.
+        public var fsyncStalls = 0
+        /// Forward jumps of a member's clock.
+        public var clockJumps = 0
     }
 
     enum Event {
@@ -177,18 +193,26 @@ public final class Simulation {
         var client: Int?
         /// The write's place in its client's write session (exactly-once writes), if any.
         var session: SessionStamp?
-        /// Which attempt of the client's write this is (0 for the first; retries send the same
-        /// request with the same session stamp).
+        /// Which attempt of the client's request this is (0 for the first; retries send the same
+        /// request, a write with the same session stamp).
         var attempt = 0
-        /// Set when the client retried this attempt: the last attempt stands for the write in
+        /// How many earlier attempts of the request ended with an unknown outcome (they may
+        /// have taken effect); 0 when every earlier one was refused before it was proposed.
+        var unknownAttempts = 0
+        /// Set when the client retried this attempt: the last attempt stands for the request in
         /// the history (with the first attempt's start).
         var isRetried = false
+        /// The member a refusal named as leader, where the client sends its retry.
+        var redirect: Int?
         /// Set when the server refused the write's session (expired or forgotten): not retried.
         var sessionRefused = false
         /// Set when the state machine answered with an error (a definite answer, also for a
         /// retry, which gets the first attempt's answer).
         var failedInStateMachine = false
+        /// When the client first sent the request (a retry keeps its first attempt's start).
         var start: UInt64
+        /// When this attempt was sent.
+        var sent: UInt64 = 0
         var requiredIndex: LogIndex
         var outcome: Outcome = .pending
         var output: KeyValueModel.Output?
@@ -199,6 +223,13 @@ public final class Simulation {
             case .put, .delete, .compareAndSwap: true
             default: false
             }
+        }
+
+        /// Whether the operation belongs in the key/value history (puts, gets, deletes and
+        /// compare-and-swaps).
+        var isKeyValue: Bool {
+            if case .get = kind { return true }
+            return isWrite
         }
     }
 
@@ -246,6 +277,8 @@ public final class Simulation {
     /// The highest store revision any client has seen in an answer (clients compact behind it).
     var highestRevisionSeen: Int64 = 0
     var expiredLeasesSeen: Set<Int64> = []
+    /// When members' clocks jumped forward, and by how many ticks.
+    var clockJumps: [(time: UInt64, ticks: Int)] = []
     /// Disk faults (see StorageFaults.swift).
     var storageFaults: StorageFaultState
 
@@ -283,7 +316,7 @@ public final class Simulation {
         rng = SeededGenerator(seed: options.seed)
         storageFaults = StorageFaultState(options: options)
         keyCount = 8 + Int(rng.next(below: 9))
-        clientCount = 2 + Int(rng.next(below: 7))
+        clientCount = 8 + Int(rng.next(below: 21))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
             var member = SimulatedHost(id: id)
@@ -618,6 +651,7 @@ public final class Simulation {
             queue.schedule(.fault, at: now + randomInterval(options.meanTimeBetweenFaults))
             injectFault()
             injectStorageFault()
+            if options.clockJumpRate > 0 && rng.chance(options.clockJumpRate) { jumpClock() }
         case .restart(let index):
             guard inFaultPhase, members[index].core == nil, !members[index].isRetired else { return }
             start(index)
@@ -635,13 +669,24 @@ public final class Simulation {
             members[operations[operation].member].waiting.remove(operation)
             finish(operation, .unknown)
         case .retry(let operation):
-            guard inFaultPhase, let stamp = operations[operation].session, let client = operations[operation].client else { return }
-            // The client does not know whether the write was applied: it sends the same write
-            // again, in the same session, to any member; the server applies it once.
+            guard inFaultPhase, let client = operations[operation].client else { return }
+            let previous = operations[operation]
             operations[operation].isRetried = true
-            statistics.sessionRetries += 1
             record(17, UInt64(operation))
-            submit(operations[operation].kind, at: pickTarget(), client: client, session: stamp, retrying: operation)
+            let target: Int
+            if previous.outcome == .unknown {
+                // The client does not know whether the write was applied: it sends the same
+                // write again, in the same session, to any member; the server applies it once.
+                // (A read whose answer did not come is simply asked again.)
+                if previous.session != nil { statistics.sessionRetries += 1 } else { statistics.clientRetries += 1 }
+                target = pickTarget()
+            } else {
+                // Refused before it was proposed: to the leader the refusal named, or else to the
+                // next member of the client's endpoint list, as etcd's client balancer does.
+                statistics.clientRetries += 1
+                target = previous.redirect ?? (previous.member + 1) % members.count
+            }
+            submit(previous.kind, at: target, client: client, session: previous.session, retrying: operation)
         }
     }
 
@@ -669,7 +714,12 @@ public final class Simulation {
         // A leader's appends and heartbeats leave before its own write is durable, as the server
         // sends them; a crash before `.persisted` then leaves them only on the followers.
         for message in ready.leaderMessages { send(message) }
-        let latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
+        var latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
+        if options.fsyncStallRate > 0 && rng.chance(options.fsyncStallRate) {
+            // A stalled disk (another process's writes, a full device queue).
+            latency += 20_000 + rng.next(below: 980_000)
+            statistics.fsyncStalls += 1
+        }
         queue.schedule(.persisted(node: index, incarnation: members[index].incarnation), at: now + latency)
     }
 
@@ -761,7 +811,7 @@ public final class Simulation {
         let applied = core.appliedIndex
         if ready.snapshot != nil || !ready.committedEntries.isEmpty {
             checkRevision(core.store.currentRevision, at: applied, member: index)
-            checkDigest(core.store.digest(), at: applied, member: index)
+            checkDigest(of: core.store, at: applied, member: index, always: ready.snapshot != nil)
         }
         for entry in ready.committedEntries where entry.kind == .confChange {
             for operation in members[index].confChanges.keys.sorted() {
@@ -795,12 +845,13 @@ public final class Simulation {
         configuration.retainedEntries = options.retainedEntries
         configuration.autoCompaction = options.autoCompaction
         configuration.raft.electionTicks = options.electionTicks
-        configuration.raft.heartbeatTicks = 1
+        configuration.raft.heartbeatTicks = options.heartbeatTicks
+        if let checkpoint = options.leaseCheckpointMilliseconds { configuration.leaseCheckpointMilliseconds = checkpoint }
         configuration.raft.preVote = options.preVote
         configuration.raft.checkQuorum = options.checkQuorum
         configuration.raft.forwardProposals = options.forwardProposals
         configuration.raft.maxSnapshotChunkBytes = options.snapshotChunkBytes
-        configuration.raft.maxInflightMessages = 16
+        configuration.raft.maxInflightMessages = options.maxInflightMessages
         configuration.raft.maxBytesPerMessage = options.maxBytesPerMessage
         configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
         configuration.raft.mutation = options.mutation
@@ -1000,10 +1051,11 @@ public final class Simulation {
         // A read must reflect every write acknowledged, and every entry committed, before it began.
         let committed = LogIndex(committedRecord.count - 1)
         var entry = Operation(
-            kind: kind, member: member, client: client, session: session, start: now,
+            kind: kind, member: member, client: client, session: session, start: now, sent: now,
             requiredIndex: max(maxAcknowledgedIndex, committed))
         if let previous {
             entry.attempt = operations[previous].attempt + 1
+            entry.unknownAttempts = operations[previous].unknownAttempts + (operations[previous].outcome == .unknown ? 1 : 0)
             entry.start = operations[previous].start
             entry.requiredIndex = operations[previous].requiredIndex
         }
@@ -1072,18 +1124,18 @@ public final class Simulation {
             }
             statistics.readsServed += 1
         case (.leaseGrant, .write(.leaseGrant(let grant))):
-            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].start)
+            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].sent)
             sessionLease = grant.id
         case (.leaseKeepAlive(let id), .leaseKeepAlive(_, let ttl)):
             if ttl > 0 { checkRenewal(operation) }
             if ttl > 0, var record = leaseRecords[id] {
-                record.lastAcknowledged = max(record.lastAcknowledged, operations[operation].start)
+                record.lastAcknowledged = max(record.lastAcknowledged, operations[operation].sent)
                 leaseRecords[id] = record
             } else if sessionLease == id {
                 sessionLease = nil
             }
             if let client = operations[operation].client, var session = writeSessions[client], session.lease == id {
-                session.renewed = max(session.renewed, operations[operation].start)
+                session.renewed = max(session.renewed, operations[operation].sent)
                 writeSessions[client] = ttl > 0 ? session : nil
             }
         case (.leaseRevoke(let id), .write(.leaseRevoke)):
@@ -1093,22 +1145,25 @@ public final class Simulation {
             break
         case (.sessionGrant, .write(.leaseGrant(let grant))):
             if let client = operations[operation].client {
-                writeSessions[client] = WriteSession(lease: grant.id, renewed: operations[operation].start)
+                writeSessions[client] = WriteSession(lease: grant.id, renewed: operations[operation].sent)
             }
-            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].start)
+            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].sent)
         case (_, .failure(.state(.sessionExpired))), (_, .failure(.state(.sessionRequestForgotten))):
             // Nothing was applied by this attempt; an earlier one may have been.
             operations[operation].sessionRefused = true
             statistics.sessionRefusals += 1
             if let client = operations[operation].client { writeSessions[client] = nil }
-            finish(operation, operations[operation].attempt == 0 ? .failed : .unknown)
+            finish(operation, operations[operation].unknownAttempts == 0 ? .failed : .unknown)
             return
         case (_, .failure(.timedOutDueToLeaderFailure)):
             finish(operation, .unknown)
             return
         case (_, .failure(let error)):
             if case .state = error { operations[operation].failedInStateMachine = true }
-            if case .notLeader(let leader) = error { leaderHint = leader }
+            if case .notLeader(let leader) = error, leader != noNode {
+                leaderHint = leader
+                if Int(leader) <= members.count { operations[operation].redirect = Int(leader) - 1 }
+            }
             if case .state(.leaseNotFound) = error { sessionLease = nil }
             finish(operation, .failed)
             return
@@ -1122,18 +1177,41 @@ public final class Simulation {
     private func finish(_ operation: Int, _ outcome: Outcome) {
         guard operations[operation].outcome == .pending else { return }
         var outcome = outcome
-        // A retry that never reached the state machine says nothing of the first attempt.
-        if outcome == .failed, operations[operation].attempt > 0, !operations[operation].failedInStateMachine { outcome = .unknown }
+        let op = operations[operation]
+        // A retry that never reached the state machine says nothing of an earlier attempt whose
+        // outcome was unknown.
+        if outcome == .failed, op.unknownAttempts > 0, !op.failedInStateMachine { outcome = .unknown }
         operations[operation].outcome = outcome
         operations[operation].end = now
-        if let stamp = operations[operation].session, let client = operations[operation].client {
-            if outcome == .unknown, inFaultPhase, !operations[operation].sessionRefused,
-                operations[operation].attempt + 1 < Self.maxSessionAttempts, writeSessions[client]?.lease == stamp.session
+        if op.client != nil, inFaultPhase {
+            // Refused before it was proposed (not leader, no leader, too many requests, the
+            // member is down): the client tries another member after a short backoff, as
+            // etcd's client does, until its retry budget runs out.
+            if outcome == .failed, !op.failedInStateMachine, !op.sessionRefused, now - op.start < options.clientRetryBudget {
+                queue.schedule(.retry(operation: operation), at: now + retryBackoff(after: op.attempt))
+                return
+            }
+            // A read that got no answer is asked again (reads have no effect).
+            if outcome == .unknown, case .get = op.kind, now - op.start < options.clientRetryBudget {
+                queue.schedule(.retry(operation: operation), at: now + retryBackoff(after: op.attempt))
+                return
+            }
+        }
+        if let stamp = op.session, let client = op.client {
+            if outcome == .unknown, inFaultPhase, !op.sessionRefused,
+                op.unknownAttempts + 1 < Self.maxSessionAttempts, writeSessions[client]?.lease == stamp.session
             {
                 queue.schedule(.retry(operation: operation), at: now + randomInterval(options.clientThinkTime))
                 return
             }
             if outcome != .unknown { writeSessions[client]?.outstanding.remove(stamp.sequence) }
+        }
+        if op.isKeyValue {
+            switch outcome {
+            case .succeeded: statistics.operationsAcknowledged += 1
+            case .failed: statistics.operationsFailed += 1
+            case .unknown, .pending: break
+            }
         }
         if operations[operation].isWrite {
             switch outcome {
@@ -1152,10 +1230,29 @@ public final class Simulation {
         }
     }
 
+    /// The client's pause before retrying a refused request: 25 ms doubling with each attempt up
+    /// to 400 ms, with ±10% jitter (etcd's client backs off 25 ms with 10% jitter).
+    private func retryBackoff(after attempt: Int) -> UInt64 {
+        let base = UInt64(25_000) << UInt64(min(attempt, 4))
+        return base - base / 10 + rng.next(below: base / 5 + 1)
+    }
+
     /// A random interval averaging `mean`: the sum of two uniform draws (a triangular
     /// distribution), which spreads arrivals without needing a logarithm.
     private func randomInterval(_ mean: UInt64) -> UInt64 {
         rng.next(below: mean) + rng.next(below: mean) + 1
+    }
+
+    /// A running member's clock jumps forward: it processes 1–3 ticks at once.
+    private func jumpClock() {
+        let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
+        guard !running.isEmpty else { return }
+        let node = running[Int(rng.next(below: UInt64(running.count)))]
+        let ticks = 1 + Int(rng.next(below: 3))
+        record(19, UInt64(node), UInt64(ticks))
+        statistics.clockJumps += 1
+        clockJumps.append((now, ticks))
+        for _ in 0..<ticks { deliver(.tick, to: node) }
     }
 
     private func injectFault() {
@@ -1332,7 +1429,10 @@ public final class Simulation {
         statistics.leasesExpired += 1
         guard let record = leaseRecords[lease] else { return }
         let ttl = UInt64(record.ttl) * 1_000_000
-        let earliest = UInt64(Double(ttl - options.tickInterval) * (1 - options.clockSkew))
+        // Clock jumps since the keep-alive (on whichever member expired it) shorten it further.
+        let jumped = UInt64(clockJumps.filter { $0.time >= record.lastAcknowledged }.reduce(0) { $0 + $1.ticks })
+        let allowance = options.tickInterval * (1 + jumped)
+        let earliest = ttl > allowance ? UInt64(Double(ttl - allowance) * (1 - options.clockSkew)) : 0
         if now - record.lastAcknowledged < earliest {
             fail(
                 "lease safety",
@@ -1376,6 +1476,7 @@ public final class Simulation {
         for value in values { trace.combine(value) }
         tail.append((now, code, values))
         if tail.count > 80 { tail.removeFirst(40) }
+        if let eventLog { eventLog("t=\(formatTime(now)) \(describe(code, values))") }
     }
 
     private func describe(_ code: UInt64, _ values: [UInt64]) -> String {
@@ -1399,6 +1500,7 @@ public final class Simulation {
         case 14: return "partition \(values[0]) members away"
         case 15: return "asymmetric partition of \(member(values[0])) (\(values[1] == 1 ? "cannot receive" : "cannot send"))"
         case 17: return "retry request \(values[0])"
+        case 19: return "clock of \(member(values[0])) jumps \(values[1]) ticks"
         case 18:
             let kind = ConfChange.Kind(rawValue: UInt8(values[0])).map { "\($0)" } ?? "?"
             return "membership change: \(kind) \(values[1])"

@@ -16,6 +16,18 @@ public struct SimulationOptions: Sendable, Hashable {
     public var tickInterval: UInt64 = 100_000
     /// Election timeout in ticks.
     public var electionTicks: Int = 10
+    /// Heartbeat interval in ticks (below half the election timeout).
+    public var heartbeatTicks: Int = 1
+    /// Most unacknowledged appends a leader keeps in flight to one follower.
+    public var maxInflightMessages: Int = 16
+    /// How often the leader checkpoints remaining lease TTLs, in milliseconds (nil: the
+    /// member's default, five minutes, which no run reaches).
+    public var leaseCheckpointMilliseconds: Int64?
+    /// Probability that a batch's fsync stalls (20 ms to 1 s longer than drawn).
+    public var fsyncStallRate = 0.0
+    /// Probability per fault action that a running member's clock jumps forward by 1–3 ticks
+    /// (it processes them at once). The lease check allows for the jumps.
+    public var clockJumpRate = 0.0
     /// How far each member's clock may run fast or slow, as a fraction (0.05 = ±5%).
     public var clockSkew: Double = 0.05
     /// Raft settings switches.
@@ -54,7 +66,7 @@ public struct SimulationOptions: Sendable, Hashable {
 
     // Faults during the fault phase.
     /// Simulated length of the fault phase.
-    public var faultPhaseDuration: UInt64 = 8_000_000
+    public var faultPhaseDuration: UInt64 = 10_000_000
     /// Mean time between fault actions (crash, partition, pause, heal…); 0 disables faults.
     public var meanTimeBetweenFaults: UInt64 = 700_000
     /// Whether faults may take down or cut off a majority at once (quorum loss).
@@ -83,11 +95,14 @@ public struct SimulationOptions: Sendable, Hashable {
     /// Mean pause of each client between getting an answer and sending its next request
     /// (puts, linearizable gets, deletes and compare-and-swaps on a few keys); 0 disables the
     /// background clients.
-    public var clientThinkTime: UInt64 = 20_000
+    public var clientThinkTime: UInt64 = 5_000
     /// Probability of a leadership transfer per fault action.
     public var transferRate = 0.1
     /// How long a client waits before calling an outcome unknown.
     public var requestTimeout: UInt64 = 2_000_000
+    /// How long after its first attempt a client keeps retrying a request that members refused
+    /// before proposing it (not leader, no leader, down), or a read that got no answer.
+    public var clientRetryBudget: UInt64 = 4_000_000
     /// Whether the key/value clients write in write sessions and retry writes whose outcome is
     /// unknown (exactly-once writes). Without, they write as etcd's clients do: an unknown
     /// outcome stays unknown, and every write's interval ends at its first attempt's answer.
@@ -130,11 +145,61 @@ public struct SimulationOptions: Sendable, Hashable {
         autoCompaction = rng.chance(0.3) ? .periodic(retentionMilliseconds: [300, 2_000][Int(rng.next(below: 2))]) : nil
         if rng.chance(0.5) { faultWeights[5] = 2 }
         storageFaults = StorageFaultRates.draw(seed: seed)
+        drawKnobs(seed: seed)
     }
 
-    /// A run with no faults at all (for measuring and for scenario tests that script their own).
+    /// Draws the members' settings ("swarm the knobs", in the spirit of FoundationDB's
+    /// BUGGIFY) from a generator of their own: PreVote and CheckQuorum each on in three seeds of
+    /// four, the election timeout (5, 10 or 20 ticks) and heartbeat (1–3 ticks, below half of
+    /// it), the inflight window (1, 2, 16 or 256 appends; at least 16 with one entry per
+    /// append), the snapshot chunk size (1 KiB, 8 KiB or 1 MiB), the lease checkpoint interval
+    /// (0.5 s, 2 s or the default), fsync stalls (none, 0.1% or 0.4% of batches: members make hundreds of
+    /// batches a second) and clock jumps
+    /// (none, or 20% of fault actions).
+    mutating func drawKnobs(seed: UInt64) {
+        var rng = SeededGenerator(seed: seed ^ 0xB0661F7)
+        preVote = rng.chance(0.75)
+        checkQuorum = rng.chance(0.75)
+        electionTicks = [5, 10, 10, 20][Int(rng.next(below: 4))]
+        heartbeatTicks = min(1 + Int(rng.next(below: 3)), (electionTicks - 1) / 2)
+        maxInflightMessages = [1, 2, 16, 256][Int(rng.next(below: 4))]
+        // One entry per append and one append in flight would take a lagging follower one
+        // round trip per entry to catch up: more than the liveness bound allows.
+        if maxBytesPerMessage == 1 { maxInflightMessages = max(maxInflightMessages, 16) }
+        snapshotChunkBytes = [1_024, 8_192, 1 << 20][Int(rng.next(below: 3))]
+        leaseCheckpointMilliseconds = [500, 2_000, nil][Int(rng.next(below: 3))]
+        fsyncStallRate = [0, 0.001, 0.004][Int(rng.next(below: 3))]
+        clockJumpRate = rng.chance(0.5) ? 0.2 : 0
+    }
+
+    /// The drawn settings and fault mix in one line (printed with `simulate --verbose`).
+    public var knobs: String {
+        let switches = "preVote \(preVote ? "on" : "off") checkQuorum \(checkQuorum ? "on" : "off")"
+        let timing = "election \(electionTicks) heartbeat \(heartbeatTicks) ticks, skew \(clockSkew) clock jumps \(clockJumpRate)"
+        let replication =
+            "inflight \(maxInflightMessages) bytes/append \(maxBytesPerMessage) forward \(forwardProposals) snapshot every \(snapshotInterval) keep \(retainedEntries) chunk \(snapshotChunkBytes)"
+        let checkpoint = leaseCheckpointMilliseconds.map { "\($0) ms" } ?? "default"
+        let leases = "lease checkpoint \(checkpoint) auto-compaction \(autoCompaction != nil)"
+        let network =
+            "loss \(dropRate) dup \(duplicateRate) delay ≤\(maxDelay / 1_000) ms fsync ≤\(maxSyncLatency / 1_000) ms stalls \(fsyncStallRate)"
+        let faults =
+            "faults every \(meanTimeBetweenFaults / 1_000) ms quorum loss \(allowQuorumLoss) membership \(faultWeights[5] > 0) disk \(storageFaults != nil)"
+        return "knobs: \(switches) | \(timing) | \(replication) | \(leases) | \(network) | \(faults)"
+    }
+
+    /// A run with no faults at all and the members' default settings instead of drawn knobs
+    /// (for measuring and for scenario tests that script their own).
     public static func calm(seed: UInt64, nodeCount: Int) -> SimulationOptions {
         var options = SimulationOptions(seed: seed, nodeCount: nodeCount)
+        options.preVote = true
+        options.checkQuorum = true
+        options.electionTicks = 10
+        options.heartbeatTicks = 1
+        options.maxInflightMessages = 16
+        options.snapshotChunkBytes = 8_192
+        options.leaseCheckpointMilliseconds = nil
+        options.fsyncStallRate = 0
+        options.clockJumpRate = 0
         options.dropRate = 0
         options.duplicateRate = 0
         options.maxDelay = 2_000

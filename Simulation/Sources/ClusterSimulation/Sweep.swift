@@ -23,7 +23,7 @@ public struct RunResult: Sendable {
         let outcome = violation.map { "VIOLATION \($0)" } ?? "ok"
         let s = statistics
         return
-            "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) snapshots installed \(s.snapshotsInstalled) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) session retries \(s.sessionRetries) refused \(s.sessionRefusals) history \(s.historyLength)"
+            "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | ops acked \(s.operationsAcknowledged) failed \(s.operationsFailed) history \(s.historyLength) snapshots installed \(s.snapshotsInstalled) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) fsync stalls \(s.fsyncStalls) clock jumps \(s.clockJumps) retries \(s.clientRetries) session retries \(s.sessionRetries) refused \(s.sessionRefusals)"
             + (storageFaults.isEmpty ? "" : " | \(storageFaults.summary)")
     }
 }
@@ -37,8 +37,12 @@ public func runSeed(_ seed: UInt64, nodeCount: Int? = nil) -> RunResult {
 }
 
 /// Runs the randomized scenario with explicit options.
-public func run(_ options: SimulationOptions) -> RunResult {
+/// - Parameters:
+///   - options: The run's options.
+///   - eventLog: Receives every traced event as a line (it cannot change the run).
+public func run(_ options: SimulationOptions, eventLog: ((String) -> Void)? = nil) -> RunResult {
     let simulation = Simulation(options: options)
+    simulation.eventLog = eventLog
     simulation.runScenario()
     return RunResult(
         options: options, violation: simulation.violation, traceHash: simulation.traceHash,

@@ -36,6 +36,9 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Print every run, not only failures.")
     var verbose = false
 
+    @Flag(help: "Print every traced event of the run (with --seed).")
+    var trace = false
+
     @Flag(help: "Print the names --mutation accepts, one per line, and exit.")
     var listMutations = false
 
@@ -59,14 +62,17 @@ struct Simulate: ParsableCommand {
         let started = clock.now
         var failures = 0
         var simulated: UInt64 = 0
+        var totals = WorkloadTotals()
         for value in range {
             var options = SimulationOptions(seed: value, nodeCount: nodes)
             options.mutation = mutation.flatMap(RaftMutation.init(rawValue:))
             options.memberMutation = mutation.flatMap(MemberMutation.init(rawValue:))
-            let result = ClusterSimulation.run(options)
+            let result = ClusterSimulation.run(options, eventLog: trace ? { print($0) } : nil)
             simulated += result.simulatedTime
+            totals.add(result.statistics)
             if result.violation != nil { failures += 1 }
             if verbose || seed != nil || result.violation != nil { print(result.summary) }
+            if verbose || result.violation != nil { print("  \(options.knobs)") }
             if let violation = result.violation {
                 print(
                     "  replay: swift run simulate --seed \(value)\(nodes.map { " --nodes \($0)" } ?? "")\(mutation.map { " --mutation \($0)" } ?? "")"
@@ -81,6 +87,7 @@ struct Simulate: ParsableCommand {
         print(
             "\(count) seeds, \(failures) failed | wall \(format(wall))s, \(format(Double(count) / max(wall, 1e-9))) seeds/s | simulated \(format(Double(simulated) / 1e6))s, \(format(Double(simulated) / 1e6 / max(wall, 1e-9)))x real time"
         )
+        if count > 1 { print(totals.summary(seeds: count)) }
         if failures > 0 { throw ExitCode(1) }
     }
 
@@ -97,4 +104,31 @@ func parseRange(_ text: String) -> ClosedRange<UInt64>? {
     let parts = text.split(separator: ".", omittingEmptySubsequences: true)
     guard text.contains(".."), parts.count == 2, let low = UInt64(parts[0]), let high = UInt64(parts[1]), low <= high else { return nil }
     return low...high
+}
+
+/// The workload's totals over a sweep: acknowledged and failed key/value operations, history
+/// lengths and the seeds that installed a snapshot.
+struct WorkloadTotals {
+    var acknowledged: [Int] = []
+    var failed = 0
+    var unknownWrites = 0
+    var history = 0
+    var seedsWithSnapshots = 0
+    var snapshots = 0
+
+    mutating func add(_ statistics: Simulation.Statistics) {
+        acknowledged.append(statistics.operationsAcknowledged)
+        failed += statistics.operationsFailed
+        unknownWrites += statistics.writesUnknown
+        history += statistics.historyLength
+        snapshots += statistics.snapshotsInstalled
+        if statistics.snapshotsInstalled > 0 { seedsWithSnapshots += 1 }
+    }
+
+    func summary(seeds: Int) -> String {
+        let sorted = acknowledged.sorted()
+        let total = sorted.reduce(0, +)
+        return
+            "workload: ops acked \(total) (per seed min \(sorted.first ?? 0) median \(sorted[sorted.count / 2]) max \(sorted.last ?? 0) mean \(total / max(seeds, 1))) failed \(failed) unknown writes \(unknownWrites) history \(history) | snapshots installed \(snapshots) in \(seedsWithSnapshots) of \(seeds) seeds"
+    }
 }
