@@ -6,7 +6,8 @@ import Testing
 extension LocalClusterTests {
     /// A watch client that stops reading (issue 10): HTTP/2 flow control stops the member from
     /// sending, its watcher falls out of sync instead of queueing events, and it catches up from
-    /// the store's history once the client reads again (docs/api.md, "Watch").
+    /// the store's history once the client reads again (docs/api.md, "Watch"). Checked with the
+    /// watch on a follower and on the leader, whose stall would cost the cluster its leader.
     @Suite("A watcher that never reads")
     struct SlowWatcherTests {
         /// Bytes of each value written.
@@ -16,14 +17,16 @@ extension LocalClusterTests {
         /// Puts while it does not read.
         static let during = 1_600
 
-        @Test("an unread watch from revision 1 leaves its member's memory bounded and Raft undisturbed, then delivers every event in order")
-        func unreadWatchIsBounded() async throws {
+        @Test(
+            "an unread watch from revision 1 leaves its member's memory bounded and Raft undisturbed, then delivers every event in order",
+            arguments: ["a follower", "the leader"])
+        func unreadWatchIsBounded(on role: String) async throws {
             try await withCluster { cluster in
                 let leader = try await cluster.waitForLeader()
                 let followers = cluster.others(than: leader)
-                // The watch is on one follower; the other, which applies the same entries and
-                // serves no watch, is the control for what the data itself costs in memory.
-                let (watched, control) = (followers[0], followers[1])
+                // The watch is on a follower or on the leader; a follower that applies the same
+                // entries and serves no watch is the control for what the data itself costs.
+                let (watched, control) = role == "the leader" ? (leader, followers[0]) : (followers[0], followers[1])
                 let writer = try await cluster.client(leader)
                 let value = String(repeating: "w", count: Self.valueSize)
                 let firstRevision = try await putValues(writer, 0..<Self.before, value: value) - Int64(Self.before) + 1
