@@ -10,8 +10,9 @@
 #   3. SCALE_PUTS puts (new keys, 1 KiB) from SCALE_PUT_CLIENTS clients: errors, p50/p99, and the
 #      leader changes (`etcd_server_leader_changes_seen_total`, summed over the members);
 #   4. while SCALE_BG_CLIENTS clients put SCALE_BG_PUTS keys: `etcdctl snapshot save`,
-#      `etcdctl endpoint hashkv` and an `etcdctl watch --rev 1` on the loaded prefix that is
-#      SIGSTOPped a second after it starts, so it never reads again; leader changes, RssAnon of
+#      `etcdctl endpoint hashkv` (as load: the members' hashes differ while puts go on) and an
+#      `etcdctl watch --rev 1` on the loaded prefix that is SIGSTOPped a second after it starts,
+#      so it never reads again; leader changes, RssAnon of
 #      each member before and after, and (Statehouse only) ticks more than 128 ms late.
 #
 # Then prints the table, side by side.
@@ -65,6 +66,7 @@ token=scale
 member_flags=(--quota-backend-bytes 8589934592)
 # shellcheck source=scripts/cluster-lib.sh
 source "$here/scripts/cluster-lib.sh"
+
 # rss: "n1/n2/n3" RssAnon in MiB.
 rss() {
     local out=() name
