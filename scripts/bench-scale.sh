@@ -12,8 +12,8 @@
 #   4. while SCALE_BG_CLIENTS clients put SCALE_BG_PUTS keys: `etcdctl snapshot save`,
 #      `etcdctl endpoint hashkv` (as load: the members' hashes differ while puts go on) and an
 #      `etcdctl watch --rev 1` on the loaded prefix that is SIGSTOPped a second after it starts,
-#      so it never reads again; leader changes, RssAnon of
-#      each member before and after, and (Statehouse only) ticks more than 128 ms late.
+#      so it never reads again; leader changes, RssAnon of each member before and after, and
+#      (Statehouse only) ticks more than 128 ms late.
 #
 # Then prints the table, side by side.
 #
