@@ -26,44 +26,10 @@ root=$(mktemp -d /tmp/statehouse-failover.XXXXXX)
 cleanup() { for name in "${!pids[@]}"; do kill -9 "${pids[$name]}" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# start SERVER NAME: starts member NAME (n1, n2, n3) of SERVER's cluster on its data directory.
-start() {
-    local server=$1 name=$2 i=${2#n}
-    local client="http://127.0.0.1:4${i}379" peer="http://127.0.0.1:4${i}380"
-    local cluster="n1=http://127.0.0.1:41380,n2=http://127.0.0.1:42380,n3=http://127.0.0.1:43380"
-    local command=("$binary")
-    [ "$server" = etcd ] && command=(etcd --log-level error)
-    "${command[@]}" --name "$name" --data-dir "$root/$server/$name" \
-        --listen-client-urls "$client" --advertise-client-urls "$client" \
-        --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
-        --initial-cluster "$cluster" --initial-cluster-token "failover-$server" >>"$root/$server-$name.log" 2>&1 &
-    pids[$name]=$!
-}
-healthy() {
-    for _ in $(seq 1 300); do
-        curl -sf "http://127.0.0.1:4${1#n}379/health" | grep -q '"health":"true"' && return 0
-        sleep 0.1
-    done
-    echo "$1 did not become healthy" >&2
-    return 1
-}
-# leader: the name of the member every running member names as leader (Maintenance/Status
-# through the JSON gateway, as both servers serve it).
-leader() {
-    for _ in $(seq 1 100); do
-        for i in 1 2 3; do
-            local status
-            status=$(curl -sf -X POST -d '{}' "http://127.0.0.1:4${i}379/v3/maintenance/status" 2>/dev/null) || continue
-            local id leader
-            id=$(sed -n 's/.*"member_id":"\([0-9]*\)".*/\1/p' <<<"$status")
-            leader=$(sed -n 's/.*"leader":"\([0-9]*\)".*/\1/p' <<<"$status")
-            [ -n "$id" ] && [ "$id" = "$leader" ] && { echo "n$i"; return 0; }
-        done
-        sleep 0.1
-    done
-    echo "no leader" >&2
-    return 1
-}
+port_digit=4
+token=failover
+# shellcheck source=scripts/cluster-lib.sh
+source "$here/scripts/cluster-lib.sh"
 
 for server in $servers; do
     [ "$server" = etcd ] && ! command -v etcd >/dev/null &&
