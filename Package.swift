@@ -237,7 +237,7 @@ let package = Package(
             name: "GRPCServerTests",
             dependencies: [
                 "GRPCServer", "GRPCStatus", "GRPCTestSupport", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, nioHTTP2,
-                nioHPACK,
+                nioHPACK, nioEmbedded,
             ]
         ),
         .testTarget(

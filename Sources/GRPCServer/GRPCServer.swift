@@ -73,6 +73,10 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxConnectionBufferedBytes: Int = 16 * (1_572_864 + 512 * 1024)
     /// How long ``GRPCServer/shutdown()`` lets in-flight calls run before closing connections.
     public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
+    /// How long a connection drained by ``GRPCServer/shutdown()`` stays open after its last call
+    /// ends, unless the client closes it first: a client that picked it for a new call before
+    /// acting on the GOAWAY is then refused and retries elsewhere, instead of failing.
+    public var drainLinger: TimeAmount = .seconds(1)
     /// Told when each routed call starts and how it ends (for metrics).
     public var observer: (any CallObserver)?
     /// The JSON gateway served on the HTTP/1.1 side through the same router, if any.
@@ -248,6 +252,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 try pipeline.addHandler(
                     KeepaliveHandler(limits: limits, interval: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout))
                 try pipeline.addHandler(management)
+                try pipeline.addHandler(LingeringCloseHandler(linger: configuration.drainLinger), position: .first)
                 // The channel became active before this handler was added: start its idle timer
                 // now.
                 management.channelActive(context: try pipeline.context(handler: management))
