@@ -43,7 +43,7 @@ struct MutationSweepTests {
         Case(mutation: "renewLeaseWithoutConfirmingLeadership", seeds: 32...35),  // seed 32: lease renewal
         Case(mutation: "applySessionWritesWithoutDeduplication", seeds: 1...5),  // seed 1: exactly-once
         Case(mutation: "acceptDamagedRecords", seeds: 1...5),  // seed 2: storage corruption
-        Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 2: state machine safety
+        Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 1: state machine safety
     ]
 
     @Test("every mutation has a sweep here")
