@@ -164,28 +164,36 @@ final class MemberHost: @unchecked Sendable {
     /// time-to-live are checked here, before they are served.
     func submit(_ request: ClientRequest, call: ServerCall?, completion: @escaping Completion) {
         loop.execute {
-            do throws(StateError) {
-                let credentials = try self.credentialsOnLoop(of: call)
-                var request = request
-                let store = self.member.store
-                switch request {
-                case .write(let write, let session) where store.authState.isEnabled:
-                    // Only with auth on: entries stay as earlier versions wrote them otherwise (a
-                    // write proposed before auth was enabled is concurrent with the enabling).
-                    request = .write(.authorized(credentials, write), session: session)
-                case .range(let range):
-                    try store.checkPermission(credentials, for: .range(range))
-                case .leaseTimeToLive(let lease, _) where store.authState.isEnabled:
-                    for key in store.keys(attachedTo: lease) {
-                        try store.checkPermission(credentials, for: .range(RangeRequest(key: key)))
-                    }
-                default:
-                    break
-                }
-                self.submitOnLoop(request, completion: completion)
-            } catch {
-                completion(.failure(.state(error)), self.header)
+            self.withCredentialsOnLoop(of: call) { resolved in
+                self.submitOnLoop(request, by: resolved, completion: completion)
             }
+        }
+    }
+
+    private func submitOnLoop(
+        _ request: ClientRequest, by resolved: Result<AuthInfo, StateError>, completion: @escaping Completion
+    ) {
+        do throws(StateError) {
+            let credentials = try resolved.get()
+            var request = request
+            let store = self.member.store
+            switch request {
+            case .write(let write, let session) where store.authState.isEnabled:
+                // Only with auth on: entries stay as earlier versions wrote them otherwise (a
+                // write proposed before auth was enabled is concurrent with the enabling).
+                request = .write(.authorized(credentials, write), session: session)
+            case .range(let range):
+                try store.checkPermission(credentials, for: .range(range))
+            case .leaseTimeToLive(let lease, _) where store.authState.isEnabled:
+                for key in store.keys(attachedTo: lease) {
+                    try store.checkPermission(credentials, for: .range(RangeRequest(key: key)))
+                }
+            default:
+                break
+            }
+            self.submitOnLoop(request, completion: completion)
+        } catch {
+            completion(.failure(.state(error)), self.header)
         }
     }
 
@@ -195,6 +203,26 @@ final class MemberHost: @unchecked Sendable {
     func credentialsOnLoop(of call: ServerCall?) throws(StateError) -> AuthInfo {
         guard let call else { return .anonymous }
         return try authenticator.credentials(of: call, auth: member.store.authState) ?? .anonymous
+    }
+
+    /// Resolves who makes `call`, as ``credentialsOnLoop(of:)``, and passes the answer to `body`
+    /// on the member loop. A simple token this member does not know gets a second look: members
+    /// learn a token when they apply its `Authenticate` entry, so a client that authenticated
+    /// on one member may use the token on another that has not applied it yet. The member then
+    /// catches up with the leader's commit index (a ReadIndex read) and looks again; only then
+    /// is the token refused. A JWT needs no second look: it is checked by its signature.
+    func withCredentialsOnLoop(
+        of call: ServerCall?, _ body: @escaping @Sendable (Result<AuthInfo, StateError>) -> Void
+    ) {
+        do throws(StateError) {
+            body(.success(try credentialsOnLoop(of: call)))
+        } catch .invalidAuthToken where authenticator.jwt == nil {
+            submitOnLoop(.range(RangeRequest(key: [0], countOnly: true))) { _, _ in
+                body(Result { () throws(StateError) in try self.credentialsOnLoop(of: call) })
+            }
+        } catch {
+            body(.failure(error))
+        }
     }
 
     /// Checks on the member loop that `call` is made by a root user while auth is enabled

@@ -34,6 +34,10 @@ final class WatchStream: @unchecked Sendable {
     /// Whether the next catch-up window of this stream's unsynced watchers is scheduled.
     var catchUpScheduled = false
     var ticksWithoutLeader: UInt64 = 0
+    /// Requests that arrived while a create waits for its caller's credentials, answered in
+    /// order once it is done (clients match create responses to requests by order); nil when
+    /// nothing waits.
+    var deferred: [Etcdserverpb_WatchRequest]?
 
     init(call: ServerCall, requiresLeader: Bool) {
         self.call = call
@@ -145,6 +149,11 @@ final class WatchHub: @unchecked Sendable {
     // MARK: - Requests
 
     func handle(_ request: Etcdserverpb_WatchRequest, on stream: WatchStream) {
+        guard !stream.closed else { return }
+        if stream.deferred != nil {
+            stream.deferred?.append(request)
+            return
+        }
         switch request.requestUnion {
         case .createRequest(let create)?: self.create(create, on: stream)
         case .cancelRequest(let cancel)?: self.cancel(cancel.watchID, on: stream)
@@ -153,8 +162,30 @@ final class WatchHub: @unchecked Sendable {
         }
     }
 
+    /// Creates a watcher. With auth enabled the caller's read permission is checked first; that
+    /// may wait for this member to learn the caller's token (``MemberHost/withCredentialsOnLoop(of:_:)``),
+    /// and the stream's later requests wait with it.
     private func create(_ request: Etcdserverpb_WatchCreateRequest, on stream: WatchStream) {
-        guard let store = host?.member.store else { return }
+        guard let host, host.member.store.authState.isEnabled else {
+            create(request, on: stream, by: .success(.anonymous))
+            return
+        }
+        stream.deferred = []
+        host.withCredentialsOnLoop(of: stream.call) { resolved in
+            self.create(request, on: stream, by: resolved)
+            var later = stream.deferred ?? []
+            stream.deferred = nil
+            while !later.isEmpty, stream.deferred == nil {
+                self.handle(later.removeFirst(), on: stream)
+            }
+            stream.deferred?.insert(contentsOf: later, at: 0)
+        }
+    }
+
+    private func create(
+        _ request: Etcdserverpb_WatchCreateRequest, on stream: WatchStream, by credentials: Result<AuthInfo, StateError>
+    ) {
+        guard !stream.closed, let store = host?.member.store else { return }
         var response = Etcdserverpb_WatchResponse()
         response.header = responseHeader()
         response.created = true
@@ -177,12 +208,11 @@ final class WatchHub: @unchecked Sendable {
         if rangeEnd.isEmpty == false && rangeEnd != [0] && !key.lexicographicallyPrecedes(rangeEnd) {
             rangeEnd = []  // an empty range watches nothing in etcd; a single key is the closest valid reading
         }
-        if let host, store.authState.isEnabled {
+        if store.authState.isEnabled {
             // etcd checks read permission on the watched range when the watch is created, and
             // answers a refusal with a created-and-canceled response for watch ID -1.
             do throws(StateError) {
-                try store.checkPermission(
-                    try host.credentialsOnLoop(of: stream.call), for: .range(RangeRequest(key: key, rangeEnd: rangeEnd)))
+                try store.checkPermission(try credentials.get(), for: .range(RangeRequest(key: key, rangeEnd: rangeEnd)))
             } catch {
                 response.watchID = -1
                 response.canceled = true

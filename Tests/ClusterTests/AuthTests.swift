@@ -1,3 +1,4 @@
+import EtcdWire
 import Foundation
 import Glibc
 import Testing
@@ -109,6 +110,63 @@ extension LocalClusterTests {
                 try await refuse(etcdctl, root + ["user", "delete", "root"], with: "etcdserver: invalid auth management")
                 try await expect(etcdctl, root + ["auth", "disable"], prints: "Authentication Disabled\n")
                 try await expect(etcdctl, ["put", "other", "1"], prints: "OK\n")
+            }
+        }
+
+        /// Members learn a simple token when they apply its `Authenticate` entry. A client that
+        /// authenticated on the leader may open a watch on a follower that has not applied it
+        /// yet: the follower catches up before it judges the token, and does not refuse it.
+        @Test("a follower that has not applied a new token yet accepts it for a watch and a read")
+        func tokenOnLaggingFollower() async throws {
+            try await withCluster(arguments: ["--auth-password-rounds=1000"]) { cluster in
+                let etcdctl = Etcdctl(cluster: cluster)
+                try await expect(etcdctl, ["user", "add", "root:rootpw"])
+                try await expect(etcdctl, ["auth", "enable"], prints: "Authentication Enabled\n")
+                let leader = try await cluster.waitForLeader()
+                let follower = try #require(cluster.others(than: leader).first)
+                let leaderClient = try await cluster.client(leader)
+                let followerClient = try await EtcdClient.connect(port: follower.clientPort)
+                defer { Task { await followerClient.close() } }
+
+                // The follower sleeps while the token is made, so it cannot have applied it.
+                let process = try #require(follower.process)
+                process.send(SIGSTOP)
+                var resumed = false
+                defer { if !resumed { process.send(SIGCONT) } }
+                var authenticate = Etcdserverpb_AuthenticateRequest()
+                authenticate.name = "root"
+                authenticate.password = "rootpw"
+                let token = try await leaderClient.connection.unary(
+                    "/etcdserverpb.Auth/Authenticate", authenticate, as: Etcdserverpb_AuthenticateResponse.self
+                ).token
+                let metadata = [("token", token)]
+
+                var create = Etcdserverpb_WatchCreateRequest()
+                create.key = Data("w".utf8)
+                async let events: [Mvccpb_Event] = followerClient.watch(create, metadata: metadata) { created, stream in
+                    #expect(!created.canceled, "the follower refused the token: \(created.cancelReason)")
+                    return try await stream.events(count: 1)
+                }
+                var range = Etcdserverpb_RangeRequest()
+                range.key = Data("w".utf8)
+                async let read = followerClient.connection.unary(
+                    "/etcdserverpb.KV/Range", range, as: Etcdserverpb_RangeResponse.self, metadata: metadata)
+                // The watch and the read reach the follower's socket before it wakes.
+                try await Task.sleep(for: .milliseconds(300))
+                process.send(SIGCONT)
+                resumed = true
+                _ = try await read
+
+                var put = Etcdserverpb_PutRequest()
+                put.key = Data("w".utf8)
+                put.value = Data("seen".utf8)
+                _ = try await eventually("the put to reach the watch", timeout: .seconds(10)) {
+                    let _: Etcdserverpb_PutResponse = try await leaderClient.connection.unary(
+                        "/etcdserverpb.KV/Put", put, metadata: metadata)
+                    return true
+                }
+                let seen = try await events
+                #expect(seen.map { String(decoding: $0.kv.value, as: UTF8.self) } == ["seen"])
             }
         }
 

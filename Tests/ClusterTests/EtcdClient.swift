@@ -131,13 +131,15 @@ struct EtcdClient: Sendable {
 
     // MARK: - Watch
 
-    /// Opens a `Watch/Watch` stream, creates one watcher with `request`, checks the `created`
-    /// answer, and runs `body` with the stream; the stream is closed when `body` returns.
+    /// Opens a `Watch/Watch` stream (with `metadata`, such as an auth token), creates one watcher
+    /// with `request`, checks the `created` answer, and runs `body` with the stream; the stream is
+    /// closed when `body` returns.
     func watch<Result: Sendable>(
-        _ request: Etcdserverpb_WatchCreateRequest, timeout: Duration = .seconds(20),
+        _ request: Etcdserverpb_WatchCreateRequest, metadata: [(String, String)] = [], timeout: Duration = .seconds(20),
         _ body: (_ created: Etcdserverpb_WatchResponse, _ stream: WatchStream) async throws -> Result
     ) async throws -> Result {
-        try await connection.call("/etcdserverpb.Watch/Watch", metadata: [("hasleader", "true")], timeout: timeout) { call in
+        try await connection.call("/etcdserverpb.Watch/Watch", metadata: [("hasleader", "true")] + metadata, timeout: timeout) {
+            call in
             var create = Etcdserverpb_WatchRequest()
             create.createRequest = request
             try await call.send(create)
