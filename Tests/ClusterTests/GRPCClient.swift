@@ -48,14 +48,27 @@ final class GRPCConnection: Sendable {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.nanoseconds(Int64(connectTimeout.nanoseconds)))
         let goAway = GoAwayWatcher()
-        let (channel, multiplexer) = try await bootstrap.connect(host: host, port: port) { channel in
+        let (channel, multiplexer, settings) = try await bootstrap.connect(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client) { stream in
                     stream.eventLoop.makeSucceededVoidFuture()
                 }
                 try channel.pipeline.syncOperations.addHandler(goAway)
-                return (channel, multiplexer)
+                let settings = SettingsWatcher(promise: channel.eventLoop.makePromise())
+                try channel.pipeline.syncOperations.addHandler(settings)
+                return (channel, multiplexer, settings.received)
             }
+        }
+        // As grpc-go: a connection is used only once the server's HTTP/2 preface (its SETTINGS)
+        // has arrived. A connection the server accepted and closed at once (it was shutting
+        // down) fails here, before any call could have reached the server.
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(connectTimeout.nanoseconds)) { channel.close(promise: nil) }
+        defer { timer.cancel() }
+        do {
+            try await settings.get()
+        } catch {
+            try? await channel.close()
+            throw error
         }
         return GRPCConnection(authority: "\(host):\(port)", channel: channel, multiplexer: multiplexer, goAway: goAway)
     }
@@ -149,6 +162,33 @@ private final class GoAwayWatcher: ChannelInboundHandler, Sendable {
             last.store(Int(lastStreamID), ordering: .relaxed)
         }
         context.fireChannelRead(data)
+    }
+}
+
+/// Completes `received` when the server's SETTINGS frame (its HTTP/2 preface) arrives, and fails
+/// it if the connection closes first.
+private final class SettingsWatcher: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTP2Frame
+    private let promise: EventLoopPromise<Void>
+    private let completed = Atomic<Bool>(false)
+
+    /// Completed by the server's first SETTINGS frame.
+    var received: EventLoopFuture<Void> { promise.futureResult }
+
+    init(promise: EventLoopPromise<Void>) {
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .settings(.settings) = Self.unwrapInboundIn(data).payload, !completed.exchange(true, ordering: .relaxed) {
+            promise.succeed()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !completed.exchange(true, ordering: .relaxed) { promise.fail(ChannelError.ioOnClosedChannel) }
+        context.fireChannelInactive()
     }
 }
 
