@@ -73,10 +73,6 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxConnectionBufferedBytes: Int = 16 * (1_572_864 + 512 * 1024)
     /// How long ``GRPCServer/shutdown()`` lets in-flight calls run before closing connections.
     public var gracefulShutdownTimeout: TimeAmount = .seconds(5)
-    /// How long a connection drained by ``GRPCServer/shutdown()`` stays open after its last call
-    /// ends, unless the client closes it first: a client that picked it for a new call before
-    /// acting on the GOAWAY is then refused and retries elsewhere, instead of failing.
-    public var drainLinger: TimeAmount = .seconds(1)
     /// Told when each routed call starts and how it ends (for metrics).
     public var observer: (any CallObserver)?
     /// The JSON gateway served on the HTTP/1.1 side through the same router, if any.
@@ -230,9 +226,9 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 let (connection, stream) = configuration.http2Configuration
                 let limits = ConnectionLimits(
                     maxBufferedBytes: configuration.maxConnectionBufferedBytes, minimumPingInterval: configuration.keepaliveMinTime)
-                // Turns ChannelShouldQuiesceEvent into GOAWAY, closes the connection once its
-                // streams are done, and closes it anyway after the graceful-shutdown timeout;
-                // closes idle connections the same way. (Keepalive pings are KeepaliveHandler's:
+                // Closes idle connections (GOAWAY, then close). Graceful shutdown is
+                // GracefulDrainHandler's, which keeps ChannelShouldQuiesceEvent from reaching
+                // this handler (see there why). (Keepalive pings are KeepaliveHandler's:
                 // this handler's keepalive timeout only starts a graceful GOAWAY, which a dead
                 // client never completes.)
                 let management = NIOHTTP2ServerConnectionManagementHandler(
@@ -240,19 +236,21 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                     configuration: .init(
                         maxIdleTime: configuration.idleTimeout, maxAge: nil, maxGraceTime: configuration.gracefulShutdownTimeout,
                         keepalive: nil))
+                let drain = GracefulDrainHandler()
+                try pipeline.addHandler(DrainFrameWriter())
                 _ = try pipeline.configureHTTP2Pipeline(
                     mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
-                    streamDelegate: management.http2StreamDelegate
+                    streamDelegate: drain.streamDelegate(passingTo: management.http2StreamDelegate, on: context.eventLoop)
                 ) { streamChannel in
                     streamChannel.eventLoop.makeCompletedFuture {
                         try streamChannel.pipeline.syncOperations.addHandler(
                             GRPCStreamHandler(router: router, maxReceiveMessageBytes: maxBytes, observer: observer, limits: limits))
                     }
                 }
+                try pipeline.addHandler(drain)
                 try pipeline.addHandler(
                     KeepaliveHandler(limits: limits, interval: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout))
                 try pipeline.addHandler(management)
-                try pipeline.addHandler(LingeringCloseHandler(linger: configuration.drainLinger), position: .first)
                 // The channel became active before this handler was added: start its idle timer
                 // now.
                 management.channelActive(context: try pipeline.context(handler: management))

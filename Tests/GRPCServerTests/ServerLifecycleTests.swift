@@ -63,8 +63,8 @@ struct ServerLifecycleTests {
             #expect(response.grpcStatus == 0)
             #expect(running.probe.cancelledCount == 0)
 
-            // Once its calls are done the connection closes, after at most the drain linger (1 s)
-            // and well before the graceful timeout (5 s).
+            // Once its calls are done (and the client has acknowledged the drain's PING) the
+            // connection closes, well before the graceful timeout (5 s).
             try await connection.channel.closeFuture.get(within: .seconds(3), "the connection to close")
         } catch {
             await connection.close()
@@ -72,8 +72,7 @@ struct ServerLifecycleTests {
             throw error
         }
         await shutdown.value
-        // Well before the graceful timeout: the drained connection lingers at most `drainLinger`
-        // (1 s) unless the client closes it.
+        // Well before the graceful timeout.
         #expect(NIODeadline.now() - started < .seconds(4))
     }
 
@@ -93,7 +92,8 @@ struct ServerLifecycleTests {
 
         let started = NIODeadline.now()
         await running.server.shutdown()
-        // Idle connections linger at most `drainLinger` (1 s), not the graceful timeout (5 s).
+        // Idle connections close once the client acknowledged the drain's PING, not after the
+        // graceful timeout (5 s).
         #expect(NIODeadline.now() - started < .seconds(3), "idle connections do not wait for the graceful timeout")
         for channel in [http2.channel, http1.channel, silent] {
             try await channel.closeFuture.get(within: .seconds(1), "the server to close an idle connection")
