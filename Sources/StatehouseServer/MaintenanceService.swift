@@ -80,7 +80,6 @@ struct MaintenanceService: EtcdService {
     }
 
     func hash(_ request: Etcdserverpb_HashRequest, _ responder: UnaryResponder) {
-        let host = self.host
         onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_HashResponse, ServiceError>) -> Void) in
             // etcd hashes its whole backend file; ours hashes every backend pair of the state
             // machine (keys, leases, members, alarms, client sessions) with CRC-32 (IEEE), read
@@ -95,7 +94,6 @@ struct MaintenanceService: EtcdService {
     }
 
     func hashKV(_ request: Etcdserverpb_HashKVRequest, _ responder: UnaryResponder) {
-        let host = self.host
         onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_HashKVResponse, ServiceError>) -> Void) in
             offLoop(responder, done) { state in
                 let result = try state.hashKV(revision: request.revision)

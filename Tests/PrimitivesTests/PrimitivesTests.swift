@@ -53,7 +53,7 @@ struct ByteCodingTests {
                 return error as? ByteDecodingError
             }
         }
-        #expect(error([]) { try $0.readByte("kind") } == ByteDecodingError("truncated kind", offset: 0))
+        #expect(error([]) { _ = try $0.readByte("kind") } == ByteDecodingError("truncated kind", offset: 0))
         #expect(error([2]) { _ = try $0.readBool("flag") } == ByteDecodingError("invalid boolean 2 for flag", offset: 0))
         #expect(error([0x80, 0x00]) { _ = try $0.readVarint("n") } == ByteDecodingError("non-minimal varint in n", offset: 0))
         #expect(
