@@ -115,7 +115,9 @@ public final class Simulation {
 
     // MARK: - State
 
+    /// Every random choice of the run, drawn in a fixed order from the seed.
     var rng: SeededGenerator
+    /// What happens next, by simulated time.
     var queue = EventQueue<Event>()
     /// Every member ever started, at index `id - 1` (see SimulatedMembers.swift).
     var members: [SimulatedHost] = []
@@ -129,12 +131,17 @@ public final class Simulation {
     var networkHealed = false
 
     // Workload (Workload.swift).
+    /// Every client request sent (each attempt), by operation number.
     var operations: [Operation] = []
+    /// The member clients believe leads (from answers and refusals).
     var leaderHint: NodeID = noNode
+    /// How many keys and how many closed-loop clients the workload has (drawn from the seed).
     let keyCount: Int
     let clientCount: Int
+    /// What clients know of their leases, and the lease the session client (client 0) holds.
     var leaseRecords: [Int64: LeaseRecord] = [:]
     var sessionLease: Int64?
+    /// The background clients' write sessions, by client.
     var writeSessions: [Int: WriteSession] = [:]
     /// Value → the session write that put it (values are unique per write).
     var sessionWriteValues: [String: Int] = [:]
@@ -150,12 +157,15 @@ public final class Simulation {
     var storageFaults: StorageFaultState
 
     // Checker state (Checks.swift, MemberWatch.swift).
+    /// The leader seen in each term.
     var leaderOfTerm: [Term: NodeID] = [:]
+    /// The entry seen at each log position (index and term), on any member.
     var entryRecord: [IndexTerm: EntryFingerprint] = [:]
     /// The committed entry at each index, once any member has committed it while holding it.
     var committedRecord: [EntryFingerprint?] = [nil]
     /// The store revision after applying through an index, as first seen on any member.
     var revisionRecord: [LogIndex: Int64] = [:]
+    /// The highest index at which a write was acknowledged.
     var maxAcknowledgedIndex: LogIndex = 0
     /// What the checker remembers of each member across crashes (see MemberWatch.swift).
     var watches = MemberWatches()
@@ -165,6 +175,7 @@ public final class Simulation {
     var answeredEntries: [Int: UInt64] = [:]
     /// When each term's leader was first seen, in that order.
     var leaderTerms: [(time: UInt64, term: Term)] = []
+    /// Leases some member has expired.
     var expiredLeasesSeen: Set<Int64> = []
 
     // Trace (Trace.swift).
