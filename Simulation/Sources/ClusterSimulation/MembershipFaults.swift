@@ -35,7 +35,7 @@ extension Simulation {
         } else {
             return
         }
-        record(18, UInt64(change.kind.rawValue), change.node)
+        record(.membershipChange(kind: change.kind, node: change.node))
         proposeConfChange(change, at: leader)
         if change.kind == .addLearner {
             // An impatient operator promotes the new member at once: the leader must refuse

@@ -1,0 +1,314 @@
+// The checker: the safety properties checked after every step of a member (with MemberWatch.swift),
+// the violation they report, and the end-of-run checks (liveness, equal digests, durable
+// acknowledged writes, linearizability).
+
+import Linearizability
+import Primitives
+@_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
+import StateMachine
+
+/// A broken safety or liveness property, with where and when it broke.
+public struct Violation: Error, Sendable, CustomStringConvertible {
+    /// The property's name (for example "election safety").
+    public var property: String
+    /// What was observed.
+    public var detail: String
+    /// Simulated time of the observation, in microseconds.
+    public var time: UInt64
+    /// The last events before it, oldest first.
+    public var traceTail: [String]
+
+    public var description: String {
+        "\(property) violated at t=\(formatTime(time)): \(detail)"
+    }
+}
+
+extension Simulation {
+    /// A log position with its term: where the checker records the entry it saw.
+    struct IndexTerm: Hashable {
+        var index: LogIndex
+        var term: Term
+    }
+
+    /// What identifies an entry: its term, a hash of its contents and the term before it.
+    struct EntryFingerprint: Hashable {
+        var term: Term
+        var hash: UInt64
+        var previousTerm: Term
+    }
+
+    // MARK: - After every step
+
+    /// Checks a member after it processed inputs or made a batch durable: one leader per term,
+    /// leader completeness, and that its commit index never falls and what it commits never
+    /// changes.
+    func checkMember(_ index: Int) {
+        guard let raft = members[index].core?.raft else { return }
+        let id = members[index].id
+        if raft.role == .leader {
+            if let existing = leaderOfTerm[raft.term] {
+                if existing != id { fail("election safety", "members \(existing) and \(id) are both leader in term \(raft.term)") }
+            } else {
+                leaderOfTerm[raft.term] = id
+                leaderTerms.append((now, raft.term))
+                statistics.leadersElected += 1
+                checkLeaderCompleteness(raft)
+            }
+        }
+        if raft.commitIndex < members[index].checkedCommit {
+            fail("commit monotonicity", "member \(id) commit index went from \(members[index].checkedCommit) to \(raft.commitIndex)")
+            return
+        }
+        var position = members[index].checkedCommit + 1
+        while position <= raft.commitIndex {
+            if let entry = raft.entry(at: position) {
+                checkCommitted(entry, previousTerm: raft.term(at: position - 1) ?? 0, member: index)
+            }
+            position += 1
+        }
+        members[index].checkedCommit = raft.commitIndex
+    }
+
+    func checkLeaderCompleteness(_ core: RaftNode) {
+        guard let highest = committedRecord.lastIndex(where: { $0 != nil }), highest > 0,
+            let committedTerm = committedRecord[highest]?.term, LogIndex(highest) >= core.firstIndex
+        else { return }
+        if core.term(at: LogIndex(highest)) != committedTerm {
+            fail(
+                "leader completeness",
+                "member \(core.id) became leader in term \(core.term) without committed entry \(highest) (term \(committedTerm))"
+            )
+        }
+    }
+
+    func checkCommitted(_ entry: LogEntry, previousTerm: Term, member: Int) {
+        let fingerprint = EntryFingerprint(term: entry.term, hash: hash(entry), previousTerm: previousTerm)
+        let index = Int(entry.index)
+        if index >= committedRecord.count {
+            committedRecord.append(contentsOf: repeatElement(nil, count: index + 1 - committedRecord.count))
+        }
+        guard let recorded = committedRecord[index] else {
+            committedRecord[index] = fingerprint
+            return
+        }
+        if recorded.term != fingerprint.term || recorded.hash != fingerprint.hash {
+            fail(
+                "committed entries never change",
+                "member \(members[member].id) committed (index \(index), term \(entry.term)) where (term \(recorded.term)) was committed before"
+            )
+        }
+    }
+
+    func checkLogMatching(_ entry: LogEntry, previousTerm: Term?, member: Int) {
+        let key = IndexTerm(index: entry.index, term: entry.term)
+        let fingerprint = EntryFingerprint(term: entry.term, hash: hash(entry), previousTerm: previousTerm ?? 0)
+        if let recorded = entryRecord[key] {
+            if recorded.hash != fingerprint.hash {
+                fail("log matching", "member \(members[member].id) stored different data at index \(entry.index), term \(entry.term)")
+            } else if previousTerm != nil && recorded.previousTerm != fingerprint.previousTerm {
+                fail(
+                    "log matching",
+                    "member \(members[member].id) has term \(previousTerm!) before (index \(entry.index), term \(entry.term)); another member has \(recorded.previousTerm)"
+                )
+            }
+        } else {
+            entryRecord[key] = fingerprint
+        }
+    }
+
+    /// Checks that no write of a client session was applied twice: each such write puts a value
+    /// no other write puts, so one value at two revisions is one write applied twice.
+    func checkAppliedOnce(_ events: [StateMachine.Event], member: Int) {
+        for event in events where event.kind == .put {
+            let value = String(decoding: event.kv.value, as: UTF8.self)
+            guard let operation = sessionWriteValues[value] else { continue }
+            let inserted = sessionValueRevisions[value, default: []].insert(event.kv.modRevision).inserted
+            if inserted, let revisions = sessionValueRevisions[value], revisions.count > 1 {
+                fail(
+                    "exactly-once",
+                    "write \(operation) (value \(value)) was applied at revisions \(revisions.sorted()) (seen on member \(members[member].id))"
+                )
+            }
+        }
+    }
+
+    /// A lease revoked for expiry must be gone with all its keys, and must not have expired
+    /// before its TTL had passed since the client's last acknowledged grant or keep-alive
+    /// (allowing for the expiring leader's clock running fast and one tick of granularity).
+    func checkExpiry(of lease: Int64, member: Int) {
+        let store = members[member].core!.store
+        if store.lease(lease) != nil || !store.keys(attachedTo: lease).isEmpty {
+            fail("lease safety", "member \(members[member].id) still holds lease \(lease) or its keys after applying its expiry")
+        }
+        guard expiredLeasesSeen.insert(lease).inserted else { return }
+        statistics.leasesExpired += 1
+        guard let record = leaseRecords[lease] else { return }
+        let ttl = UInt64(record.ttl) * 1_000_000
+        // Clock jumps since the keep-alive (on whichever member expired it) shorten it further.
+        let jumped = UInt64(clockJumps.filter { $0.time >= record.lastAcknowledged }.reduce(0) { $0 + $1.ticks })
+        let allowance = options.tickInterval * (1 + jumped)
+        let earliest = ttl > allowance ? UInt64(Double(ttl - allowance) * (1 - options.clockSkew)) : 0
+        if now - record.lastAcknowledged < earliest {
+            fail(
+                "lease safety",
+                "lease \(lease) (TTL \(record.ttl) s) expired \(formatTime(now - record.lastAcknowledged)) after its last acknowledged keep-alive"
+            )
+        }
+    }
+
+    func checkRevision(_ revision: Int64, at index: LogIndex, member: Int) {
+        if let recorded = revisionRecord[index] {
+            if recorded != revision {
+                fail(
+                    "state machine safety",
+                    "member \(members[member].id) is at revision \(revision) after applying through \(index); another member was at \(recorded)"
+                )
+            }
+        } else {
+            revisionRecord[index] = revision
+        }
+    }
+
+    func hash(_ entry: LogEntry) -> UInt64 {
+        var hasher = StableHasher()
+        hasher.combine(UInt64(entry.kind.rawValue))
+        hasher.combine(bytes: entry.data)
+        return hasher.value
+    }
+
+    func fail(_ property: String, _ detail: String) {
+        guard violation == nil else { return }
+        violation = Violation(
+            property: property, detail: detail, time: now,
+            traceTail: traceTailLines())
+    }
+
+    // MARK: - End of the run
+
+    /// Requires, with all faults healed, a leader, a newly committed write and every member
+    /// caught up with every acknowledged write and holding the same state digest within the
+    /// liveness bound; records a liveness violation otherwise.
+    @discardableResult
+    public func checkLiveness() -> Bool {
+        let start = now
+        var probe: Int?
+        let converged = run(
+            until: { sim in
+                if let op = probe, case .succeeded(let index) = sim.operations[op].outcome {
+                    return sim.allCaughtUp(to: max(index, sim.maxAcknowledgedIndex))
+                }
+                if let op = probe, sim.operations[op].outcome == .pending { return false }
+                if let leader = sim.leader() { probe = sim.write(at: leader) }
+                return false
+            }, timeout: options.livenessBound)
+        if !converged && violation == nil {
+            let state = members.map { m in
+                "\(m.id):\(m.core.map { "\($0.raft.role.rawValue) t\($0.raft.term) c\($0.raft.commitIndex) a\($0.appliedIndex)" } ?? "down")"
+            }
+            fail(
+                "liveness",
+                "no convergence within \(formatTime(options.livenessBound)) after healing at t=\(formatTime(start)): \(state.joined(separator: ", "))"
+            )
+            return false
+        }
+        return converged && checkDigestsEqual()
+    }
+
+    /// The members that must converge: not retired, still members by their own applied
+    /// configuration and, when there is a leader, by the leader's. A member whose removal was
+    /// committed while it was cut off (a deposed leader that proposed its own removal, say)
+    /// never learns of it, since no leader sends a non-member anything; it pre-votes in vain,
+    /// harmlessly, until an operator stops it, so it cannot be required to catch up.
+    func activeMembers() -> [SimulatedHost] {
+        let groupConf = leader().flatMap { members[Int($0) - 1].core?.raft.confState }
+        return members.filter {
+            !$0.isRetired && ($0.core?.raft.confState.contains($0.id) ?? true) && (groupConf?.contains($0.id) ?? true)
+        }
+    }
+
+    func allCaughtUp(to index: LogIndex) -> Bool {
+        let active = activeMembers()
+        guard let first = active.first?.core?.appliedIndex else { return false }
+        return active.allSatisfy { $0.core != nil && !$0.isBusy && $0.core!.appliedIndex >= index && $0.core!.appliedIndex == first }
+    }
+
+    /// Checks that every running member at the same applied index has the same state digest.
+    @discardableResult
+    public func checkDigestsEqual() -> Bool {
+        var digests: [(NodeID, LogIndex, UInt32, UInt32)] = []
+        for member in activeMembers() {
+            guard let core = member.core, let hash = try? core.store.hashKV() else { continue }
+            digests.append((member.id, core.appliedIndex, hash.hash, core.store.digest()))
+        }
+        for (id, applied, hash, whole) in digests.dropFirst() where applied == digests[0].1 {
+            if hash != digests[0].2 {
+                fail("replica digests", "member \(id) and member \(digests[0].0) have different HashKV at applied index \(applied)")
+                return false
+            }
+            // The whole state: leases, members, alarms and the client session table and the auth store too.
+            if whole != digests[0].3 {
+                fail("replica digests", "member \(id) and member \(digests[0].0) have different state digests at applied index \(applied)")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Checks that every acknowledged write is the committed entry at the index it was applied
+    /// at: the very entry whose application answered it (checked then to name the write).
+    @discardableResult
+    public func checkAcknowledgedWritesDurable() -> Bool {
+        for (number, operation) in operations.enumerated() where operation.isWrite {
+            guard case .succeeded(let index) = operation.outcome else { continue }
+            guard Int(index) < committedRecord.count, let committed = committedRecord[Int(index)] else {
+                fail("durability", "write \(number), acknowledged at index \(index), is not a committed entry")
+                return false
+            }
+            if committed.hash != answeredEntries[number] {
+                fail("durability", "write \(number) was acknowledged at index \(index), but another entry was committed there")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Checks the clients' key/value history with the linearizability checker.
+    @discardableResult
+    public func checkLinearizability() -> Bool {
+        var history = History<KeyValueModel>()
+        for (number, operation) in operations.enumerated() {
+            let input: KeyValueModel.Input
+            switch operation.kind {
+            case .put(let key, let value): input = .put(key: key, value: value)
+            case .get(let key): input = .get(key: key)
+            case .delete(let key): input = .delete(key: key)
+            case .compareAndSwap(let key, let expected, let new): input = .compareAndSwap(key: key, expected: expected, new: new)
+            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut, .compact, .sessionGrant: continue
+            }
+            // A retried write is one write: its last attempt stands for it.
+            if operation.isRetried { continue }
+            switch operation.outcome {
+            case .succeeded:
+                guard let output = operation.output else { continue }
+                history.append(client: number, input, call: Int64(operation.start), return: Int64(operation.end), output: output)
+            case .unknown, .pending:
+                if operation.isWrite { history.appendUnknown(client: number, input, call: Int64(operation.start)) }
+            case .failed:
+                continue
+            }
+        }
+        statistics.historyLength = history.count
+        switch LinearizabilityChecker(model: KeyValueModel(), stepBudget: options.linearizabilityStepBudget).check(history) {
+        case .ok:
+            return true
+        case .unknown(let partitions):
+            // An unfinished search proves nothing: the run fails rather than pass unchecked.
+            fail("linearizability", "the checker's step budget ran out on \(partitions.joined(separator: ", "))")
+            return false
+        case .illegal(let report):
+            fail("linearizability", "\(report)")
+            return false
+        }
+    }
+}

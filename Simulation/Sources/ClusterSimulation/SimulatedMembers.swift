@@ -1,0 +1,296 @@
+// The member shells: each member's host (engine, storage, the running `Member`), its inputs,
+// and the Ready loop the server runs too (pump a batch, persist it at its simulated fsync,
+// send, apply), with start, crash, pause and the members' configuration.
+
+import Primitives
+@_spi(Testing) import RaftCore
+@_spi(Testing) import ReplicatedMember
+import StateMachine
+import Storage
+
+extension Simulation {
+    /// What a member is given to process, one at a time, when it is idle.
+    enum Input {
+        case message(RaftMessage)
+        case tick
+        case request(operation: Int)
+        case transfer(to: NodeID)
+        case confChange(ConfChange, operation: Int)
+        case campaign
+        case peerLost(NodeID)
+    }
+
+    /// A member's host: its disk (which outlives crashes), and while it runs its storage, its
+    /// `Member` and the batch in progress.
+    struct SimulatedHost {
+        let id: NodeID
+        let engine = MemoryEngine()
+        var storage: MemberStorage?
+        var core: Member?
+        var incarnation: UInt64 = 0
+        var isPaused = false
+        var isBusy = false
+        var isRetired = false
+        var inbox: [Input] = []
+        var pendingReady: Ready?
+        var pendingOutput: BatchOutput?
+        var clockFactor = 1.0
+        /// Client operations waiting on this member, by request identifier (= operation number).
+        var waiting: Set<Int> = []
+        /// Membership changes proposed here, with their log positions.
+        var confChanges: [Int: LogPosition] = [:]
+        var checkedCommit: LogIndex = 0
+        var durableHardState = HardState()
+    }
+
+    /// A member's clock ticks: the next tick is scheduled by its clock's rate, and a member that
+    /// is not paused processes this one.
+    func tick(_ index: Int, incarnation: UInt64) {
+        guard members[index].incarnation == incarnation, members[index].core != nil else { return }
+        record(.tick(member: index))
+        let interval = UInt64(Double(options.tickInterval) * members[index].clockFactor)
+        queue.schedule(.tick(node: index, incarnation: incarnation), at: now + interval)
+        if !members[index].isPaused { deliver(.tick, to: index) }
+    }
+
+    /// Queues an input for a running member and lets it process what it can.
+    func deliver(_ input: Input, to index: Int) {
+        guard members[index].core != nil else { return }
+        members[index].inbox.append(input)
+        pump(index)
+    }
+
+    /// Feeds queued inputs to an idle member, then starts its next batch.
+    func pump(_ index: Int) {
+        guard violation == nil, members[index].core != nil, !members[index].isPaused, !members[index].isBusy else { return }
+        let inputs = members[index].inbox
+        members[index].inbox = []
+        for input in inputs {
+            process(input, at: index)
+            watchProcessed(input, at: index)
+        }
+        checkMember(index)
+        checkWatched(index)
+        guard violation == nil, members[index].core!.hasBatch else { return }
+        let ready = members[index].core!.startBatch()
+        members[index].pendingReady = ready
+        members[index].isBusy = true
+        // A leader's appends and heartbeats leave before its own write is durable, as the server
+        // sends them; a crash before `.persisted` then leaves them only on the followers.
+        for message in ready.leaderMessages { send(message) }
+        var latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
+        if options.fsyncStallRate > 0 && rng.chance(options.fsyncStallRate) {
+            // A stalled disk (another process's writes, a full device queue).
+            latency += 20_000 + rng.next(below: 980_000)
+            statistics.fsyncStalls += 1
+        }
+        queue.schedule(.persisted(node: index, incarnation: members[index].incarnation), at: now + latency)
+    }
+
+    func process(_ input: Input, at index: Int) {
+        switch input {
+        case .message(let message):
+            members[index].core!.step(message)
+        case .tick:
+            members[index].core!.tick()
+        case .request(let operation):
+            var request = clientRequest(for: operations[operation].kind)
+            if let stamp = operations[operation].session, case .write(let write, _) = request {
+                request = .write(write, session: stamp)
+            }
+            if let response = members[index].core!.submit(request, id: RequestID(operation)) {
+                complete(operation, with: response, at: nil)
+            } else {
+                members[index].waiting.insert(operation)
+                queue.schedule(.requestTimeout(operation: operation), at: now + options.requestTimeout)
+            }
+        case .transfer(let target):
+            members[index].core!.transferLeadership(to: target)
+        case .confChange(let change, let operation):
+            do {
+                let position = try members[index].core!.proposeConfChange(change)
+                members[index].confChanges[operation] = position
+                checkSingleChange(index, at: position.index)
+            } catch {
+                finish(operation, .failed)
+            }
+        case .campaign:
+            members[index].core!.campaign()
+        case .peerLost(let peer):
+            members[index].core!.peerConnectionLost(peer)
+        }
+    }
+
+    /// The batch's log writes are durable: write them through the member's storage, then send.
+    func persist(_ index: Int) {
+        let ready = members[index].pendingReady!
+        let raft = members[index].core!.raft
+        for entry in ready.entries { checkLogMatching(entry, previousTerm: raft.term(at: entry.index - 1), member: index) }
+        if let hardState = ready.hardState {
+            let durable = members[index].durableHardState
+            if hardState.term < durable.term {
+                fail("durable term", "member \(members[index].id) persisted term \(hardState.term) after \(durable.term)")
+            }
+            if hardState.commit < durable.commit {
+                fail("durable commit", "member \(members[index].id) persisted commit \(hardState.commit) after \(durable.commit)")
+            }
+            members[index].durableHardState = hardState
+        }
+        guard storageWrite(index, what: "persist a batch", members[index].storage!.persist, ready) else { return }
+        let output = members[index].core!.finishBatch()
+        watchDurable(index, ready)
+        checkMember(index)
+        checkWatched(index)
+        for message in output.messages { send(message) }
+        members[index].pendingOutput = output
+        queue.schedule(.applied(node: index, incarnation: members[index].incarnation), at: now + options.applyLatency)
+    }
+
+    /// Writes the batch's state changes, then answers clients and frees the member.
+    func apply(_ index: Int) {
+        let ready = members[index].pendingReady!
+        let output = members[index].pendingOutput!
+        members[index].pendingReady = nil
+        members[index].pendingOutput = nil
+        members[index].isBusy = false
+        guard storageWrite(index, what: "write applied state", members[index].storage!.write, output) else { return }
+        // The values written leave memory and are read back from the member's engine from now on
+        // (the digest check below reads every one of them).
+        members[index].core!.stateWritten()
+        if members[index].core!.store.backendReader != nil && members[index].core!.store.residentValueBytes != 0 {
+            fail("resident values", "member \(members[index].id) still holds values in memory after its state write")
+        }
+        if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
+        let core = members[index].core!
+        let applied = core.appliedIndex
+        if ready.snapshot != nil || !ready.committedEntries.isEmpty {
+            checkRevision(core.store.currentRevision, at: applied, member: index)
+            checkDigest(of: core.store, at: applied, member: index, always: ready.snapshot != nil)
+        }
+        for entry in ready.committedEntries where entry.kind == .confChange {
+            for operation in members[index].confChanges.keys.sorted() {
+                guard let position = members[index].confChanges[operation], position.index == entry.index else { continue }
+                members[index].confChanges[operation] = nil
+                finish(operation, entry.term == position.term ? .succeeded(index: entry.index) : .failed)
+            }
+        }
+        for lease in output.expiredLeases { checkExpiry(of: lease, member: index) }
+        checkAppliedOnce(output.events, member: index)
+        if index == 0 { statistics.autoCompactions += output.autoCompactions.count }
+        for (request, response) in output.responses {
+            let operation = Int(request)
+            guard members[index].waiting.remove(operation) != nil else { continue }
+            if let at = output.appliedAt[request] {
+                checkAnsweredEntry(ready.committedEntries.first { $0.index == at }, operation: operation, member: index)
+            }
+            complete(operation, with: response, at: output.appliedAt[request])
+        }
+        pump(index)
+    }
+
+    /// Runs one of a member's storage writes, `write(value)`; if it fails, the member stops as a
+    /// process does after a failed write (StorageFaults.swift) and this returns false.
+    func storageWrite<Value>(_ index: Int, what: String, _ write: (Value) throws(StorageError) -> Void, _ value: Value) -> Bool {
+        do {
+            try write(value)
+            return true
+        } catch {
+            writeFailed(index, error, what: what)
+            return false
+        }
+    }
+
+    // MARK: - Start, crash, pause
+
+    /// A member's configuration, from the run's options (the Raft seed differs per incarnation).
+    func configuration(for member: SimulatedHost) -> MemberConfiguration {
+        var configuration = MemberConfiguration(id: member.id)
+        // As `--initial-cluster` lists every member to a member that joins with an empty log.
+        configuration.initialMembers = Set(members.map(\.id))
+        configuration.tickMilliseconds = Int64(options.tickInterval / 1_000)
+        configuration.snapshotCount = options.snapshotInterval
+        configuration.retainedEntries = options.retainedEntries
+        configuration.autoCompaction = options.autoCompaction
+        configuration.raft.electionTicks = options.electionTicks
+        configuration.raft.heartbeatTicks = options.heartbeatTicks
+        if let checkpoint = options.leaseCheckpointMilliseconds { configuration.leaseCheckpointMilliseconds = checkpoint }
+        configuration.raft.preVote = options.preVote
+        configuration.raft.checkQuorum = options.checkQuorum
+        configuration.raft.forwardProposals = options.forwardProposals
+        configuration.raft.maxSnapshotChunkBytes = options.snapshotChunkBytes
+        configuration.raft.maxInflightMessages = options.maxInflightMessages
+        configuration.raft.maxBytesPerMessage = options.maxBytesPerMessage
+        configuration.raft.randomSeed = options.seed &* 0x9E37_79B9 &+ member.id &* 1_000_003 &+ member.incarnation
+        configuration.raft.mutation = options.mutation
+        configuration.mutation = options.memberMutation
+        configuration.leaderWaitMilliseconds = options.leaderWaitMilliseconds
+        configuration.incarnation = member.incarnation
+        return configuration
+    }
+
+    func makeStorage(on engine: MemoryEngine) throws(StorageError) -> MemberStorage {
+        try MemberStorage(
+            engine: engine, store: configuration(for: SimulatedHost(id: 1)).storeConfiguration, mutation: options.memberMutation)
+    }
+
+    /// Starts (or restarts) a member from what its disk kept, unless the disk refuses it.
+    func start(_ index: Int) {
+        guard members[index].core == nil, !members[index].isRetired else { return }
+        members[index].incarnation += 1
+        do {
+            guard let storage = openStorage(index) else { return }
+            // The member whose disk may misdirect a write keeps its values in memory: the
+            // simulator expects that damage to be found when it restarts (it then stays down),
+            // whereas reading a lost value back while it runs stops the process.
+            storage.keepsValuesInMemory = index == storageFaults.damagedMember
+            let recovered = try storage.recover()
+            guard mayRunAfterRecovery(index, snapshotIndex: recovered.raft.snapshot?.metadata.index ?? 0) else { return }
+            members[index].durableHardState = recovered.raft.hardState
+            members[index].core = Member(configuration: configuration(for: members[index]), recovered: recovered)
+        } catch {
+            refusesToStart(index, error)
+            return
+        }
+        members[index].checkedCommit = members[index].core!.raft.commitIndex
+        checkRecovered(index)
+        members[index].isBusy = false
+        members[index].isPaused = false
+        record(.start(member: index))
+        let firstTick = rng.next(below: options.tickInterval) + 1
+        queue.schedule(.tick(node: index, incarnation: members[index].incarnation), at: now + firstTick)
+    }
+
+    /// Kills a member: its memory and what its disk had not made durable are lost, its clients' requests
+    /// end with an unknown outcome, and the peers it was connected to see the connection close.
+    func crash(index: Int) {
+        guard members[index].core != nil else { return }
+        record(.crash(member: index))
+        statistics.crashes += 1
+        // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part),
+        // and may tear the next one or damage the disk (StorageFaults.swift).
+        crashDisk(index)
+        members[index].core = nil
+        members[index].incarnation += 1
+        members[index].inbox = []
+        members[index].pendingReady = nil
+        members[index].pendingOutput = nil
+        members[index].isBusy = false
+        members[index].isPaused = false
+        for operation in members[index].waiting.sorted() { finish(operation, .unknown) }
+        for operation in members[index].confChanges.keys.sorted() { finish(operation, .unknown) }
+        members[index].waiting = []
+        members[index].confChanges = [:]
+        // The crashed process's connections close: peers that are not cut off from it see it.
+        for other in members.indices where other != index && blocked[Link(from: index, to: other)] == nil {
+            queue.schedule(.peerLost(node: other, peer: members[index].id), at: now + networkDelay())
+        }
+    }
+
+    /// Resumes a paused member: it processes what queued up meanwhile.
+    func unpause(_ index: Int) {
+        guard members[index].isPaused else { return }
+        record(.resume(member: index))
+        members[index].isPaused = false
+        pump(index)
+    }
+}
