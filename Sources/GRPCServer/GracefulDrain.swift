@@ -34,6 +34,7 @@ final class GracefulDrainHandler: ChannelInboundHandler {
     private var openStreams = 0
     private var draining = false
     private var acknowledged = false
+    private var closing = false
     private var context: ChannelHandlerContext?
 
     /// The stream delegate to give the HTTP/2 handler: it counts this connection's open streams
@@ -107,10 +108,23 @@ final class GracefulDrainHandler: ChannelInboundHandler {
     }
 
     private func closeIfDrained() {
-        guard draining, acknowledged, openStreams == 0, let context else { return }
-        // A loop tick later, so that the last stream's final frames are flushed first.
+        guard draining, acknowledged, openStreams == 0, !closing, let context,
+            let writer = try? context.pipeline.syncOperations.context(handlerType: DrainFrameWriter.self)
+        else { return }
+        closing = true
+        // The last stream's final frames may still sit in the HTTP/2 handler's buffer (a stream
+        // counts as closed once its last frame is written, before it is flushed) or in the
+        // channel's queue. Flush them, then write nothing behind them: once that empty write is
+        // done every frame is with the kernel. Then send FIN rather than closing the socket, so
+        // that bytes the client is still sending (a PING, a WINDOW_UPDATE) do not make the
+        // kernel answer with a reset that could drop the last responses in flight; the client
+        // closes its side when it sees that its calls are done, and the server's
+        // graceful-shutdown timeout closes what is left.
+        context.flush()
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.execute { bound.value.close(promise: nil) }
+        writer.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer())))
+            .flatMap { bound.value.close(mode: .output) }
+            .whenFailure { _ in bound.value.close(promise: nil) }
     }
 }
 
