@@ -16,9 +16,10 @@ import NIOHTTP2
 /// as bytes below the HTTP/2 handler (through ``DrainFrameWriter``), and the HTTP/2 state
 /// machine never enters its quiescing state: a stream that races the GOAWAY is served like any
 /// other. Once the client has acknowledged the PING it opens no new streams (grpc-go moves new
-/// calls to other connections when it reads the GOAWAY, before it answers the PING), and the
-/// connection is closed when its last stream ends. A client that never acknowledges is closed
-/// by the server's graceful-shutdown timeout.
+/// calls to other connections when it reads the GOAWAY, before it answers the PING); when its
+/// last stream has ended and every frame is written, the server sends FIN and the client closes
+/// the connection. A client that never acknowledges is closed by the server's graceful-shutdown
+/// timeout.
 ///
 /// It sits right after the HTTP/2 handler, sees the connection's frames, counts its streams
 /// through the HTTP/2 handler's stream delegate (``streamDelegate(passingTo:on:)``), and
