@@ -126,7 +126,10 @@ final class GRPCConnection: Sendable {
         do {
             return try await stream.executeThenClose { inbound, outbound in
                 let call = GRPCCall(path: path, inbound: inbound.makeAsyncIterator(), outbound: outbound)
-                try await outbound.write(.headers(HTTP2Frame.FramePayload.Headers(headers: headers)))
+                // Written through the channel to learn whether HTTP/2 took the stream: once the
+                // connection has read a GOAWAY it refuses new streams, and such a call never
+                // reached the server (grpc-go retries it elsewhere by itself).
+                try await streamChannel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers))).get()
                 if let id = try? await streamChannel.getOption(HTTP2StreamChannelOptions.streamID).get() {
                     streamID.store(Int(id), ordering: .relaxed)
                 }
