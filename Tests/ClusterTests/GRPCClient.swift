@@ -193,6 +193,11 @@ private final class SettingsWatcher: ChannelInboundHandler, Sendable {
         if !completed.exchange(true, ordering: .relaxed) { promise.fail(ChannelError.ioOnClosedChannel) }
         context.fireChannelInactive()
     }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A connection that failed before it was active is torn down without channelInactive.
+        if !completed.exchange(true, ordering: .relaxed) { promise.fail(ChannelError.ioOnClosedChannel) }
+    }
 }
 
 /// A flag set once, from any thread.

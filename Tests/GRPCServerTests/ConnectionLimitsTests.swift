@@ -50,9 +50,11 @@ struct ConnectionLimitsTests {
     func pingsSpacedEnoughAreFine() async throws {
         try await withServer(configure: { $0.keepaliveMinTime = .milliseconds(20) }) { server in
             let connection = try await server.connect()
+            // Each PING is sent 250 ms after the previous one was answered, so that the server
+            // sees them spaced even if it stalls (a stalled server reads pings sent 250 ms apart
+            // at the same moment).
             for index in 0..<5 {
-                try await connection.channel.writeAndFlush(
-                    HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: UInt64(index)), ack: false)))
+                try await connection.ping(UInt64(index))
                 try await Task.sleep(for: .milliseconds(250))
             }
             #expect(try await connection.goAways().isEmpty)

@@ -258,6 +258,8 @@ final class RootFrameRecorder: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
 
     private(set) var goAways: [(lastStreamID: HTTP2StreamID, code: HTTP2ErrorCode)] = []
+    /// The payloads of the PING acknowledgements received.
+    private(set) var pingAcks: [HTTP2PingData] = []
     private let firstGoAway: EventLoopPromise<HTTP2StreamID>
     private let settingsAck: EventLoopPromise<Void>
 
@@ -279,6 +281,8 @@ final class RootFrameRecorder: ChannelInboundHandler {
             firstGoAway.succeed(lastStreamID)
         case .settings(.ack):
             settingsAck.succeed()
+        case .ping(let data, ack: true):
+            pingAcks.append(data)
         default:
             break
         }
@@ -374,6 +378,19 @@ final class TestConnection: Sendable {
     func goAways() async throws -> [(lastStreamID: HTTP2StreamID, code: HTTP2ErrorCode)] {
         let root = self.root
         return try await channel.eventLoop.submit { root.value.goAways.map { ($0.lastStreamID, $0.code) } }.get()
+    }
+
+    /// Sends a PING and waits for the server to acknowledge it.
+    func ping(_ data: UInt64, within timeout: Duration = .seconds(5)) async throws {
+        try await channel.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: data), ack: false)))
+        let root = self.root
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let acked = try await channel.eventLoop.submit { root.value.pingAcks.contains(HTTP2PingData(withInteger: data)) }.get()
+            if acked { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw TestTimeout(what: "the acknowledgement of PING \(data)")
     }
 
     /// Runs a whole unary call on a new stream.
