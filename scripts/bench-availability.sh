@@ -21,7 +21,7 @@ for server in etcd statehouse; do
     [ "$server" = etcd ] && server_binary=$etcd
     echo "== $server: $kills kills, one every 4 s"
     "$nemesis" -server "$server" -binary "$server_binary" -dir "$root/$server" -faults kill -interval 4s \
-        -fault-count "$kills" -kill-downtime 0 -workers 8 -keys 3 -base-port 53000 2>"$root/$server.log" \
+        -fault-count "$kills" -kill-downtime 0 -workers 8 -keys 3 -base-port 25000 2>"$root/$server.log" \
         | tee "$root/$server.txt" || true
     line[$server]=$(grep '^server=' "$root/$server.txt" || echo "server=$server (the nemesis failed; see $root/$server.log)")
     verdict[$server]=$("$check" "$root/$server/history.txt" | grep '^verdict' || true)

@@ -26,7 +26,7 @@ echo "chaos: $duration of kill -9, SIGSTOP and partitions against $binary (in $d
 
 status=0
 "$nemesis" -server statehouse -binary "$binary" -dir "$dir" -duration "$duration" \
-    -faults kill,pause,partition -interval 3s -workers 8 -keys 8 -base-port "${CHAOS_BASE_PORT:-52000}" "$@" \
+    -faults kill,pause,partition -interval 3s -workers 8 -keys 8 -base-port "${CHAOS_BASE_PORT:-24000}" "$@" \
     2>"$dir/nemesis.log" | tee "$dir/summary.txt" || status=$?
 [ "$status" -eq 0 ] || { echo "chaos: the nemesis failed (status $status; $dir/nemesis.log)"; tail -5 "$dir/nemesis.log"; }
 

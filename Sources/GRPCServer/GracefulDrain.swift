@@ -10,7 +10,8 @@ import NIOHTTP2
 /// and then treats the refused stream's DATA frame as a protocol error (swift-nio-http2
 /// issue 466): it sends a second GOAWAY with `PROTOCOL_ERROR` and stops serving the streams the
 /// client opened in the meantime, which then hang until the connection is closed. A rolling
-/// restart under load hit this about once per restart ("transport is closing" in grpc-go).
+/// restart of three members under load hit this in about one drill of three (grpc-go clients
+/// failed with "transport is closing").
 ///
 /// So this handler writes the drain's GOAWAY (last stream ID 2³¹−1, `NO_ERROR`) and PING itself,
 /// as bytes below the HTTP/2 handler (through ``DrainFrameWriter``), and the HTTP/2 state

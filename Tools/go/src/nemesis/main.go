@@ -50,7 +50,7 @@ func parseOptions() options {
 	flag.StringVar(&o.server, "server", "statehouse", "the members to run: statehouse or etcd")
 	flag.StringVar(&o.binary, "binary", ".build/release/statehouse", "the server binary (etcd: the etcd binary)")
 	flag.StringVar(&o.dir, "dir", "", "the working directory for data, logs and the history (default: a new one in /tmp)")
-	flag.IntVar(&o.basePort, "base-port", 52000, "member i (0-2) serves clients on base+10i, peers on base+10i+1, its peer proxy on base+10i+2")
+	flag.IntVar(&o.basePort, "base-port", 24000, "member i (0-2) serves clients on base+10i, peers on base+10i+1, its peer proxy on base+10i+2; keep it below the ephemeral port range (32768 and up), where outgoing connections could hold a port")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the workload runs when -fault-count is 0")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent client workers")
 	flag.IntVar(&o.keys, "keys", 3, "keys the workers share")
