@@ -101,7 +101,7 @@ final class HTTP1TestConnection: Sendable {
         let collector = self.collector
         let eventLoop = channel.eventLoop
         return try await eventLoop.flatSubmit { collector.value.responses.event(at: index, on: eventLoop) }
-            .get(within: .seconds(2), "HTTP response \(index)")
+            .get(within: .seconds(10), "HTTP response \(index)")
     }
 
     func close() async {
