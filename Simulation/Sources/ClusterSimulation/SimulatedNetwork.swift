@@ -48,10 +48,7 @@ extension Simulation {
         guard to >= 0, to < members.count, members[to].core != nil,
             blocked[Link(from: Int(message.from) - 1, to: to)] == nil
         else { return }
-        record(
-            .deliver(
-                kind: message.kind, from: message.from, to: message.to, term: message.term, index: message.index,
-                entries: message.entries.count))
+        record(.deliver(message))
         deliver(.message(message), to: to)
     }
 

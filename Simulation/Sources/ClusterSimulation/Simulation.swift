@@ -221,6 +221,7 @@ public final class Simulation {
         guard violation == nil else { return violation }
         healAll()
         if checkLiveness() && checkFinalReads() && checkAcknowledgedWritesDurable() { checkLinearizability() }
+        recordFinalState()
         return violation
     }
 

@@ -107,6 +107,10 @@ public struct SimulationOptions: Sendable, Hashable {
     /// unknown (exactly-once writes). Without, they write as etcd's clients do: an unknown
     /// outcome stays unknown, and every write's interval ends at its first attempt's answer.
     public var writeSessions = true
+    /// The one-character prefix of every value the key/value clients write (`v1`, `v2`, …). Two
+    /// runs that differ only in it send the same messages at the same times with different
+    /// bytes: the determinism tests use it to show the trace hash covers message payloads.
+    @_spi(Testing) public var valuePrefix: Character = "v"
 
     /// Whether each read's index is compared with the writes acknowledged before it began.
     /// Turning it off leaves stale reads to the linearizability checker alone (to prove it).

@@ -1,19 +1,23 @@
 // The trace: every event the simulator processes is a `TraceEvent`, hashed into the run's trace
 // hash (equal seeds give equal hashes), kept in a short tail for a violation's report and, with
-// `simulate --trace`, printed as it happens.
+// `simulate --trace`, printed as it happens. The hash covers each delivered message whole (entries
+// and snapshot chunks byte for byte), each answer a client recorded, and at the end of the run
+// every member's Raft state and state digest.
 
 import RaftCore
+import ReplicatedMember
+import StateMachine
 
 /// One traced event. A member is named by its index (its identifier minus one) and printed by
 /// its identifier; messages, transfers and membership changes name members by identifier.
 ///
-/// The trace hash combines, for every event, the simulated time, then ``code`` and ``values``:
-/// the numbers the simulator has always hashed, so that a seed's trace hash stays the same.
+/// The trace hash combines, for every event, the simulated time, then ``code`` and the event's
+/// payload (``combine(into:)``).
 enum TraceEvent: CustomStringConvertible {
     /// A member's clock ticked.
     case tick(member: Int)
     /// A message reached its recipient.
-    case deliver(kind: RaftMessage.Kind, from: NodeID, to: NodeID, term: Term, index: LogIndex, entries: Int)
+    case deliver(RaftMessage)
     /// A member's batch became durable (its simulated fsync completed).
     case persisted(member: Int)
     /// A member wrote a batch's state-machine changes.
@@ -30,8 +34,9 @@ enum TraceEvent: CustomStringConvertible {
     case heal(links: Int)
     /// A client stopped waiting for request `operation`.
     case timeout(operation: Int)
-    /// Request `operation` succeeded (a write applied, or a read served, at `index`).
-    case succeeded(operation: Int, index: LogIndex)
+    /// Request `operation` succeeded (a write applied, or a read served, at `index`) with the
+    /// answer the history records (`answer`, empty when the history records none).
+    case succeeded(operation: Int, index: LogIndex, answer: String)
     /// Request `operation` failed or its outcome is unknown.
     case failed(operation: Int)
     /// A leader was asked to hand leadership to another member.
@@ -74,23 +79,35 @@ enum TraceEvent: CustomStringConvertible {
         }
     }
 
-    /// The event's numbers in the trace hash, after ``code``.
-    var values: [UInt64] {
+    /// Mixes the event's payload into `hasher`, after ``code``.
+    func combine(into hasher: inout StableHasher) {
         switch self {
         case .tick(let member), .persisted(let member), .applied(let member), .start(let member), .crash(let member),
             .resume(let member), .pause(let member):
-            [UInt64(member)]
-        case .deliver(let kind, let from, let to, let term, let index, let entries):
-            [UInt64(kind.rawValue), from, to, term, index, UInt64(entries)]
-        case .request(let operation, let member): [UInt64(operation), UInt64(member)]
-        case .heal(let links): [UInt64(links)]
-        case .timeout(let operation), .failed(let operation), .retry(let operation): [UInt64(operation)]
-        case .succeeded(let operation, let index): [UInt64(operation), index]
-        case .transfer(let from, let to): [from, to]
-        case .partition(let size): [UInt64(size)]
-        case .asymmetricPartition(let member, let inbound): [UInt64(member), inbound ? 1 : 0]
-        case .membershipChange(let kind, let node): [UInt64(kind.rawValue), node]
-        case .clockJump(let member, let ticks): [UInt64(member), UInt64(ticks)]
+            hasher.combine(UInt64(member))
+        case .deliver(let message): hasher.combine(message)
+        case .request(let operation, let member):
+            hasher.combine(UInt64(operation))
+            hasher.combine(UInt64(member))
+        case .heal(let links): hasher.combine(UInt64(links))
+        case .timeout(let operation), .failed(let operation), .retry(let operation): hasher.combine(UInt64(operation))
+        case .succeeded(let operation, let index, let answer):
+            hasher.combine(UInt64(operation))
+            hasher.combine(index)
+            hasher.combine(bytes: Array(answer.utf8))
+        case .transfer(let from, let to):
+            hasher.combine(from)
+            hasher.combine(to)
+        case .partition(let size): hasher.combine(UInt64(size))
+        case .asymmetricPartition(let member, let inbound):
+            hasher.combine(UInt64(member))
+            hasher.combine(inbound ? 1 : 0)
+        case .membershipChange(let kind, let node):
+            hasher.combine(UInt64(kind.rawValue))
+            hasher.combine(node)
+        case .clockJump(let member, let ticks):
+            hasher.combine(UInt64(member))
+            hasher.combine(UInt64(ticks))
         }
     }
 
@@ -98,8 +115,9 @@ enum TraceEvent: CustomStringConvertible {
         func member(_ index: Int) -> String { "member \(index + 1)" }
         switch self {
         case .tick(let index): return "tick \(member(index))"
-        case .deliver(let kind, let from, let to, let term, let index, let entries):
-            return "deliver \(kind) \(from)→\(to) term \(term) index \(index) entries \(entries)"
+        case .deliver(let message):
+            return
+                "deliver \(message.kind) \(message.from)→\(message.to) term \(message.term) index \(message.index) entries \(message.entries.count)"
         case .persisted(let index): return "persisted \(member(index))"
         case .applied(let index): return "applied \(member(index))"
         case .start(let index): return "start \(member(index))"
@@ -108,7 +126,8 @@ enum TraceEvent: CustomStringConvertible {
         case .resume(let index): return "resume \(member(index))"
         case .heal(let links): return "heal \(links) links"
         case .timeout(let operation): return "request \(operation) timed out"
-        case .succeeded(let operation, let index): return "request \(operation) succeeded at \(index)"
+        case .succeeded(let operation, let index, let answer):
+            return "request \(operation) succeeded at \(index)\(answer.isEmpty ? "" : ": \(answer)")"
         case .failed(let operation): return "request \(operation) failed"
         case .transfer(let from, let to): return "transfer leadership \(from)→\(to)"
         case .partition(let size): return "partition \(size) members away"
@@ -127,15 +146,72 @@ extension Simulation {
     func record(_ event: TraceEvent) {
         trace.combine(now)
         trace.combine(event.code)
-        for value in event.values { trace.combine(value) }
+        event.combine(into: &trace)
         tail.append((now, event))
         if tail.count > 80 { tail.removeFirst(40) }
         if let eventLog { eventLog("t=\(formatTime(now)) \(event)") }
     }
 
+    /// Ends the trace with every member's final state: whether it runs, its term, vote, commit
+    /// and applied index, and its whole-state digest.
+    func recordFinalState() {
+        trace.combine(UInt64(members.count))
+        for member in members {
+            trace.combine(member.id)
+            guard let core = member.core else {
+                trace.combine(0)
+                continue
+            }
+            trace.combine(1)
+            let hardState = core.raft.hardState
+            trace.combine(hardState.term)
+            trace.combine(hardState.vote)
+            trace.combine(hardState.commit)
+            trace.combine(core.appliedIndex)
+            trace.combine(UInt64(core.store.digest()))
+        }
+    }
+
     /// The last events traced, oldest first, as lines.
     func traceTailLines() -> [String] {
         tail.suffix(40).map { "t=\(formatTime($0.time)) \($0.event)" }
+    }
+}
+
+extension StableHasher {
+    /// Mixes in a whole Raft message: every field, each entry and the snapshot chunk byte for byte.
+    mutating func combine(_ message: RaftMessage) {
+        combine(UInt64(message.kind.rawValue))
+        combine(message.from)
+        combine(message.to)
+        combine(message.term)
+        combine(message.logTerm)
+        combine(message.index)
+        combine(message.commit)
+        combine(message.reject ? 1 : 0)
+        combine(message.rejectHint)
+        combine(message.context)
+        combine(UInt64(message.entries.count))
+        for entry in message.entries {
+            combine(entry.term)
+            combine(entry.index)
+            combine(UInt64(entry.kind.rawValue))
+            combine(bytes: entry.data)
+        }
+        guard let chunk = message.snapshot else {
+            combine(0)
+            return
+        }
+        combine(1)
+        combine(chunk.metadata.index)
+        combine(chunk.metadata.term)
+        combine(UInt64(chunk.metadata.confState.voters.count))
+        for voter in chunk.metadata.confState.voters { combine(voter) }
+        combine(UInt64(chunk.metadata.confState.learners.count))
+        for learner in chunk.metadata.confState.learners { combine(learner) }
+        combine(chunk.offset)
+        combine(chunk.isLast ? 1 : 0)
+        combine(bytes: chunk.data)
     }
 }
 

@@ -130,7 +130,7 @@ extension Simulation {
             return
         }
         let key = "k\(rng.next(below: UInt64(keyCount)))"
-        let value = "v\(operations.count)"
+        let value = "\(options.valuePrefix)\(operations.count)"
         let kind: Operation.Kind
         switch rng.next(below: 100) {
         case 0..<2 where highestRevisionSeen > 30:
@@ -369,7 +369,7 @@ extension Simulation {
             }
         }
         if case .succeeded(let index) = outcome {
-            record(.succeeded(operation: operation, index: index))
+            record(.succeeded(operation: operation, index: index, answer: operations[operation].output.map { "\($0)" } ?? ""))
         } else {
             record(.failed(operation: operation))
         }
