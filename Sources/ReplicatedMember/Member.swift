@@ -143,6 +143,9 @@ public struct MemberConfiguration: Sendable {
     /// Read stored records without verifying their checksums, so a member starts from a damaged
     /// disk (applied by the simulator when it opens a member's storage).
     case acceptDamagedRecords
+    /// Skip one revision after each window of a watch's catch-up from history
+    /// (``WatchCursor/skipsRevisionAfterCatchUp``, set by the simulator on its watchers' cursors).
+    case watchSkipsRevisionAfterCatchUp
 }
 
 /// What a member finds in durable storage when it starts.

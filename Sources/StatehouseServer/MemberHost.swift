@@ -624,6 +624,10 @@ final class MemberHost: @unchecked Sendable {
             }
         }
         for change in output.authChanges { authenticator.learn(change) }
+        // A snapshot replaced the store: watchers catch up from its history first (the batch's
+        // later events are in it too), so that publishing cannot move them past the revisions
+        // the snapshot skipped.
+        if ready.snapshot != nil { watches.storeReplaced() }
         if !output.events.isEmpty { watches.publish(output.events, revision: member.store.currentRevision) }
         if member.raft.role == .leader {
             for revision in output.autoCompactions {
@@ -632,7 +636,6 @@ final class MemberHost: @unchecked Sendable {
         }
         if ready.snapshot != nil || output.peerURLsChanged || ready.committedEntries.contains(where: { $0.kind == .confChange }) {
             refreshPeers()
-            watches.storeReplaced(snapshot: ready.snapshot != nil)
         }
         let applied = member.appliedIndex
         let finished = confChangeWaiters.filter { $0.index <= applied }

@@ -12,17 +12,11 @@ import SwiftProtobuf
 final class WatchStream: @unchecked Sendable {
     struct Watcher {
         var id: Int64
-        var key: [UInt8]
-        var rangeEnd: [UInt8]
         var prevKV: Bool
-        var noPut: Bool
-        var noDelete: Bool
         var progressNotify: Bool
-        /// The first revision not yet delivered.
-        var nextRevision: Int64
-        /// Whether every event before `nextRevision` was delivered and later ones come from
-        /// new batches; false while the watcher catches up from history.
-        var synced: Bool
+        /// The key range, filters and delivery position (the rule the simulator checks too).
+        var cursor: WatchCursor
+        var synced: Bool { cursor.synced }
     }
 
     let call: ServerCall
@@ -68,9 +62,7 @@ final class WatchHub: @unchecked Sendable {
     /// A server-internal watcher (the Lock and Election services): gets matching events of every
     /// batch from `nextRevision` on, in order, on the member loop.
     struct Subscriber {
-        var key: [UInt8]
-        var rangeEnd: [UInt8]
-        var nextRevision: Int64
+        var cursor: WatchCursor
         var deliver: ([Event]) -> Void
         var cancel: (StateError) -> Void
     }
@@ -97,7 +89,8 @@ final class WatchHub: @unchecked Sendable {
             }
         }
         subscribers[id] = Subscriber(
-            key: key, rangeEnd: rangeEnd, nextRevision: max(start, store.currentRevision + 1), deliver: deliver, cancel: cancel)
+            cursor: WatchCursor(key: key, rangeEnd: rangeEnd, startRevision: 0, currentRevision: store.currentRevision),
+            deliver: deliver, cancel: cancel)
         return id
     }
 
@@ -106,11 +99,7 @@ final class WatchHub: @unchecked Sendable {
     private func publishToSubscribers(_ events: [Event], revision: Int64) {
         for id in subscribers.keys.sorted() {
             guard var subscriber = subscribers[id] else { continue }
-            let probe = WatchStream.Watcher(
-                id: 0, key: subscriber.key, rangeEnd: subscriber.rangeEnd, prevKV: true, noPut: false, noDelete: false,
-                progressNotify: false, nextRevision: subscriber.nextRevision, synced: true)
-            let matching = events.filter { matches($0, probe) }
-            subscriber.nextRevision = revision + 1
+            let matching = subscriber.cursor.publish(events, revision: revision)
             subscribers[id] = subscriber
             if !matching.isEmpty { subscriber.deliver(matching) }
         }
@@ -221,13 +210,12 @@ final class WatchHub: @unchecked Sendable {
                 return
             }
         }
-        let current = store.currentRevision
-        let start = request.startRevision
         var watcher = WatchStream.Watcher(
-            id: id, key: key, rangeEnd: rangeEnd, prevKV: request.prevKv,
-            noPut: request.filters.contains(.noput), noDelete: request.filters.contains(.nodelete),
-            progressNotify: request.progressNotify,
-            nextRevision: start <= 0 ? current + 1 : start, synced: start <= 0 || start > current)
+            id: id, prevKV: request.prevKv, progressNotify: request.progressNotify,
+            cursor: WatchCursor(
+                key: key, rangeEnd: rangeEnd, noPut: request.filters.contains(.noput),
+                noDelete: request.filters.contains(.nodelete), startRevision: request.startRevision,
+                currentRevision: store.currentRevision))
         response.watchID = id
         send(response, on: stream)
         stream.watchers[id] = watcher
@@ -257,19 +245,6 @@ final class WatchHub: @unchecked Sendable {
 
     // MARK: - Delivery
 
-    private func matches(_ event: Event, _ watcher: WatchStream.Watcher) -> Bool {
-        if event.kv.modRevision < watcher.nextRevision { return false }
-        switch event.kind {
-        case .put where watcher.noPut: return false
-        case .delete where watcher.noDelete: return false
-        default: break
-        }
-        let key = event.kv.key
-        if watcher.rangeEnd.isEmpty { return key == watcher.key }
-        if watcher.rangeEnd == [0] { return !key.lexicographicallyPrecedes(watcher.key) }
-        return !key.lexicographicallyPrecedes(watcher.key) && key.lexicographicallyPrecedes(watcher.rangeEnd)
-    }
-
     private func wireEvents(_ events: [Event], for watcher: WatchStream.Watcher) -> [Mvccpb_Event] {
         events.map { event in
             var wire = Mvccpb_Event(event)
@@ -284,13 +259,10 @@ final class WatchHub: @unchecked Sendable {
         for stream in streams.values {
             for id in stream.watchers.keys.sorted() {
                 guard var watcher = stream.watchers[id], watcher.synced else { continue }
-                guard stream.writable else {
-                    // The consumer is slow: stop sending, catch up from history later.
-                    watcher.synced = false
-                    stream.watchers[id] = watcher
-                    continue
-                }
-                let matching = events.filter { matches($0, watcher) }
+                // A slow consumer (stream not writable) falls out of sync and catches up from
+                // history later.
+                let matching = watcher.cursor.publish(events, revision: revision, writable: stream.writable)
+                stream.watchers[id] = watcher
                 if !matching.isEmpty {
                     var response = Etcdserverpb_WatchResponse()
                     response.header = responseHeader(revision: revision)
@@ -298,8 +270,6 @@ final class WatchHub: @unchecked Sendable {
                     response.events = wireEvents(matching, for: watcher)
                     send(response, on: stream)
                 }
-                watcher.nextRevision = revision + 1
-                stream.watchers[id] = watcher
             }
         }
     }
@@ -310,38 +280,25 @@ final class WatchHub: @unchecked Sendable {
     /// if its next revision was compacted.
     private func catchUp(_ watcher: inout WatchStream.Watcher, on stream: WatchStream) {
         guard let store = host?.member.store, stream.writable, !stream.closed else { return }
-        let current = store.currentRevision
-        let through = min(current, watcher.nextRevision + catchUpWindow - 1)
-        let events: [Event]
-        do {
-            events = try store.events(
-                from: watcher.nextRevision, key: watcher.key, rangeEnd: watcher.rangeEnd, limit: catchUpBatch, through: through)
-        } catch {
+        switch watcher.cursor.catchUp(from: store, window: catchUpWindow, batch: catchUpBatch) {
+        case .compacted(let compactedRevision):
             var response = Etcdserverpb_WatchResponse()
             response.header = responseHeader()
             response.watchID = watcher.id
             response.canceled = true
-            response.compactRevision = store.compactedRevision
+            response.compactRevision = compactedRevision
             response.cancelReason = StateError.compacted.message
             send(response, on: stream)
             stream.watchers[watcher.id] = nil
-            return
-        }
-        let deliverable = events.filter { matches($0, watcher) }
-        if !deliverable.isEmpty {
-            var response = Etcdserverpb_WatchResponse()
-            response.header = responseHeader()
-            response.watchID = watcher.id
-            response.events = wireEvents(deliverable, for: watcher)
-            send(response, on: stream)
-        }
-        // The window ends early when the event limit was reached (never inside a revision).
-        let last = events.count >= catchUpBatch ? events.last?.kv.modRevision ?? through : through
-        watcher.nextRevision = last + 1
-        if last >= current {
-            watcher.synced = true
-        } else {
-            scheduleCatchUp(on: stream)
+        case .events(let events, let synced):
+            if !events.isEmpty {
+                var response = Etcdserverpb_WatchResponse()
+                response.header = responseHeader()
+                response.watchID = watcher.id
+                response.events = wireEvents(events, for: watcher)
+                send(response, on: stream)
+            }
+            if !synced { scheduleCatchUp(on: stream) }
         }
     }
 
@@ -371,26 +328,26 @@ final class WatchHub: @unchecked Sendable {
         catchUpUnsynced(on: stream)
     }
 
-    /// The store was replaced by a snapshot (or membership changed): watchers resynchronise
-    /// from the new store's history.
-    func storeReplaced(snapshot: Bool) {
-        guard snapshot, let store = host?.member.store else { return }
+    /// The store was replaced by a snapshot: watchers resynchronise from the new store's history.
+    func storeReplaced() {
+        guard let store = host?.member.store else { return }
         for id in subscribers.keys.sorted() {
             guard var subscriber = subscribers[id] else { continue }
-            do {
-                let missed = try store.events(from: subscriber.nextRevision, key: subscriber.key, rangeEnd: subscriber.rangeEnd)
-                subscriber.nextRevision = store.currentRevision + 1
+            // A subscriber takes the whole gap at once (a server-internal watcher reads no wire).
+            subscriber.cursor.fallOutOfSync()
+            switch subscriber.cursor.catchUp(from: store, window: .max, batch: .max) {
+            case .events(let missed, _):
                 subscribers[id] = subscriber
                 if !missed.isEmpty { subscriber.deliver(missed) }
-            } catch {
+            case .compacted:
                 subscribers[id] = nil
-                subscriber.cancel(error)
+                subscriber.cancel(.compacted)
             }
         }
         for stream in streams.values {
             for id in stream.watchers.keys.sorted() {
                 guard var watcher = stream.watchers[id] else { continue }
-                watcher.synced = false
+                watcher.cursor.fallOutOfSync()
                 catchUp(&watcher, on: stream)
                 if stream.watchers[id] != nil { stream.watchers[id] = watcher }
             }

@@ -44,6 +44,7 @@ struct MutationSweepTests {
         Case(mutation: "applySessionWritesWithoutDeduplication", seeds: 1...5),  // seed 1: exactly-once
         Case(mutation: "acceptDamagedRecords", seeds: 1...5),  // seed 2: storage corruption
         Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 1: state machine safety
+        Case(mutation: "watchSkipsRevisionAfterCatchUp", seeds: 1...3),  // seed 1: watch delivery
     ]
 
     @Test("every mutation has a sweep here")

@@ -50,7 +50,10 @@ extension Simulation {
         record(.tick(member: index))
         let interval = UInt64(Double(options.tickInterval) * members[index].clockFactor)
         queue.schedule(.tick(node: index, incarnation: incarnation), at: now + interval)
-        if !members[index].isPaused { deliver(.tick, to: index) }
+        if !members[index].isPaused {
+            deliver(.tick, to: index)
+            tickWatchClients(index)
+        }
     }
 
     /// Queues an input for a running member and lets it process what it can.
@@ -176,6 +179,7 @@ extension Simulation {
         }
         for lease in output.expiredLeases { checkExpiry(of: lease, member: index) }
         checkAppliedOnce(output.events, member: index)
+        publishToWatchClients(output.events, member: index, installedSnapshot: ready.snapshot != nil)
         if index == 0 { statistics.autoCompactions += output.autoCompactions.count }
         for (request, response) in output.responses {
             let operation = Int(request)
@@ -280,6 +284,11 @@ extension Simulation {
         for operation in members[index].confChanges.keys.sorted() { finish(operation, .unknown) }
         members[index].waiting = []
         members[index].confChanges = [:]
+        // Its watchers' streams break; they reconnect elsewhere from their next revision.
+        for number in watchClients.clients.indices where watchClients.clients[number].member == index {
+            watchClients.clients[number].member = nil
+            watchClients.clients[number].cursor = nil
+        }
         // The crashed process's connections close: peers that are not cut off from it see it.
         for other in members.indices where other != index && blocked[Link(from: index, to: other)] == nil {
             queue.schedule(.peerLost(node: other, peer: members[index].id), at: now + networkDelay())

@@ -94,6 +94,8 @@ public final class Simulation {
         public var fsyncStalls = 0
         /// Forward jumps of a member's clock.
         public var clockJumps = 0
+        /// Events the watch clients received (WatchClients.swift).
+        public var watchEvents = 0
     }
 
     /// What the event queue holds: everything that happens at a simulated time.
@@ -177,6 +179,8 @@ public final class Simulation {
     var leaderTerms: [(time: UInt64, term: Term)] = []
     /// Leases some member has expired.
     var expiredLeasesSeen: Set<Int64> = []
+    /// The watch clients and the events they are checked against (WatchClients.swift).
+    var watchClients: WatchClients
 
     // Trace (Trace.swift).
     var trace = StableHasher()
@@ -190,6 +194,7 @@ public final class Simulation {
         storageFaults = StorageFaultState(options: options)
         keyCount = 8 + Int(rng.next(below: 9))
         clientCount = 8 + Int(rng.next(below: 21))
+        watchClients = WatchClients(seed: options.seed, keyCount: keyCount)
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
             var member = SimulatedHost(id: id)
@@ -220,7 +225,9 @@ public final class Simulation {
         inFaultPhase = false
         guard violation == nil else { return violation }
         healAll()
-        if checkLiveness() && checkFinalReads() && checkAcknowledgedWritesDurable() { checkLinearizability() }
+        if checkLiveness() && checkFinalReads() && checkAcknowledgedWritesDurable() && checkWatchClients() {
+            checkLinearizability()
+        }
         recordFinalState()
         return violation
     }

@@ -23,7 +23,7 @@ public struct RunResult: Sendable {
         let outcome = violation.map { "VIOLATION \($0)" } ?? "ok"
         let s = statistics
         return
-            "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | ops acked \(s.operationsAcknowledged) failed \(s.operationsFailed) history \(s.historyLength) snapshots installed \(s.snapshotsInstalled) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) fsync stalls \(s.fsyncStalls) clock jumps \(s.clockJumps) retries \(s.clientRetries) session retries \(s.sessionRetries) refused \(s.sessionRefusals)"
+            "seed \(options.seed) nodes \(options.nodeCount): \(outcome) | trace \(String(repeating: "0", count: 16 - hash.count))\(hash) | simulated \(formatTime(simulatedTime)) events \(events) | ops acked \(s.operationsAcknowledged) failed \(s.operationsFailed) history \(s.historyLength) snapshots installed \(s.snapshotsInstalled) | writes acked \(s.writesAcknowledged) failed \(s.writesFailed) unknown \(s.writesUnknown) reads \(s.readsServed) leaders \(s.leadersElected) crashes \(s.crashes) compactions \(s.compactions) auto \(s.autoCompactions) leases expired \(s.leasesExpired) fsync stalls \(s.fsyncStalls) clock jumps \(s.clockJumps) retries \(s.clientRetries) session retries \(s.sessionRetries) refused \(s.sessionRefusals) watch events \(s.watchEvents)"
             + (storageFaults.isEmpty ? "" : " | \(storageFaults.summary)")
     }
 }

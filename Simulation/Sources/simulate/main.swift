@@ -16,7 +16,9 @@ struct Simulate: ParsableCommand {
             third of the seeds, disk faults too (torn writes, failed fsyncs, full disks; in five-member \
             groups, on one member also bit flips, lost and misdirected writes, after which it stays down \
             and must never have served a damaged record). Clients issue puts, linearizable gets, deletes, \
-            compare-and-swaps and compactions, and keep a lease alive. Safety is checked after every \
+            compare-and-swaps and compactions, and keep a lease alive; three watchers follow the changes \
+            through the server's watch delivery rule, stalling and reconnecting, and must see every \
+            committed event in their range once and in order. Safety is checked after every \
             event; at the end everything heals, the group must converge, and the client history must be \
             linearizable. The same seed always prints the same trace hash.
             """)
