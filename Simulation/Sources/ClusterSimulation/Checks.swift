@@ -117,6 +117,27 @@ extension Simulation {
         }
     }
 
+    /// A multi-key read answered at `revision` must show each key as the committed history has
+    /// it at that revision (the events every member produced, WatchClients.swift): all keys from
+    /// one point in the history, never a mix.
+    func checkSnapshotRead(keys: [String], kvs: [KeyValue?], revision: Int64, operation: Int) {
+        guard kvs.count == keys.count else {
+            fail("multi-key read", "read \(operation) of \(keys) got \(kvs.count) answers")
+            return
+        }
+        for (key, kv) in zip(keys, kvs) {
+            let latest = watchClients.lastEvent(on: Array(key.utf8), atOrBefore: revision)
+            let expected = latest.flatMap { $0.kind == .put ? $0 : nil }
+            if kv?.modRevision != expected?.revision || kv?.value != expected?.value {
+                fail(
+                    "multi-key read",
+                    "read \(operation) of \(keys) at revision \(revision) saw \(key) at revision \(kv?.modRevision ?? 0), the history has it \(expected.map { "put at \($0.revision)" } ?? "absent") there"
+                )
+                return
+            }
+        }
+    }
+
     /// Checks that no write of a client session was applied twice: each such write puts a value
     /// no other write puts, so one value at two revisions is one write applied twice.
     func checkAppliedOnce(_ events: [StateMachine.Event], member: Int) {
@@ -278,24 +299,39 @@ extension Simulation {
     public func checkLinearizability() -> Bool {
         var history = History<KeyValueModel>()
         for (number, operation) in operations.enumerated() {
-            let input: KeyValueModel.Input
+            // A multi-key transaction is one operation on each of its keys, over the same interval
+            // (each key's history is checked alone; the revision check of multi-key reads,
+            // `checkSnapshotRead`, covers what the keys must agree on).
+            let inputs: [KeyValueModel.Input]
+            var outputs: [KeyValueModel.Output]? = operation.output.map { [$0] }
             switch operation.kind {
-            case .put(let key, let value): input = .put(key: key, value: value)
-            case .get(let key): input = .get(key: key)
-            case .delete(let key): input = .delete(key: key)
-            case .compareAndSwap(let key, let expected, let new): input = .compareAndSwap(key: key, expected: expected, new: new)
-            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut, .compact, .sessionGrant: continue
+            case .put(let key, let value): inputs = [.put(key: key, value: value)]
+            case .get(let key): inputs = [.get(key: key)]
+            case .delete(let key): inputs = [.delete(key: key)]
+            case .compareAndSwap(let key, let expected, let new): inputs = [.compareAndSwap(key: key, expected: expected, new: new)]
+            case .multiPut(let keys, let value):
+                inputs = keys.map { .put(key: $0, value: value) }
+                outputs = operation.output.map { Array(repeating: $0, count: keys.count) }
+            case .multiGet(let keys):
+                inputs = keys.map { .get(key: $0) }
+                outputs = operation.outputs.count == keys.count ? operation.outputs : nil
+            case .confChange, .leaseGrant, .leaseKeepAlive, .leaseRevoke, .leasePut, .compact, .sessionGrant, .lockLeaseGrant,
+                .lockAcquire, .lockQueue, .lockedWrite, .lockRelease:
+                continue
             }
             // A retried write is one write: its last attempt stands for it.
             if operation.isRetried { continue }
-            switch operation.outcome {
-            case .succeeded:
-                guard let output = operation.output else { continue }
-                history.append(client: number, input, call: Int64(operation.start), return: Int64(operation.end), output: output)
-            case .unknown, .pending:
-                if operation.isWrite { history.appendUnknown(client: number, input, call: Int64(operation.start)) }
-            case .failed:
-                continue
+            for (position, input) in inputs.enumerated() {
+                switch operation.outcome {
+                case .succeeded:
+                    guard let outputs else { continue }
+                    history.append(
+                        client: number, input, call: Int64(operation.start), return: Int64(operation.end), output: outputs[position])
+                case .unknown, .pending:
+                    if operation.isWrite { history.appendUnknown(client: number, input, call: Int64(operation.start)) }
+                case .failed:
+                    continue
+                }
             }
         }
         statistics.historyLength = history.count

@@ -119,6 +119,17 @@ extension Simulation {
             lastTerm: raft.term(at: last) ?? 0)
     }
 
+    /// A batch whose fsync failed may or may not be on the disk after the crash that follows
+    /// (its data reached the page cache). If its entries overwrite the synced log's tail (a
+    /// follower truncating a conflicting suffix for a new leader), a restart may find either
+    /// version, so only the log before its first entry stays required.
+    func watchFailedPersist(_ index: Int, _ ready: Ready, _ raft: RaftNode) {
+        guard let first = ready.entries.first?.index, first <= watches[index].baseline.lastIndex else { return }
+        let kept = first - 1
+        watches[index].baseline.lastIndex = kept
+        watches[index].baseline.lastTerm = raft.term(at: kept) ?? 0
+    }
+
     // MARK: - Checks
 
     /// Takes up watching a member that just restarted: compares it with what it had made

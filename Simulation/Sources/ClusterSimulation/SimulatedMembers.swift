@@ -139,7 +139,10 @@ extension Simulation {
             }
             members[index].durableHardState = hardState
         }
-        guard storageWrite(index, what: "persist a batch", members[index].storage!.persist, ready) else { return }
+        guard storageWrite(index, what: "persist a batch", members[index].storage!.persist, ready) else {
+            watchFailedPersist(index, ready, raft)
+            return
+        }
         let output = members[index].core!.finishBatch()
         watchDurable(index, ready)
         checkMember(index)

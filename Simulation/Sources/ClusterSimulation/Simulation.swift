@@ -96,6 +96,11 @@ public final class Simulation {
         public var clockJumps = 0
         /// Events the watch clients received (WatchClients.swift).
         public var watchEvents = 0
+        /// Writes the lock clients made under the lock, writes their guard refused (the lock was
+        /// lost), and their pauses before a write (LockClients.swift).
+        public var lockWrites = 0
+        public var lockWritesRefused = 0
+        public var lockPauses = 0
     }
 
     /// What the event queue holds: everything that happens at a simulated time.
@@ -181,6 +186,8 @@ public final class Simulation {
     var expiredLeasesSeen: Set<Int64> = []
     /// The watch clients and the events they are checked against (WatchClients.swift).
     var watchClients: WatchClients
+    /// The lock clients (LockClients.swift), client numbers `clientCount` on.
+    var lockClients = [LockClient(), LockClient()]
 
     // Trace (Trace.swift).
     var trace = StableHasher()
@@ -216,7 +223,7 @@ public final class Simulation {
     public func runScenario() -> Violation? {
         inFaultPhase = true
         if options.clientThinkTime > 0 {
-            for client in 0..<clientCount {
+            for client in 0..<(clientCount + lockClients.count) {
                 queue.schedule(.clientRequest(client: client), at: now + randomInterval(options.clientThinkTime))
             }
         }

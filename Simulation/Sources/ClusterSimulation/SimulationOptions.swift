@@ -42,6 +42,8 @@ public struct SimulationOptions: Sendable, Hashable {
     @_spi(Testing) public var mutation: RaftMutation?
     /// A deliberately broken member rule, to prove the checker catches it.
     @_spi(Testing) public var memberMutation: MemberMutation?
+    /// A deliberate bug in the simulated clients' recipes (testing only).
+    @_spi(Testing) public var clientMutation: ClientMutation?
 
     // Network.
     /// Smallest one-way message delay.

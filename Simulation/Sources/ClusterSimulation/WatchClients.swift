@@ -80,6 +80,20 @@ struct WatchClients {
     var batch: Int
     /// Every applied revision's events, as the first member to apply it produced them.
     var eventRecord: [Int64: [WatchedEvent]] = [:]
+    /// The same events by key, in revision order (revisions are first applied in order).
+    var eventsByKey: [[UInt8]: [WatchedEvent]] = [:]
+
+    /// The last event on `key` at or before `revision`, if any.
+    func lastEvent(on key: [UInt8], atOrBefore revision: Int64) -> WatchedEvent? {
+        guard let events = eventsByKey[key] else { return nil }
+        var low = 0
+        var high = events.count
+        while low < high {
+            let middle = (low + high) / 2
+            if events[middle].revision <= revision { low = middle + 1 } else { high = middle }
+        }
+        return low > 0 ? events[low - 1] : nil
+    }
 
     init(seed: UInt64, keyCount: Int) {
         rng = SeededGenerator(seed: seed ^ 0x3A7C_4E55_9017)
@@ -204,6 +218,7 @@ extension Simulation {
                 }
             } else {
                 watchClients.eventRecord[revision] = batch
+                for event in batch { watchClients.eventsByKey[event.key, default: []].append(event) }
             }
         }
     }

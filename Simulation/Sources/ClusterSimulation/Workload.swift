@@ -28,6 +28,18 @@ extension Simulation {
             case get(key: String)
             case delete(key: String)
             case compareAndSwap(key: String, expected: String?, new: String)
+            /// One transaction putting the same value to several keys.
+            case multiPut(keys: [String], value: String)
+            /// One transaction reading several keys (at one revision).
+            case multiGet(keys: [String])
+            /// The lock recipe's steps (LockClients.swift): a lease for the lock key, the key's
+            /// creation, a read of the lock prefix, a write under the lock (guarded by the key
+            /// unless `fenced` is false) and the key's deletion.
+            case lockLeaseGrant(ttl: Int64)
+            case lockAcquire(key: String, lease: Int64)
+            case lockQueue
+            case lockedWrite(key: String, createRevision: Int64, value: String, fenced: Bool)
+            case lockRelease(key: String)
             case confChange
             case leaseGrant(ttl: Int64)
             case leaseKeepAlive(id: Int64)
@@ -66,11 +78,13 @@ extension Simulation {
         var requiredIndex: LogIndex
         var outcome: Outcome = .pending
         var output: KeyValueModel.Output?
+        /// A multi-key read's answer, one output per key.
+        var outputs: [KeyValueModel.Output] = []
         var end: UInt64 = 0
 
         var isWrite: Bool {
             switch kind {
-            case .put, .delete, .compareAndSwap: true
+            case .put, .delete, .compareAndSwap, .multiPut: true
             default: false
             }
         }
@@ -79,6 +93,7 @@ extension Simulation {
         /// compare-and-swaps).
         var isKeyValue: Bool {
             if case .get = kind { return true }
+            if case .multiGet = kind { return true }
             return isWrite
         }
     }
@@ -113,6 +128,10 @@ extension Simulation {
     /// Each client sends one request at a time and waits for its answer (or its timeout) before
     /// the next, as real clients do; this bounds how many requests are in flight.
     func submitRandomRequest(from client: Int) {
+        if let index = lockClientIndex(client) {
+            submitLockRequest(index)
+            return
+        }
         if client == 0 {
             submitSessionRequest()
             return
@@ -135,8 +154,10 @@ extension Simulation {
         switch rng.next(below: 100) {
         case 0..<2 where highestRevisionSeen > 30:
             kind = .compact(revision: highestRevisionSeen - 20)
-        case 0..<40: kind = .put(key: key, value: value)
-        case 40..<70: kind = .get(key: key)
+        case 0..<36: kind = .put(key: key, value: value)
+        case 36..<40: kind = .multiPut(keys: multiKeys(with: key), value: value)
+        case 40..<66: kind = .get(key: key)
+        case 66..<70: kind = .multiGet(keys: multiKeys(with: key))
         case 70..<80: kind = .delete(key: key)
         default:
             let recent = operations.last { if case .put(key, _) = $0.kind { true } else { false } }
@@ -149,8 +170,20 @@ extension Simulation {
         if case .put = kind { stamp = nextStamp(for: client) }
         if case .delete = kind { stamp = nextStamp(for: client) }
         if case .compareAndSwap = kind { stamp = nextStamp(for: client) }
+        if case .multiPut = kind { stamp = nextStamp(for: client) }
         if stamp != nil { sessionWriteValues[value] = operation }
         submit(kind, at: pickTarget(), client: client, session: stamp)
+    }
+
+    /// Two or three distinct keys, `key` first.
+    func multiKeys(with key: String) -> [String] {
+        var keys = [key]
+        let count = 2 + Int(rng.next(below: 2))
+        while keys.count < min(count, keyCount) {
+            let other = "k\(rng.next(below: UInt64(keyCount)))"
+            if !keys.contains(other) { keys.append(other) }
+        }
+        return keys
     }
 
     /// The write sessions' lease TTL in seconds: short, so that faults make some expire.
@@ -227,6 +260,10 @@ extension Simulation {
                 expected.map { Compare(key: bytes(key), target: .value(bytes($0)), result: .equal) }
                 ?? Compare(key: bytes(key), target: .version(0), result: .equal)
             return .write(.txn(TxnRequest(compares: [compare], success: [.put(PutRequest(key: bytes(key), value: bytes(new)))])))
+        case .multiPut(let keys, let value):
+            return .write(.txn(TxnRequest(success: keys.map { .put(PutRequest(key: bytes($0), value: bytes(value))) })))
+        case .multiGet(let keys):
+            return .write(.txn(TxnRequest(success: keys.map { .range(RangeRequest(key: bytes($0))) })))
         case .leaseGrant(let ttl):
             return .write(.leaseGrant(LeaseGrantRequest(ttl: ttl)))
         case .leaseKeepAlive(let id):
@@ -239,6 +276,8 @@ extension Simulation {
             return .write(.compaction(CompactionRequest(revision: revision)))
         case .sessionGrant:
             return .write(.leaseGrant(LeaseGrantRequest(ttl: Self.writeSessionTTL)))
+        case .lockLeaseGrant, .lockAcquire, .lockQueue, .lockedWrite, .lockRelease:
+            return lockRequest(for: kind)!
         case .confChange:
             preconditionFailure("membership changes are not client requests")
         }
@@ -257,6 +296,30 @@ extension Simulation {
             operations[operation].output = .deleted(Int(deleted.deleted))
         case (.compareAndSwap, .write(.txn(let txn))):
             operations[operation].output = .swapped(txn.succeeded)
+        case (.lockLeaseGrant, .write(.leaseGrant(let grant))):
+            leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].sent)
+            lockLeaseGranted(operation, lease: grant.id)
+        case (.lockAcquire, .write(.txn)), (.lockRelease, .write(.deleteRange)):
+            break
+        case (.lockQueue, .range(let range)):
+            lockQueueRead(operation, range.kvs)
+        case (.lockedWrite, .write(.txn(let txn))):
+            lockedWriteAnswered(operation, succeeded: txn.succeeded, revision: txn.revision)
+        case (.lockedWrite, .write(.put(let put))):
+            lockedWriteAnswered(operation, succeeded: true, revision: put.revision)
+        case (.multiPut, .write(.txn(let txn))):
+            operations[operation].output = .ok
+            highestRevisionSeen = max(highestRevisionSeen, txn.revision)
+        case (.multiGet(let keys), .write(.txn(let txn))):
+            let kvs = txn.responses.map { response -> KeyValue? in
+                if case .range(let range) = response { return range.kvs.first }
+                return nil
+            }
+            operations[operation].outputs = kvs.map { kv in
+                .value(kv.map { String(decoding: $0.value, as: UTF8.self) }, version: kv?.version ?? 0)
+            }
+            checkSnapshotRead(keys: keys, kvs: kvs, revision: txn.revision, operation: operation)
+            statistics.readsServed += 1
         case (.get, .range(let range)):
             let kv = range.kvs.first
             operations[operation].output = .value(kv.map { String(decoding: $0.value, as: UTF8.self) }, version: kv?.version ?? 0)
@@ -272,6 +335,7 @@ extension Simulation {
             sessionLease = grant.id
         case (.leaseKeepAlive(let id), .leaseKeepAlive(_, let ttl)):
             if ttl > 0 { checkRenewal(operation) }
+            lockLeaseAnswered(operation, lease: id, ttl: ttl)
             if ttl > 0, var record = leaseRecords[id] {
                 record.lastAcknowledged = max(record.lastAcknowledged, operations[operation].sent)
                 leaseRecords[id] = record
@@ -308,7 +372,13 @@ extension Simulation {
                 leaderHint = leader
                 if Int(leader) <= members.count { operations[operation].redirect = Int(leader) - 1 }
             }
-            if case .state(.leaseNotFound) = error { sessionLease = nil }
+            if case .state(.leaseNotFound) = error {
+                if let index = lockClientIndex(operations[operation].client) {
+                    lockLeaseAnswered(operation, lease: lockClients[index].lease, ttl: 0)
+                } else {
+                    sessionLease = nil
+                }
+            }
             finish(operation, .failed)
             return
         default:

@@ -69,6 +69,7 @@ struct Simulate: ParsableCommand {
             var options = SimulationOptions(seed: value, nodeCount: nodes)
             options.mutation = mutation.flatMap(RaftMutation.init(rawValue:))
             options.memberMutation = mutation.flatMap(MemberMutation.init(rawValue:))
+            options.clientMutation = mutation.flatMap(ClientMutation.init(rawValue:))
             let result = ClusterSimulation.run(options, eventLog: trace ? { print($0) } : nil)
             simulated += result.simulatedTime
             totals.add(result.statistics)
@@ -100,7 +101,8 @@ struct Simulate: ParsableCommand {
 }
 
 /// The names `--mutation` accepts: the Raft core's and the member's deliberate breakages.
-let mutationNames = RaftMutation.allCases.map(\.rawValue) + MemberMutation.allCases.map(\.rawValue)
+let mutationNames =
+    RaftMutation.allCases.map(\.rawValue) + MemberMutation.allCases.map(\.rawValue) + ClientMutation.allCases.map(\.rawValue)
 
 func parseRange(_ text: String) -> ClosedRange<UInt64>? {
     let parts = text.split(separator: ".", omittingEmptySubsequences: true)
