@@ -21,8 +21,9 @@ extension Simulation {
     }
 
     /// A member's host: its disk (which outlives crashes), and while it runs its storage, its
-    /// `Member` and the batch in progress.
-    struct SimulatedHost {
+    /// `Member` and the batch in progress. A class, so that the shells read and step the
+    /// `Member` in place rather than copying it out of the array of hosts.
+    final class SimulatedHost {
         let id: NodeID
         let engine = MemoryEngine()
         var storage: MemberStorage?
@@ -41,6 +42,8 @@ extension Simulation {
         var confChanges: [Int: LogPosition] = [:]
         var checkedCommit: LogIndex = 0
         var durableHardState = HardState()
+
+        init(id: NodeID) { self.id = id }
     }
 
     /// A member's clock ticks: the next tick is scheduled by its clock's rate, and a member that

@@ -192,7 +192,7 @@ public final class Simulation {
         clientCount = 8 + Int(rng.next(below: 21))
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
-            var member = SimulatedHost(id: id)
+            let member = SimulatedHost(id: id)
             member.storage = try! makeStorage(on: member.engine)
             try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
@@ -347,7 +347,7 @@ public final class Simulation {
     /// Starts a new, empty member (not yet part of the group) and returns its identifier.
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
-        var member = SimulatedHost(id: id)
+        let member = SimulatedHost(id: id)
         member.storage = try! makeStorage(on: member.engine)
         members.append(member)
         start(members.count - 1)
