@@ -259,8 +259,8 @@ public final class Simulation {
     public func leader() -> NodeID? {
         var best: (term: Term, id: NodeID)?
         for member in members {
-            guard let raft = member.core?.raft, raft.role == .leader else { continue }
-            if best == nil || raft.term > best!.term { best = (raft.term, member.id) }
+            guard member.core?.raft.role == .leader, let term = member.core?.raft.term else { continue }
+            if best == nil || term > best!.term { best = (term, member.id) }
         }
         return best?.id
     }
@@ -372,11 +372,11 @@ public final class Simulation {
         case .deliver(let message):
             arrive(message)
         case .persisted(let index, let incarnation):
-            guard members[index].incarnation == incarnation, members[index].core != nil else { return }
+            guard members[index].incarnation == incarnation, members[index].isRunning else { return }
             record(.persisted(member: index))
             persist(index)
         case .applied(let index, let incarnation):
-            guard members[index].incarnation == incarnation, members[index].core != nil else { return }
+            guard members[index].incarnation == incarnation, members[index].isRunning else { return }
             record(.applied(member: index))
             apply(index)
         case .clientRequest(let client):
@@ -386,7 +386,7 @@ public final class Simulation {
             guard inFaultPhase else { return }
             faultAction()
         case .restart(let index):
-            guard inFaultPhase, members[index].core == nil, !members[index].isRetired else { return }
+            guard inFaultPhase, !members[index].isRunning, !members[index].isRetired else { return }
             start(index)
         case .healLinks(let links):
             heal(links)
