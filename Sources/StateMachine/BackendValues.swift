@@ -90,8 +90,10 @@ extension StateStore {
     /// Reads back a released version; stops the process if the backend lost it (see ``value(of:key:)``).
     private func storedVersion(of record: VersionRecord, key: [UInt8]) -> (value: [UInt8], encoded: [UInt8]) {
         let backendKey = BackendLayout.versionKey(record.revision)
-        let name = String(decoding: key, as: UTF8.self).debugDescription
-        let version = "version \(record.revision.main).\(record.revision.sub) of key \(name)"
+        // Described only when the process stops: this runs for every value read back.
+        var version: String {
+            "version \(record.revision.main).\(record.revision.sub) of key \(String(decoding: key, as: UTF8.self).debugDescription)"
+        }
         guard let reader = valueReader else {
             Self.backendDamaged("the value of \(version) is not in memory and the store has no backend reader")
         }
