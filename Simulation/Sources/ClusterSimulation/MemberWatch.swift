@@ -54,9 +54,10 @@ struct MemberWatches {
 
     subscript(index: Int) -> MemberWatch {
         get { index < all.count ? all[index] : MemberWatch() }
-        set {
+        // In place: a get-and-set would copy the watch, and then its dictionaries on each change.
+        _modify {
             while all.count <= index { all.append(MemberWatch()) }
-            all[index] = newValue
+            yield &all[index]
         }
     }
 }
