@@ -53,8 +53,10 @@ struct MemberWatches {
     private var all: [MemberWatch] = []
 
     subscript(index: Int) -> MemberWatch {
-        get { index < all.count ? all[index] : MemberWatch() }
-        // In place: a get-and-set would copy the watch, and then its dictionaries on each change.
+        // In place: a get (and set) would copy the watch, and then its dictionaries on each change.
+        _read {
+            if index < all.count { yield all[index] } else { yield MemberWatch() }
+        }
         _modify {
             while all.count <= index { all.append(MemberWatch()) }
             yield &all[index]

@@ -94,6 +94,23 @@ enum TraceEvent: CustomStringConvertible {
         }
     }
 
+    /// Combines ``values`` into `hasher`; the most frequent events without building the array.
+    func combineValues(into hasher: inout StableHasher) {
+        switch self {
+        case .tick(let member), .persisted(let member), .applied(let member):
+            hasher.combine(UInt64(member))
+        case .deliver(let kind, let from, let to, let term, let index, let entries):
+            hasher.combine(UInt64(kind.rawValue))
+            hasher.combine(from)
+            hasher.combine(to)
+            hasher.combine(term)
+            hasher.combine(index)
+            hasher.combine(UInt64(entries))
+        default:
+            for value in values { hasher.combine(value) }
+        }
+    }
+
     var description: String {
         func member(_ index: Int) -> String { "member \(index + 1)" }
         switch self {
@@ -127,7 +144,7 @@ extension Simulation {
     func record(_ event: TraceEvent) {
         trace.combine(now)
         trace.combine(event.code)
-        for value in event.values { trace.combine(value) }
+        event.combineValues(into: &trace)
         tail.append((now, event))
         if tail.count > 80 { tail.removeFirst(40) }
         if let eventLog { eventLog("t=\(formatTime(now)) \(event)") }
