@@ -162,7 +162,8 @@ extension StateStore {
             guard let entry = index.entry(for: logEntry.key), let i = entry.index(of: logEntry.revision) else {
                 continue
             }
-            try body(BackendLayout.versionKey(logEntry.revision), encodedVersion(of: entry.history[i], key: entry.key))
+            let backendKey = BackendLayout.versionKey(logEntry.revision)
+            try body(backendKey, encodedVersion(of: entry.history[i], key: entry.key, backendKey: backendKey))
         }
         for lease in leases() {
             try body(BackendLayout.leaseKey(lease.id), BackendLayout.encode(lease: lease))

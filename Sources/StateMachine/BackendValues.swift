@@ -82,16 +82,21 @@ extension StateStore {
     }
 
     /// The backend value of `record`, a version of `key`, exactly as its mutation wrote it.
-    func encodedVersion(of record: VersionRecord, key: [UInt8]) -> [UInt8] {
+    /// `backendKey` is the record's backend key if the caller has it already.
+    func encodedVersion(of record: VersionRecord, key: [UInt8], backendKey: [UInt8]? = nil) -> [UInt8] {
         if let value = record.value { return BackendLayout.encode(key: key, record: record, value: value) }
-        return storedVersion(of: record, key: key).encoded
+        return storedVersion(of: record, key: key, backendKey: backendKey).encoded
     }
 
     /// Reads back a released version; stops the process if the backend lost it (see ``value(of:key:)``).
-    private func storedVersion(of record: VersionRecord, key: [UInt8]) -> (value: [UInt8], encoded: [UInt8]) {
-        let backendKey = BackendLayout.versionKey(record.revision)
-        let name = String(decoding: key, as: UTF8.self).debugDescription
-        let version = "version \(record.revision.main).\(record.revision.sub) of key \(name)"
+    private func storedVersion(
+        of record: VersionRecord, key: [UInt8], backendKey: [UInt8]? = nil
+    ) -> (value: [UInt8], encoded: [UInt8]) {
+        let backendKey = backendKey ?? BackendLayout.versionKey(record.revision)
+        // Described only when the process stops: this runs for every value read back.
+        var version: String {
+            "version \(record.revision.main).\(record.revision.sub) of key \(String(decoding: key, as: UTF8.self).debugDescription)"
+        }
         guard let reader = valueReader else {
             Self.backendDamaged("the value of \(version) is not in memory and the store has no backend reader")
         }

@@ -109,7 +109,7 @@ public final class ChecksummedEngine: StorageEngine {
     private static func checksum(_ key: [UInt8], _ value: ArraySlice<UInt8>) -> UInt32 {
         var crc = CRC32(.castagnoli)
         let length = UInt32(truncatingIfNeeded: key.count)
-        crc.update((0..<4).map { UInt8(truncatingIfNeeded: length >> UInt32(8 * $0)) })
+        withUnsafeBytes(of: length.littleEndian) { crc.update($0) }
         crc.update(key)
         crc.update(value)
         return crc.value

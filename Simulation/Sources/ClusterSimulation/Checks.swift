@@ -44,7 +44,12 @@ extension Simulation {
     /// leader completeness, and that its commit index never falls and what it commits never
     /// changes.
     func checkMember(_ index: Int) {
-        guard let raft = members[index].core?.raft else { return }
+        guard members[index].isRunning else { return }
+        members[index].withCore { checkMember(index, $0.raft) }
+    }
+
+    /// `checkMember(_:)` of a running member's Raft core, read in place.
+    private func checkMember(_ index: Int, _ raft: RaftNode) {
         let id = members[index].id
         if raft.role == .leader {
             if let existing = leaderOfTerm[raft.term] {
@@ -251,7 +256,7 @@ extension Simulation {
     func allCaughtUp(to index: LogIndex) -> Bool {
         let active = activeMembers()
         guard let first = active.first?.core?.appliedIndex else { return false }
-        return active.allSatisfy { $0.core != nil && !$0.isBusy && $0.core!.appliedIndex >= index && $0.core!.appliedIndex == first }
+        return active.allSatisfy { $0.isRunning && !$0.isBusy && $0.core!.appliedIndex >= index && $0.core!.appliedIndex == first }
     }
 
     /// Checks that every running member at the same applied index has the same state digest.

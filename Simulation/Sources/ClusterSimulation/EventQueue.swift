@@ -2,23 +2,37 @@
 /// same instant run in the order they were scheduled: the order never depends on anything but
 /// the schedule, which keeps a simulation reproducible.
 struct EventQueue<Event> {
-    private struct Item {
+    /// A scheduled event's place in the order, and the slot that holds the event. The heap
+    /// moves only these plain values; an event stays in its slot until it is popped.
+    private struct Key {
         var time: UInt64
         var sequence: UInt64
-        var event: Event
-        func precedes(_ other: Item) -> Bool {
+        var slot: Int
+        func precedes(_ other: Key) -> Bool {
             time != other.time ? time < other.time : sequence < other.sequence
         }
     }
 
-    private var heap: [Item] = []
+    private var heap: [Key] = []
+    /// The scheduled events, by slot; `nil` in a free slot.
+    private var slots: [Event?] = []
+    /// Slots free for reuse.
+    private var freeSlots: [Int] = []
     private var nextSequence: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
     var nextTime: UInt64? { heap.first?.time }
 
     mutating func schedule(_ event: Event, at time: UInt64) {
-        heap.append(Item(time: time, sequence: nextSequence, event: event))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = event
+        } else {
+            slot = slots.count
+            slots.append(event)
+        }
+        heap.append(Key(time: time, sequence: nextSequence, slot: slot))
         nextSequence += 1
         var child = heap.count - 1
         while child > 0 {
@@ -32,7 +46,7 @@ struct EventQueue<Event> {
     mutating func pop() -> (time: UInt64, event: Event)? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)
-        let item = heap.removeLast()
+        let key = heap.removeLast()
         var parent = 0
         while true {
             let left = 2 * parent + 1
@@ -44,7 +58,9 @@ struct EventQueue<Event> {
             heap.swapAt(parent, smallest)
             parent = smallest
         }
-        return (item.time, item.event)
+        let event = slots[key.slot].take()!
+        freeSlots.append(key.slot)
+        return (key.time, event)
     }
 }
 

@@ -18,7 +18,7 @@ extension Simulation {
 
     /// A running member's clock jumps forward: it processes 1–3 ticks at once.
     func jumpClock() {
-        let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
+        let running = members.indices.filter { members[$0].isRunning && !members[$0].isRetired }
         guard !running.isEmpty else { return }
         let node = running[Int(rng.next(below: UInt64(running.count)))]
         let ticks = 1 + Int(rng.next(below: 3))
@@ -30,7 +30,7 @@ extension Simulation {
 
     /// Draws one fault by the options' weights (and maybe a leadership transfer first).
     func injectFault() {
-        let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
+        let running = members.indices.filter { members[$0].isRunning && !members[$0].isRetired }
         let quorum = options.nodeCount / 2 + 1
         if options.transferRate > 0 && rng.chance(options.transferRate), let leader = leader() {
             let voters = members[Int(leader) - 1].core!.raft.confState.voters.filter { $0 != leader }
@@ -98,6 +98,6 @@ extension Simulation {
         networkHealed = true
         disarmStorageFaults()
         healNetwork()
-        for index in members.indices where members[index].core == nil && !members[index].isRetired { start(index) }
+        for index in members.indices where !members[index].isRunning && !members[index].isRetired { start(index) }
     }
 }

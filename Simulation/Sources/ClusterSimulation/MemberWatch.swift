@@ -53,10 +53,13 @@ struct MemberWatches {
     private var all: [MemberWatch] = []
 
     subscript(index: Int) -> MemberWatch {
-        get { index < all.count ? all[index] : MemberWatch() }
-        set {
+        // In place: a get (and set) would copy the watch, and then its dictionaries on each change.
+        _read {
+            if index < all.count { yield all[index] } else { yield MemberWatch() }
+        }
+        _modify {
             while all.count <= index { all.append(MemberWatch()) }
-            all[index] = newValue
+            yield &all[index]
         }
     }
 }
@@ -80,7 +83,7 @@ extension Simulation {
             return
         }
         guard message.kind == .appendResponse, !message.reject, message.index > 0, sender >= 0, sender < members.count,
-            let raft = members[sender].core?.raft, let entryTerm = raft.term(at: message.index)
+            members[sender].isRunning, let entryTerm = members[sender].withCore({ $0.raft.term(at: message.index) })
         else { return }
         if let previous = watches[sender].acknowledgement, previous.term == message.term, previous.index >= message.index { return }
         watches[sender].acknowledgement = MemberWatch.Acknowledgement(term: message.term, index: message.index, entryTerm: entryTerm)
@@ -96,7 +99,7 @@ extension Simulation {
         case .message(let message):
             watches[index].inputTerm = max(watches[index].inputTerm, message.term)
             if message.kind == .appendResponse || message.kind == .heartbeatResponse || message.kind == .snapshotResponse,
-                let raft = members[index].core?.raft, raft.role == .leader, message.term == raft.term
+                members[index].core?.raft.role == .leader, message.term == members[index].core?.raft.term
             {
                 watches[index].heard[message.from] = watches[index].ticks
             }
@@ -112,22 +115,23 @@ extension Simulation {
     /// on (which the batch's hard state must carry), the commit index the batch wrote, and its
     /// log as the core now counts it stable.
     func watchDurable(_ index: Int, _ ready: Ready) {
-        guard let raft = members[index].core?.raft else { return }
-        let last = raft.stableIndex
-        watches[index].baseline = MemberWatch.Baseline(
-            term: raft.term, vote: raft.vote, commit: ready.hardState?.commit ?? watches[index].baseline.commit, lastIndex: last,
-            lastTerm: raft.term(at: last) ?? 0)
+        guard members[index].isRunning else { return }
+        let commit = ready.hardState?.commit ?? watches[index].baseline.commit
+        watches[index].baseline = members[index].withCore { core in
+            let last = core.raft.stableIndex
+            return MemberWatch.Baseline(
+                term: core.raft.term, vote: core.raft.vote, commit: commit, lastIndex: last, lastTerm: core.raft.term(at: last) ?? 0)
+        }
     }
 
     /// A batch whose fsync failed may or may not be on the disk after the crash that follows
     /// (its data reached the page cache). If its entries overwrite the synced log's tail (a
     /// follower truncating a conflicting suffix for a new leader), a restart may find either
     /// version, so only the log before its first entry stays required.
-    func watchFailedPersist(_ index: Int, _ ready: Ready, _ raft: RaftNode) {
+    func watchFailedPersist(_ index: Int, _ ready: Ready, termBeforeBatch: Term?) {
         guard let first = ready.entries.first?.index, first <= watches[index].baseline.lastIndex else { return }
-        let kept = first - 1
-        watches[index].baseline.lastIndex = kept
-        watches[index].baseline.lastTerm = raft.term(at: kept) ?? 0
+        watches[index].baseline.lastIndex = first - 1
+        watches[index].baseline.lastTerm = termBeforeBatch ?? 0
     }
 
     // MARK: - Checks
@@ -141,7 +145,7 @@ extension Simulation {
         watches[index].inputTerm = 0
         watches[index].ticks = 0
         watches[index].leaderTerm = 0
-        checkAcknowledgementsKept(index)
+        checkAcknowledgementsKept(index, raft)
     }
 
     /// A restarted member has at least what it had synced: its term, its vote in that term, its
@@ -167,9 +171,14 @@ extension Simulation {
 
     /// The checks that follow a member's every step (after `checkMember`'s).
     func checkWatched(_ index: Int) {
-        guard violation == nil, let raft = members[index].core?.raft else { return }
+        guard violation == nil, members[index].isRunning else { return }
+        members[index].withCore { checkWatched(index, $0.raft) }
+    }
+
+    /// `checkWatched(_:)` of a running member's Raft core, read in place.
+    private func checkWatched(_ index: Int, _ raft: RaftNode) {
         checkTermRise(index, raft)
-        checkAcknowledgementsKept(index)
+        checkAcknowledgementsKept(index, raft)
         if raft.role == .leader {
             if watches[index].leaderTerm != raft.term {
                 watches[index].leaderTerm = raft.term
@@ -209,8 +218,8 @@ extension Simulation {
 
     /// A member that acknowledged entries to its leader keeps them while it stays in that term:
     /// the leader may have counted them toward a commit.
-    private func checkAcknowledgementsKept(_ index: Int) {
-        guard let raft = members[index].core?.raft, let promise = watches[index].acknowledgement else { return }
+    private func checkAcknowledgementsKept(_ index: Int, _ raft: RaftNode) {
+        guard let promise = watches[index].acknowledgement else { return }
         guard raft.term == promise.term else {
             if raft.term > promise.term { watches[index].acknowledgement = nil }
             return
@@ -288,9 +297,9 @@ extension Simulation {
     /// first only at every fourth index and after a snapshot install (`always`); a member that
     /// reaches a recorded index is always compared. (A divergence persists, so it is still
     /// found at a later recorded index, and the end of the run compares every member.)
-    func checkDigest(of store: StateStore, at index: LogIndex, member: Int, always: Bool) {
+    func checkDigest(at index: LogIndex, member: Int, always: Bool) {
         guard digestRecord[index] != nil || always || index % 4 == 0 else { return }
-        let digest = store.digest()
+        let digest = members[member].withCore { $0.store.digest() }
         if let recorded = digestRecord[index] {
             if recorded.digest != digest {
                 fail(

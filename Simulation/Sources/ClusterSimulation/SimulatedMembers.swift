@@ -21,8 +21,9 @@ extension Simulation {
     }
 
     /// A member's host: its disk (which outlives crashes), and while it runs its storage, its
-    /// `Member` and the batch in progress.
-    struct SimulatedHost {
+    /// `Member` and the batch in progress. A class, so that the shells read and step the
+    /// `Member` in place rather than copying it out of the array of hosts.
+    final class SimulatedHost {
         let id: NodeID
         let engine = MemoryEngine()
         var storage: MemberStorage?
@@ -41,12 +42,26 @@ extension Simulation {
         var confChanges: [Int: LogPosition] = [:]
         var checkedCommit: LogIndex = 0
         var durableHardState = HardState()
+
+        init(id: NodeID) { self.id = id }
+
+        /// Whether the member runs (has a `Member`). A `Member` holds an existential (its
+        /// store's backend reader), so the compiler copies the whole of it out of `core` to
+        /// compare `core` with nil or to call a getter on `core!`; reading a stored field
+        /// through optional chaining, as here, or going through `withCore` does not copy.
+        var isRunning: Bool { core?.now != nil }
+
+        /// Runs `body` on the running member in place (without copying it; see `isRunning`).
+        /// `body` must not access this host's `core` itself.
+        func withCore<Result>(_ body: (inout Member) throws -> Result) rethrows -> Result {
+            try body(&core!)
+        }
     }
 
     /// A member's clock ticks: the next tick is scheduled by its clock's rate, and a member that
     /// is not paused processes this one.
     func tick(_ index: Int, incarnation: UInt64) {
-        guard members[index].incarnation == incarnation, members[index].core != nil else { return }
+        guard members[index].incarnation == incarnation, members[index].isRunning else { return }
         record(.tick(member: index))
         let interval = UInt64(Double(options.tickInterval) * members[index].clockFactor)
         queue.schedule(.tick(node: index, incarnation: incarnation), at: now + interval)
@@ -58,14 +73,14 @@ extension Simulation {
 
     /// Queues an input for a running member and lets it process what it can.
     func deliver(_ input: Input, to index: Int) {
-        guard members[index].core != nil else { return }
+        guard members[index].isRunning else { return }
         members[index].inbox.append(input)
         pump(index)
     }
 
     /// Feeds queued inputs to an idle member, then starts its next batch.
     func pump(_ index: Int) {
-        guard violation == nil, members[index].core != nil, !members[index].isPaused, !members[index].isBusy else { return }
+        guard violation == nil, members[index].isRunning, !members[index].isPaused, !members[index].isBusy else { return }
         let inputs = members[index].inbox
         members[index].inbox = []
         for input in inputs {
@@ -74,7 +89,7 @@ extension Simulation {
         }
         checkMember(index)
         checkWatched(index)
-        guard violation == nil, members[index].core!.hasBatch else { return }
+        guard violation == nil, members[index].withCore({ $0.hasBatch }) else { return }
         let ready = members[index].core!.startBatch()
         members[index].pendingReady = ready
         members[index].isBusy = true
@@ -127,8 +142,10 @@ extension Simulation {
     /// The batch's log writes are durable: write them through the member's storage, then send.
     func persist(_ index: Int) {
         let ready = members[index].pendingReady!
-        let raft = members[index].core!.raft
-        for entry in ready.entries { checkLogMatching(entry, previousTerm: raft.term(at: entry.index - 1), member: index) }
+        for entry in ready.entries {
+            let previousTerm = members[index].withCore { $0.raft.term(at: entry.index - 1) }
+            checkLogMatching(entry, previousTerm: previousTerm, member: index)
+        }
         if let hardState = ready.hardState {
             let durable = members[index].durableHardState
             if hardState.term < durable.term {
@@ -139,8 +156,10 @@ extension Simulation {
             }
             members[index].durableHardState = hardState
         }
+        // The term before the batch's first entry, in case the write fails (the member stops).
+        let termBeforeBatch = ready.entries.first.flatMap { first in members[index].withCore { $0.raft.term(at: first.index - 1) } }
         guard storageWrite(index, what: "persist a batch", members[index].storage!.persist, ready) else {
-            watchFailedPersist(index, ready, raft)
+            watchFailedPersist(index, ready, termBeforeBatch: termBeforeBatch)
             return
         }
         let output = members[index].core!.finishBatch()
@@ -163,15 +182,14 @@ extension Simulation {
         // The values written leave memory and are read back from the member's engine from now on
         // (the digest check below reads every one of them).
         members[index].core!.stateWritten()
-        if members[index].core!.store.backendReader != nil && members[index].core!.store.residentValueBytes != 0 {
+        if members[index].withCore({ $0.store.backendReader != nil && $0.store.residentValueBytes != 0 }) {
             fail("resident values", "member \(members[index].id) still holds values in memory after its state write")
         }
         if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
-        let core = members[index].core!
-        let applied = core.appliedIndex
+        let (applied, revision) = members[index].withCore { ($0.appliedIndex, $0.store.currentRevision) }
         if ready.snapshot != nil || !ready.committedEntries.isEmpty {
-            checkRevision(core.store.currentRevision, at: applied, member: index)
-            checkDigest(of: core.store, at: applied, member: index, always: ready.snapshot != nil)
+            checkRevision(revision, at: applied, member: index)
+            checkDigest(at: applied, member: index, always: ready.snapshot != nil)
         }
         for entry in ready.committedEntries where entry.kind == .confChange {
             for operation in members[index].confChanges.keys.sorted() {
@@ -242,7 +260,7 @@ extension Simulation {
 
     /// Starts (or restarts) a member from what its disk kept, unless the disk refuses it.
     func start(_ index: Int) {
-        guard members[index].core == nil, !members[index].isRetired else { return }
+        guard !members[index].isRunning, !members[index].isRetired else { return }
         members[index].incarnation += 1
         do {
             guard let storage = openStorage(index) else { return }
@@ -258,7 +276,7 @@ extension Simulation {
             refusesToStart(index, error)
             return
         }
-        members[index].checkedCommit = members[index].core!.raft.commitIndex
+        members[index].checkedCommit = members[index].withCore { $0.raft.commitIndex }
         checkRecovered(index)
         members[index].isBusy = false
         members[index].isPaused = false
@@ -270,7 +288,7 @@ extension Simulation {
     /// Kills a member: its memory and what its disk had not made durable are lost, its clients' requests
     /// end with an unknown outcome, and the peers it was connected to see the connection close.
     func crash(index: Int) {
-        guard members[index].core != nil else { return }
+        guard members[index].isRunning else { return }
         record(.crash(member: index))
         statistics.crashes += 1
         // A crash may keep some of the oldest unsynced batches whole (as a WAL flushed in part),

@@ -45,7 +45,7 @@ extension Simulation {
     /// A message reaches its recipient, unless the recipient is down or the link is blocked.
     func arrive(_ message: RaftMessage) {
         let to = Int(message.to) - 1
-        guard to >= 0, to < members.count, members[to].core != nil,
+        guard to >= 0, to < members.count, members[to].isRunning,
             blocked[Link(from: Int(message.from) - 1, to: to)] == nil
         else { return }
         record(.deliver(message))

@@ -204,7 +204,7 @@ public final class Simulation {
         watchClients = WatchClients(seed: options.seed, keyCount: keyCount)
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
-            var member = SimulatedHost(id: id)
+            let member = SimulatedHost(id: id)
             member.storage = try! makeStorage(on: member.engine)
             try! member.storage!.bootstrap(voters: founders)
             member.clockFactor = 1 + options.clockSkew * (2 * Double(rng.next(below: 1_000)) / 1_000 - 1)
@@ -274,8 +274,8 @@ public final class Simulation {
     public func leader() -> NodeID? {
         var best: (term: Term, id: NodeID)?
         for member in members {
-            guard let raft = member.core?.raft, raft.role == .leader else { continue }
-            if best == nil || raft.term > best!.term { best = (raft.term, member.id) }
+            guard member.core?.raft.role == .leader, let term = member.core?.raft.term else { continue }
+            if best == nil || term > best!.term { best = (term, member.id) }
         }
         return best?.id
     }
@@ -362,7 +362,7 @@ public final class Simulation {
     /// Starts a new, empty member (not yet part of the group) and returns its identifier.
     public func addMember() -> NodeID {
         let id = NodeID(members.count + 1)
-        var member = SimulatedHost(id: id)
+        let member = SimulatedHost(id: id)
         member.storage = try! makeStorage(on: member.engine)
         members.append(member)
         start(members.count - 1)
@@ -387,11 +387,11 @@ public final class Simulation {
         case .deliver(let message):
             arrive(message)
         case .persisted(let index, let incarnation):
-            guard members[index].incarnation == incarnation, members[index].core != nil else { return }
+            guard members[index].incarnation == incarnation, members[index].isRunning else { return }
             record(.persisted(member: index))
             persist(index)
         case .applied(let index, let incarnation):
-            guard members[index].incarnation == incarnation, members[index].core != nil else { return }
+            guard members[index].incarnation == incarnation, members[index].isRunning else { return }
             record(.applied(member: index))
             apply(index)
         case .clientRequest(let client):
@@ -401,7 +401,7 @@ public final class Simulation {
             guard inFaultPhase else { return }
             faultAction()
         case .restart(let index):
-            guard inFaultPhase, members[index].core == nil, !members[index].isRetired else { return }
+            guard inFaultPhase, !members[index].isRunning, !members[index].isRetired else { return }
             start(index)
         case .healLinks(let links):
             heal(links)

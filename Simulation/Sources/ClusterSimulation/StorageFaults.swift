@@ -99,12 +99,12 @@ extension Simulation {
     /// misdirected write on the damaged one.
     func injectStorageFault() {
         guard let rates = storageFaults.rates else { return }
-        let running = members.indices.filter { members[$0].core != nil && !members[$0].isRetired }
+        let running = members.indices.filter { members[$0].isRunning && !members[$0].isRetired }
         guard !running.isEmpty else { return }
         let victim = running[Int(storageFaults.rng.next(below: UInt64(running.count)))]
         if storageFaults.rng.chance(rates.fsyncError) { members[victim].engine.faults.failNextSync = true }
         if storageFaults.rng.chance(rates.diskFull) { members[victim].engine.faults.diskFull = true }
-        if let damaged = storageFaults.damagedMember, members[damaged].core != nil, storageFaults.rng.chance(rates.misdirectedWrite) {
+        if let damaged = storageFaults.damagedMember, members[damaged].isRunning, storageFaults.rng.chance(rates.misdirectedWrite) {
             members[damaged].engine.faults.misdirectNextWrite = Int(storageFaults.rng.next(below: 1 << 20))
         }
     }

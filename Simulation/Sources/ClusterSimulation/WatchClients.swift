@@ -116,16 +116,16 @@ struct WatchClients {
 extension Simulation {
     /// Whether watchers start streams on, and read from, member `index` now.
     private func servesWatches(_ index: Int) -> Bool {
-        members[index].core != nil && !members[index].isPaused && !members[index].isRetired
+        members[index].isRunning && !members[index].isPaused && !members[index].isRetired
     }
 
     /// Opens a stream for watcher `number` on member `index`, from its next revision.
     private func attach(_ number: Int, to index: Int) {
-        let store = members[index].core!.store
+        let current = members[index].withCore { $0.store.currentRevision }
         var cursor = WatchCursor(
             key: watchClients.clients[number].key, rangeEnd: watchClients.clients[number].rangeEnd,
             noPut: watchClients.clients[number].noPut, noDelete: watchClients.clients[number].noDelete,
-            startRevision: watchClients.clients[number].nextRevision, currentRevision: store.currentRevision)
+            startRevision: watchClients.clients[number].nextRevision, currentRevision: current)
         cursor.skipsRevisionAfterCatchUp = options.memberMutation == .watchSkipsRevisionAfterCatchUp
         watchClients.clients[number].member = index
         watchClients.clients[number].cursor = cursor
@@ -160,8 +160,10 @@ extension Simulation {
         guard let index = watchClients.clients[number].member, var cursor = watchClients.clients[number].cursor,
             !cursor.synced
         else { return }
-        let store = members[index].core!.store
-        let result = cursor.catchUp(from: store, window: watchClients.window, batch: watchClients.batch)
+        let (window, batch) = (watchClients.window, watchClients.batch)
+        let (result, current) = members[index].withCore { member in
+            (cursor.catchUp(from: member.store, window: window, batch: batch), member.store.currentRevision)
+        }
         watchClients.clients[number].cursor = cursor
         switch result {
         case .events(let events, _):
@@ -173,7 +175,7 @@ extension Simulation {
             if client.coveredFrom <= client.nextRevision - 1 {
                 client.stretches.append(client.coveredFrom...(client.nextRevision - 1))
             }
-            client.nextRevision = store.currentRevision + 1
+            client.nextRevision = current + 1
             client.coveredFrom = client.nextRevision
             watchClients.clients[number] = client
             attach(number, to: index)
@@ -185,13 +187,13 @@ extension Simulation {
     /// does, and resynchronises them after a snapshot.
     func publishToWatchClients(_ events: [StateMachine.Event], member index: Int, installedSnapshot: Bool) {
         recordEvents(events, member: index)
-        let store = members[index].core!.store
+        let current = members[index].withCore { $0.store.currentRevision }
         for number in watchClients.clients.indices where watchClients.clients[number].member == index {
             guard var cursor = watchClients.clients[number].cursor else { continue }
             let writable = now >= watchClients.clients[number].stalledUntil
             // As the server does: resynchronise from the new store's history before publishing.
             if installedSnapshot { cursor.fallOutOfSync() }
-            let delivered = cursor.publish(events, revision: store.currentRevision, writable: writable)
+            let delivered = cursor.publish(events, revision: current, writable: writable)
             watchClients.clients[number].cursor = cursor
             receive(delivered, by: number, through: cursor.nextRevision)
         }

@@ -238,7 +238,7 @@ extension Simulation {
         }
         operations.append(entry)
         record(.request(operation: operation, member: member))
-        if members[member].core == nil {
+        if !members[member].isRunning {
             finish(operation, .failed)
         } else {
             deliver(.request(operation: operation), to: member)
