@@ -117,7 +117,7 @@ extension Simulation {
                 request = .write(write, session: stamp)
             }
             if let response = members[index].core!.submit(request, id: RequestID(operation)) {
-                complete(operation, with: response, at: nil)
+                answer(operation, with: response, at: nil)
             } else {
                 members[index].waiting.insert(operation)
                 queue.schedule(.requestTimeout(operation: operation), at: now + options.requestTimeout)
@@ -208,7 +208,7 @@ extension Simulation {
             if let at = output.appliedAt[request] {
                 checkAnsweredEntry(ready.committedEntries.first { $0.index == at }, operation: operation, member: index)
             }
-            complete(operation, with: response, at: output.appliedAt[request])
+            answer(operation, with: response, at: output.appliedAt[request])
         }
         pump(index)
     }

@@ -118,6 +118,10 @@ public final class Simulation {
         case retry(operation: Int)
         /// `node` sees its connection from crashed member `peer` close.
         case peerLost(node: Int, peer: NodeID)
+        /// A client's request reaches `member` over the client network.
+        case clientArrive(operation: Int, member: Int)
+        /// A member's answer reaches the client over the client network.
+        case clientAnswer(operation: Int, response: ClientResponse, appliedAt: LogIndex)
     }
 
     // MARK: - State
@@ -200,7 +204,7 @@ public final class Simulation {
         rng = SeededGenerator(seed: options.seed)
         storageFaults = StorageFaultState(options: options)
         keyCount = 8 + Int(rng.next(below: 9))
-        clientCount = 8 + Int(rng.next(below: 21))
+        clientCount = 10 + Int(rng.next(below: 27))
         watchClients = WatchClients(seed: options.seed, keyCount: keyCount)
         let founders = (1...options.nodeCount).map { NodeID($0) }
         for id in founders {
@@ -410,6 +414,11 @@ public final class Simulation {
             unpause(index)
         case .requestTimeout(let operation):
             requestTimedOut(operation)
+        case .clientArrive(let operation, let member):
+            clientRequestArrived(operation, at: member)
+        case .clientAnswer(let operation, let response, let appliedAt):
+            guard operations[operation].outcome == .pending else { return }
+            complete(operation, with: response, at: appliedAt)
         case .retry(let operation):
             retryRequest(operation)
         }

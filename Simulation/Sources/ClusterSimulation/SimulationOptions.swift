@@ -100,6 +100,12 @@ public struct SimulationOptions: Sendable, Hashable {
     public var clientThinkTime: UInt64 = 5_000
     /// Probability of a leadership transfer per fault action.
     public var transferRate = 0.1
+    /// The client network: each request and each answer takes up to this long (uniformly
+    /// drawn, in microseconds) between a client and a member; 0 delivers them at once.
+    public var clientMaxDelay: UInt64 = 0
+    /// The client network: probability that a request or an answer is lost during the fault
+    /// phase (the client then times out, with an unknown outcome).
+    public var clientLossRate = 0.0
     /// How long a client waits before calling an outcome unknown.
     public var requestTimeout: UInt64 = 2_000_000
     /// How long after its first attempt a client keeps retrying a request that members refused
@@ -161,7 +167,8 @@ public struct SimulationOptions: Sendable, Hashable {
     /// append), the snapshot chunk size (1 KiB, 8 KiB or 1 MiB), the lease checkpoint interval
     /// (0.5 s, 2 s or the default), fsync stalls (none, 0.1% or 0.4% of batches: members make hundreds of
     /// batches a second) and clock jumps
-    /// (none, or 20% of fault actions).
+    /// (none, or 20% of fault actions); and the client network (requests and answers delayed up
+    /// to 0, 1 or 5 ms, and lost with probability 0, 0.2% or 1%).
     mutating func drawKnobs(seed: UInt64) {
         var rng = SeededGenerator(seed: seed ^ 0xB0661F7)
         preVote = rng.chance(0.75)
@@ -176,6 +183,8 @@ public struct SimulationOptions: Sendable, Hashable {
         leaseCheckpointMilliseconds = [500, 2_000, nil][Int(rng.next(below: 3))]
         fsyncStallRate = [0, 0.001, 0.004][Int(rng.next(below: 3))]
         clockJumpRate = rng.chance(0.5) ? 0.2 : 0
+        clientMaxDelay = [0, 1_000, 5_000][Int(rng.next(below: 3))]
+        clientLossRate = [0, 0, 0.002, 0.01][Int(rng.next(below: 4))]
     }
 
     /// The drawn settings and fault mix in one line (printed with `simulate --verbose`).
@@ -188,9 +197,10 @@ public struct SimulationOptions: Sendable, Hashable {
         let leases = "lease checkpoint \(checkpoint) auto-compaction \(autoCompaction != nil)"
         let network =
             "loss \(dropRate) dup \(duplicateRate) delay ≤\(maxDelay / 1_000) ms fsync ≤\(maxSyncLatency / 1_000) ms stalls \(fsyncStallRate)"
+        let clients = "client delay ≤\(clientMaxDelay / 1_000) ms loss \(clientLossRate)"
         let faults =
             "faults every \(meanTimeBetweenFaults / 1_000) ms quorum loss \(allowQuorumLoss) membership \(faultWeights[5] > 0) disk \(storageFaults != nil)"
-        return "knobs: \(switches) | \(timing) | \(replication) | \(leases) | \(network) | \(faults)"
+        return "knobs: \(switches) | \(timing) | \(replication) | \(leases) | \(network) | \(clients) | \(faults)"
     }
 
     /// A run with no faults at all and the members' default settings instead of drawn knobs
@@ -206,6 +216,8 @@ public struct SimulationOptions: Sendable, Hashable {
         options.leaseCheckpointMilliseconds = nil
         options.fsyncStallRate = 0
         options.clockJumpRate = 0
+        options.clientMaxDelay = 0
+        options.clientLossRate = 0
         options.dropRate = 0
         options.duplicateRate = 0
         options.maxDelay = 2_000

@@ -240,10 +240,50 @@ extension Simulation {
         record(.request(operation: operation, member: member))
         if !members[member].isRunning {
             finish(operation, .failed)
-        } else {
+        } else if options.clientMaxDelay == 0 && options.clientLossRate == 0 {
             deliver(.request(operation: operation), to: member)
+        } else {
+            // Over the client network: the client gives up after its timeout whatever happens.
+            queue.schedule(.requestTimeout(operation: operation), at: now + options.requestTimeout)
+            if !clientMessageLost() {
+                queue.schedule(.clientArrive(operation: operation, member: member), at: now + clientDelay())
+            }
         }
         return operation
+    }
+
+    /// Whether a client request or answer is lost (only during the fault phase).
+    func clientMessageLost() -> Bool {
+        inFaultPhase && options.clientLossRate > 0 && rng.chance(options.clientLossRate)
+    }
+
+    /// A delay on the client network.
+    func clientDelay() -> UInt64 {
+        options.clientMaxDelay == 0 ? 0 : rng.next(below: options.clientMaxDelay + 1)
+    }
+
+    /// A request crossed the client network: the member takes it, or the client finds the
+    /// connection refused (the member went down meanwhile) and the request was never sent.
+    func clientRequestArrived(_ operation: Int, at member: Int) {
+        guard operations[operation].outcome == .pending else { return }
+        guard members[member].isRunning else {
+            finish(operation, .failed)
+            return
+        }
+        deliver(.request(operation: operation), to: member)
+    }
+
+    /// A member answers a request: over the client network (delayed, or lost during the fault
+    /// phase) or at once. A read's applied index is taken now, where it was served.
+    func answer(_ operation: Int, with response: ClientResponse, at index: LogIndex?) {
+        guard options.clientMaxDelay != 0 || options.clientLossRate != 0 else {
+            complete(operation, with: response, at: index)
+            return
+        }
+        let member = operations[operation].member
+        let appliedAt = index ?? members[member].withCore { $0.appliedIndex }
+        guard !clientMessageLost() else { return }
+        queue.schedule(.clientAnswer(operation: operation, response: response, appliedAt: appliedAt), at: now + clientDelay())
     }
 
     func clientRequest(for kind: Operation.Kind) -> ClientRequest {
@@ -319,16 +359,12 @@ extension Simulation {
                 .value(kv.map { String(decoding: $0.value, as: UTF8.self) }, version: kv?.version ?? 0)
             }
             checkSnapshotRead(keys: keys, kvs: kvs, revision: txn.revision, operation: operation)
+            checkReadIndex(operation, servedAt: appliedAt)
             statistics.readsServed += 1
         case (.get, .range(let range)):
             let kv = range.kvs.first
             operations[operation].output = .value(kv.map { String(decoding: $0.value, as: UTF8.self) }, version: kv?.version ?? 0)
-            if options.checksReadIndexes && appliedAt < operations[operation].requiredIndex {
-                fail(
-                    "linearizable read",
-                    "read \(operation) on member \(members[operations[operation].member].id) was served at applied index \(appliedAt), but index \(operations[operation].requiredIndex) was committed (or a write there acknowledged) before the read began"
-                )
-            }
+            checkReadIndex(operation, servedAt: appliedAt)
             statistics.readsServed += 1
         case (.leaseGrant, .write(.leaseGrant(let grant))):
             leaseRecords[grant.id] = LeaseRecord(ttl: grant.ttl, lastAcknowledged: operations[operation].sent)
@@ -386,6 +422,16 @@ extension Simulation {
             return
         }
         finish(operation, .succeeded(index: appliedAt))
+    }
+
+    /// A read must be served at an applied index no older than what was committed (or a write
+    /// acknowledged there) before it began.
+    func checkReadIndex(_ operation: Int, servedAt appliedAt: LogIndex) {
+        guard options.checksReadIndexes && appliedAt < operations[operation].requiredIndex else { return }
+        fail(
+            "linearizable read",
+            "read \(operation) on member \(members[operations[operation].member].id) was served at applied index \(appliedAt), but index \(operations[operation].requiredIndex) was committed (or a write there acknowledged) before the read began"
+        )
     }
 
     func finish(_ operation: Int, _ outcome: Outcome) {
