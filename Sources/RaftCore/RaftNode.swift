@@ -390,12 +390,14 @@ public struct RaftNode: Sendable {
         // A leader whose term and vote are already durable may send appends and heartbeats
         // before this batch is (see Ready.leaderMessages).
         let mayLeadBeforePersisting = role == .leader && hardState.term == lastHardState.term && hardState.vote == lastHardState.vote
+        let termOrVoteChanged = hardState.term != lastHardState.term || hardState.vote != lastHardState.vote
         if hardState != lastHardState {
             ready.hardState = hardState
             lastHardState = hardState
         }
         ready.entries = Array(log.unstableEntries)
         ready.snapshot = unstableSnapshot
+        ready.mustSync = termOrVoteChanged || !ready.entries.isEmpty || ready.snapshot != nil
         if log.applied < log.committed {
             ready.committedEntries = log.entries(from: log.applied + 1, through: log.committed, maxBytes: .max)
         }

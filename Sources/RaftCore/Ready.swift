@@ -2,8 +2,9 @@
 ///
 /// The contract, in order (the shell must not call anything else on the node between
 /// ``RaftNode/ready()`` and ``RaftNode/advance(_:)``):
-/// 1. Make `snapshot`, `entries` and `hardState` durable (fsync), atomically if storage allows.
-///    Writing entry *i* discards every previously stored entry at index *i* or above.
+/// 1. Make `snapshot`, `entries` and `hardState` durable (fsync, when `mustSync`), atomically if
+///    storage allows. Writing entry *i* discards every previously stored entry at index *i* or
+///    above.
 /// 2. Only then send `messages`. (A vote or an acknowledgement therefore never leaves a member
 ///    before the state it promises is on disk.) `leaderMessages` may be sent at any time, best
 ///    before step 1 so that followers write in parallel with the leader.
@@ -33,6 +34,14 @@ public struct Ready: Sendable {
     public var readStates: [ReadState] = []
     /// The new leader and role, when either changed.
     public var softState: SoftState?
+    /// Whether step 1 must be synced: there are entries or a snapshot to store, or the term or
+    /// the vote changed. A hard state that only moves the commit index may be written without
+    /// an fsync (etcd-raft's `MustSync`): the commit index is volatile state in Raft, so a crash
+    /// that loses it only makes the member learn it again from its leader; storage that keeps
+    /// writes in order (one write-ahead log) makes it durable with the next synced write, and
+    /// never keeps a later applied index without it. True unless ``RaftNode/ready()`` found
+    /// the batch needs no fsync.
+    public var mustSync = true
 
     /// Whether there is nothing to do.
     public var isEmpty: Bool {

@@ -104,10 +104,11 @@ public final class MemberStorage {
     }
 
     /// Step 1 of a batch: makes the Ready's snapshot, entries and hard state durable in one
-    /// synced write. Call before sending any of the Ready's messages.
+    /// write, synced when the Ready requires it (``Ready/mustSync``: not for a hard state that
+    /// only moves the commit index). Call before sending any of the Ready's messages.
     public func persist(_ ready: Ready) throws(StorageError) {
         guard !ready.entries.isEmpty || ready.hardState != nil || ready.snapshot != nil else { return }
-        try log.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+        try log.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot, sync: ready.mustSync)
     }
 
     /// Step 3 of a batch: writes the state machine's changes with the applied index in one

@@ -246,10 +246,11 @@ public final class RaftLogStore {
         bounds = update.bounds
     }
 
-    /// Durably persists a ``Ready``'s snapshot, entries and hard state in one synced batch
-    /// (see ``prepareAppend(entries:hardState:snapshot:)``).
-    public func append(entries: [LogEntry], hardState: HardState?, snapshot: Snapshot? = nil) throws(StorageError) {
-        try write(prepareAppend(entries: entries, hardState: hardState, snapshot: snapshot), sync: true)
+    /// Persists a ``Ready``'s snapshot, entries and hard state in one batch (see
+    /// ``prepareAppend(entries:hardState:snapshot:)``), synced unless `sync` is false (a batch
+    /// that only moves the commit index, ``Ready/mustSync``).
+    public func append(entries: [LogEntry], hardState: HardState?, snapshot: Snapshot? = nil, sync: Bool = true) throws(StorageError) {
+        try write(prepareAppend(entries: entries, hardState: hardState, snapshot: snapshot), sync: sync)
     }
 
     /// Durably stores a snapshot of this member's own state machine, keeping the entries.

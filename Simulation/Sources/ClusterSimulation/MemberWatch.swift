@@ -29,6 +29,9 @@ struct MemberWatch {
     }
 
     var baseline = Baseline()
+    /// The highest commit index written without a sync since the last synced batch (the next
+    /// synced write makes it durable too).
+    var unsyncedCommit: LogIndex = 0
     /// The highest acknowledgement sent in the member's current term.
     var acknowledgement: Acknowledgement?
     /// The term at the last check.
@@ -116,7 +119,13 @@ extension Simulation {
     /// log as the core now counts it stable.
     func watchDurable(_ index: Int, _ ready: Ready) {
         guard members[index].isRunning else { return }
-        let commit = ready.hardState?.commit ?? watches[index].baseline.commit
+        guard ready.mustSync else {
+            // Written, not synced: a crash may lose it until a later batch is synced.
+            if let commit = ready.hardState?.commit { watches[index].unsyncedCommit = max(watches[index].unsyncedCommit, commit) }
+            return
+        }
+        let commit = max(ready.hardState?.commit ?? watches[index].baseline.commit, watches[index].unsyncedCommit)
+        watches[index].unsyncedCommit = 0
         watches[index].baseline = members[index].withCore { core in
             let last = core.raft.stableIndex
             return MemberWatch.Baseline(
@@ -143,6 +152,7 @@ extension Simulation {
         if options.checksProtocolRules { compareWithBaseline(index, raft) }
         watches[index].term = raft.term
         watches[index].inputTerm = 0
+        watches[index].unsyncedCommit = 0
         watches[index].ticks = 0
         watches[index].leaderTerm = 0
         checkAcknowledgementsKept(index, raft)
