@@ -65,8 +65,12 @@ struct HonestCheckTests {
         sim.crash(follower)
         let checked = try ChecksummedEngine(wrapping: sim.members[Int(follower) - 1].engine)
         let hardState = try #require(try checked.get(RaftLogStore.Keys.hardState).flatMap(HardState.init(decoding:)))
-        // The applied index goes back with it (a member restarts with the higher of the two).
-        let regressed = HardState(term: hardState.term, vote: hardState.vote, commit: hardState.commit - 1)
+        // Below what the checker saw synced (a commit written without a sync, which a crash may
+        // keep, can be higher). The applied index goes back with it (a member restarts with the
+        // higher of the two).
+        let synced = sim.syncedCommit(of: follower)
+        try #require(synced > 0 && synced <= hardState.commit)
+        let regressed = HardState(term: hardState.term, vote: hardState.vote, commit: synced - 1)
         var batch = StorageBatch([.put(key: RaftLogStore.Keys.hardState, value: regressed.encoded())])
         AppliedIndex.put(regressed.commit, into: &batch)
         try checked.write(batch, sync: true)

@@ -143,6 +143,12 @@ extension Simulation {
         watches[index].baseline.lastTerm = termBeforeBatch ?? 0
     }
 
+    /// The commit index the checker knows member `id` made durable (testing: the baseline a
+    /// restart is compared with).
+    @_spi(Testing) public func syncedCommit(of id: NodeID) -> LogIndex {
+        watches[Int(id) - 1].baseline.commit
+    }
+
     // MARK: - Checks
 
     /// Takes up watching a member that just restarted: compares it with what it had made
