@@ -31,19 +31,19 @@ struct MutationSweepTests {
         Case(mutation: "commitOldTermByCounting", seeds: 1...5),  // seed 1: leader commit rule
         Case(mutation: "forgetVoteOnRestart", seeds: 1...5),  // seed 1: durable vote
         Case(mutation: "readWithoutQuorumCheck", seeds: 8...11),  // seed 8: linearizable read
-        Case(mutation: "forgetTermOnRestart", seeds: 1...5),  // seed 2: durable term
+        Case(mutation: "forgetTermOnRestart", seeds: 1...5),  // seed 4: durable vote
         Case(mutation: "truncateOnStaleAppend", seeds: 1...5),  // seed 1: acknowledged entries kept
         Case(mutation: "acceptStaleTermAppend", seeds: 1...5),  // seed 5: stale leader refused
-        Case(mutation: "voteForStaleLog", seeds: 6...9),  // seed 6: leader completeness
+        Case(mutation: "voteForStaleLog", seeds: 7...10),  // seed 7: leader completeness
         Case(mutation: "preVoteBumpsTerm", seeds: 1...5),  // seed 1: term changes
         Case(mutation: "installStaleSnapshot", seeds: 1...5),  // seed 1: commit monotonicity
         Case(mutation: "matchMovesBackwards", seeds: 1...5),  // seed 1: match index monotonicity
         Case(mutation: "ignoreCheckQuorum", seeds: 19...22),  // seed 19: check quorum
-        Case(mutation: "removedLeaderKeepsLeading", seeds: 31...34),  // seed 31: removed leader steps down
+        Case(mutation: "removedLeaderKeepsLeading", seeds: 44...47),  // seed 44: removed leader steps down
         Case(mutation: "concurrentConfChanges", seeds: 1...5),  // seed 4: one membership change at a time
-        Case(mutation: "renewLeaseWithoutConfirmingLeadership", seeds: 40...43),  // seed 40: lease renewal
+        Case(mutation: "renewLeaseWithoutConfirmingLeadership", seeds: 24...27),  // seed 24: lease safety
         Case(mutation: "applySessionWritesWithoutDeduplication", seeds: 1...5),  // seed 1: exactly-once
-        Case(mutation: "acceptDamagedRecords", seeds: 16...19),  // seed 16: recovery
+        Case(mutation: "acceptDamagedRecords", seeds: 1...5),  // seed 2: storage corruption
         Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 2: state machine safety
         Case(mutation: "watchSkipsRevisionAfterCatchUp", seeds: 1...5),  // seed 1: watch delivery
         Case(mutation: "lockWritesWithoutFencing", seeds: 1...5),  // seed 1: lock fencing

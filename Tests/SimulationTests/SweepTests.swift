@@ -89,8 +89,8 @@ struct SweepTests {
         // deposed: more reads reach the deposed leader.
         options.leaderWaitMilliseconds = 0
         // Without sessions every unknown write stays unknown, and long write intervals widen the
-        // search: with the client network, one key of these 60 seeds needs more than the default
-        // 2,000,000 steps to be proven linearizable.
+        // search: with the client network, one key of these 60 seeds needed more than 2,000,000
+        // steps to be proven linearizable.
         options.linearizabilityStepBudget = 50_000_000
         return options
     }

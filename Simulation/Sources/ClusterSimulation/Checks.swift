@@ -324,8 +324,15 @@ extension Simulation {
                 .lockAcquire, .lockQueue, .lockedWrite, .lockRelease:
                 continue
             }
-            // A retried write is one write: its last attempt stands for it.
-            if operation.isRetried { continue }
+            // A write retried in its session is one write (the server applies it once): its last
+            // attempt stands for it. Without a session an earlier attempt whose outcome was unknown
+            // may have applied as well: it is a write of its own, with an unknown outcome.
+            if operation.isRetried {
+                if operation.session == nil && operation.isWrite && operation.outcome == .unknown {
+                    for input in inputs { history.appendUnknown(client: number, input, call: Int64(operation.sent)) }
+                }
+                continue
+            }
             for (position, input) in inputs.enumerated() {
                 switch operation.outcome {
                 case .succeeded:
@@ -340,7 +347,8 @@ extension Simulation {
             }
         }
         statistics.historyLength = history.count
-        switch LinearizabilityChecker(model: KeyValueModel(), stepBudget: options.linearizabilityStepBudget).check(history) {
+        let checker = LinearizabilityChecker(model: KeyValueModel(), stepBudget: options.linearizabilityStepBudget)
+        switch checker.check(history.forgettingUnobservedValues()) {
         case .ok:
             return true
         case .unknown(let partitions):

@@ -28,6 +28,13 @@ extension Simulation {
         } else if conf.voters.count > 3 && rng.chance(0.5) {
             let voters = conf.voters.sorted()
             let target = voters[Int(rng.next(below: UInt64(voters.count)))]
+            // The target stops before its removal commits: the voters left running, not counting
+            // the member whose disk may be damaged (it may be kept down for good), must still be
+            // a quorum of the configuration that includes the target.
+            let healthy = voters.filter {
+                $0 != target && !members[Int($0) - 1].isRetired && Int($0) - 1 != storageFaults.damagedMember
+            }
+            guard healthy.count > voters.count / 2 else { return }
             if target != leader { retire(target) }
             change = ConfChange(.removeNode, node: target)
         } else if members.count < options.nodeCount + 3 {

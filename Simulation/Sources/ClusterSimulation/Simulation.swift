@@ -101,6 +101,8 @@ public final class Simulation {
         public var lockWrites = 0
         public var lockWritesRefused = 0
         public var lockPauses = 0
+        /// Writes retried without a session that were applied twice (allowed, and modelled).
+        public var writesAppliedTwice = 0
     }
 
     /// What the event queue holds: everything that happens at a simulated time.

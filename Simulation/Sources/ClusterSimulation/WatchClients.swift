@@ -80,6 +80,11 @@ struct WatchClients {
     var batch: Int
     /// Every applied revision's events, as the first member to apply it produced them.
     var eventRecord: [Int64: [WatchedEvent]] = [:]
+    /// Values of writes a client sent again without a session, and the first revision each put
+    /// value was applied at: a retried value at a second revision is a write applied twice
+    /// (which the history allows).
+    var retriedPlainValues: Set<String> = []
+    var firstRevisionOfValue: [[UInt8]: Int64] = [:]
     /// The same events by key, in revision order (revisions are first applied in order).
     var eventsByKey: [[UInt8]: [WatchedEvent]] = [:]
 
@@ -221,6 +226,21 @@ extension Simulation {
             } else {
                 watchClients.eventRecord[revision] = batch
                 for event in batch { watchClients.eventsByKey[event.key, default: []].append(event) }
+                countDoubleApplications(batch)
+            }
+        }
+    }
+
+    /// Counts writes retried without a session that were applied a second time.
+    private func countDoubleApplications(_ batch: [WatchedEvent]) {
+        guard options.retriesUnknownWrites else { return }
+        for event in batch where event.kind == .put {
+            guard let first = watchClients.firstRevisionOfValue[event.value] else {
+                watchClients.firstRevisionOfValue[event.value] = event.revision
+                continue
+            }
+            if first != event.revision && watchClients.retriedPlainValues.contains(String(decoding: event.value, as: UTF8.self)) {
+                statistics.writesAppliedTwice += 1
             }
         }
     }

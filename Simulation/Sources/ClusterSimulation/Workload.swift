@@ -91,6 +91,15 @@ extension Simulation {
 
         /// Whether the operation belongs in the key/value history (puts, gets, deletes and
         /// compare-and-swaps).
+        /// The value a put, compare-and-swap or multi-key put writes.
+        var writtenValue: String? {
+            switch kind {
+            case .put(_, let value), .multiPut(_, let value): value
+            case .compareAndSwap(_, _, let new): new
+            default: nil
+            }
+        }
+
         var isKeyValue: Bool {
             if case .get = kind { return true }
             if case .multiGet = kind { return true }
@@ -466,6 +475,13 @@ extension Simulation {
             }
             if outcome != .unknown { writeSessions[client]?.outstanding.remove(stamp.sequence) }
         }
+        if op.session == nil, options.retriesUnknownWrites, outcome == .unknown, inFaultPhase, case .put = op.kind,
+            op.client != nil, op.attempt < 1
+        {
+            // No session: the put is sent again as a new write, and may apply twice.
+            queue.schedule(.retry(operation: operation), at: now + randomInterval(options.clientThinkTime))
+            return
+        }
         if op.isKeyValue {
             switch outcome {
             case .succeeded: statistics.operationsAcknowledged += 1
@@ -514,6 +530,9 @@ extension Simulation {
             // write again, in the same session, to any member; the server applies it once.
             // (A read whose answer did not come is simply asked again.)
             if previous.session != nil { statistics.sessionRetries += 1 } else { statistics.clientRetries += 1 }
+            if previous.session == nil, previous.isWrite, let value = previous.writtenValue {
+                watchClients.retriedPlainValues.insert(value)
+            }
             target = pickTarget()
         } else {
             // Refused before it was proposed: to the leader the refusal named, or else to the

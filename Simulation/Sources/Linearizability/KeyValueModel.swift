@@ -135,30 +135,22 @@ extension History where Model == KeyValueModel {
     public static var unobservedValue: String { "\u{1}unobserved" }
 
     /// The same history, with the value written by each write whose outcome is unknown replaced
-    /// by ``unobservedValue`` when no other operation mentions that value (no read returned it,
-    /// no compare-and-swap expected it, no other write wrote it).
+    /// by ``unobservedValue`` when no operation observes that value (no read returned it, no
+    /// compare-and-swap expected it).
     ///
-    /// The model compares values only for equality with values that operations mention, so such
-    /// a value behaves exactly as the placeholder does, and the verdict cannot change. What
-    /// changes is that these writes become interchangeable (equal inputs), so the checker need
-    /// not try every subset of them: after a crash, dozens of writes are left unanswered.
+    /// The model compares a key's value only with values that reads returned or that
+    /// compare-and-swaps expected, so such a value behaves exactly as the placeholder does, and
+    /// the verdict cannot change. What changes is that these writes become interchangeable
+    /// (equal inputs), so the checker need not try every subset of them: after a crash, dozens
+    /// of writes are left unanswered, and a client that retries a write without a session
+    /// leaves two unknown writes of the same value.
     public func forgettingUnobservedValues() -> History {
-        var mentions: [String: Int] = [:]
-        func mention(_ value: String?) {
-            if let value { mentions[value, default: 0] += 1 }
-        }
+        var observed: Set<String> = []
         for operation in operations {
-            switch operation.input {
-            case .get, .delete: break
-            case .put(_, let value): mention(value)
-            case .compareAndSwap(_, let expected, let new):
-                mention(expected)
-                mention(new)
-            case .compareVersionAndSwap(_, _, let new): mention(new)
-            }
-            if case .value(let value, _)? = operation.output { mention(value) }
+            if case .compareAndSwap(_, let expected?, _) = operation.input { observed.insert(expected) }
+            if case .value(let value?, _)? = operation.output { observed.insert(value) }
         }
-        func forgotten(_ value: String) -> String { mentions[value] == 1 ? Self.unobservedValue : value }
+        func forgotten(_ value: String) -> String { observed.contains(value) ? value : Self.unobservedValue }
         return History(
             operations.map { operation in
                 guard operation.returnTime == nil else { return operation }
