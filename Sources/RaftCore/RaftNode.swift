@@ -68,6 +68,14 @@ public struct RaftNode: Sendable {
     var lastHardState: HardState
     var lastSoftState = SoftState(leader: noNode, role: .follower)
     var awaitingAdvance = false
+    /// The term and vote as the shell last made them durable (set by ``advance(_:)``): while a
+    /// ``Ready`` is in flight, a term or vote changed since is not durable yet.
+    var durableTerm: Term
+    var durableVote: NodeID
+    /// A snapshot received whole, with its sender and the term it was received in: the next
+    /// ``ready()`` installs it, so that a batch in flight applies and stores what it holds
+    /// before the log is replaced, and the applied index never runs ahead of the state machine.
+    var snapshotAwaitingBatch: (snapshot: Snapshot, from: NodeID, term: Term)?
 
     /// Marks a vote request made for a leader transfer, which voters grant despite a live leader.
     static let transferContext: UInt64 = 1
@@ -95,6 +103,8 @@ public struct RaftNode: Sendable {
         term = state.hardState.term
         vote = state.hardState.vote
         lastHardState = state.hardState
+        durableTerm = state.hardState.term
+        durableVote = state.hardState.vote
         rng = SeededGenerator(seed: settings.randomSeed)
         resetRandomizedElectionTimeout()
     }
@@ -134,7 +144,6 @@ public struct RaftNode: Sendable {
 
     /// Advances logical time by one tick (the shell's heartbeat interval).
     public mutating func tick() {
-        precondition(!awaitingAdvance, "tick() between ready() and advance()")
         if role == .leader {
             tickLeader()
         } else {
@@ -148,7 +157,6 @@ public struct RaftNode: Sendable {
 
     /// Starts an election now (with a pre-vote first when PreVote is on).
     public mutating func campaign() {
-        precondition(!awaitingAdvance, "campaign() between ready() and advance()")
         guard isPromotable, role != .leader else { return }
         campaign(settings.preVote ? .preElection : .election)
     }
@@ -163,7 +171,6 @@ public struct RaftNode: Sendable {
     /// refuse. A flapping link thus costs at most a failed pre-vote: the leader's next heartbeat
     /// makes the member follow it again in the same term.
     public mutating func peerConnectionLost(_ peer: NodeID) {
-        precondition(!awaitingAdvance, "peerConnectionLost() between ready() and advance()")
         guard settings.preVote, settings.checkQuorum, role == .follower, peer == leader, peer != noNode, isPromotable else {
             return
         }
@@ -184,7 +191,6 @@ public struct RaftNode: Sendable {
     /// - Throws: ``ProposalError`` when the proposal cannot be accepted here.
     @discardableResult
     public mutating func propose(_ data: [UInt8]) throws(ProposalError) -> LogPosition? {
-        precondition(!awaitingAdvance, "propose() between ready() and advance()")
         guard role == .leader else {
             guard settings.forwardProposals, leader != noNode else { throw .notLeader(leader: leader) }
             // The message names the term whose leader it is for (in `logTerm`): a leader of any
@@ -201,7 +207,6 @@ public struct RaftNode: Sendable {
     /// Proposes a membership change. Only the leader accepts one, and only when the previous
     /// change and an entry of its own term have been applied.
     public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
-        precondition(!awaitingAdvance, "proposeConfChange() between ready() and advance()")
         guard role == .leader else { throw .notLeader(leader: leader) }
         guard pendingConfIndex <= log.applied || settings.mutation == .concurrentConfChanges else { throw .confChangePending }
         switch change.kind {
@@ -226,7 +231,6 @@ public struct RaftNode: Sendable {
     /// context appears in a later ``Ready``; serve the read once the applied index reaches it.
     /// - Throws: ``ProposalError/notLeader(leader:)`` when no leader is known.
     public mutating func readIndex(context: UInt64) throws(ProposalError) {
-        precondition(!awaitingAdvance, "readIndex() between ready() and advance()")
         if role == .leader {
             handleReadRequest(context: context, from: id)
         } else if leader != noNode {
@@ -240,7 +244,6 @@ public struct RaftNode: Sendable {
     /// On a follower the request is forwarded to the leader. Proposals are refused meanwhile;
     /// the transfer is abandoned after an election timeout.
     public mutating func transferLeadership(to target: NodeID) {
-        precondition(!awaitingAdvance, "transferLeadership() between ready() and advance()")
         guard role == .leader else {
             if leader != noNode && leader != target {
                 send(RaftMessage(kind: .transferLeader, from: id, to: leader, term: 0, context: target))
@@ -265,7 +268,6 @@ public struct RaftNode: Sendable {
     /// Gives the node a snapshot with data, at or after the latest one and at most at the applied
     /// index, to send to followers whose entries were compacted away. Nothing is compacted.
     public mutating func provideSnapshot(_ snapshot: Snapshot) {
-        precondition(!awaitingAdvance, "provideSnapshot() between ready() and advance()")
         let index = snapshot.metadata.index
         precondition(index <= log.applied, "snapshot at \(index) is beyond the applied index \(log.applied)")
         precondition(index >= (latestSnapshot?.metadata.index ?? 0), "snapshot at \(index) is older than the latest one")
@@ -316,7 +318,6 @@ public struct RaftNode: Sendable {
     /// the start. The shell checks the snapshot's data here, before anything is persisted, so that
     /// data it could not install is never stored.
     public mutating func step(_ message: RaftMessage, acceptingSnapshot accepts: (Snapshot) -> Bool) {
-        precondition(!awaitingAdvance, "step() between ready() and advance()")
         guard message.to == id, message.hasConsistentEntries else { return }
         let forwarded = message.kind == .propose || message.kind == .readIndex || message.kind == .transferLeader
         if !forwarded {
@@ -371,13 +372,21 @@ public struct RaftNode: Sendable {
         (role == .leader && (broadcastPending || readRoundPending)) || reportedHardState != lastHardState
             || !log.unstableEntries.isEmpty || unstableSnapshot != nil || !messages.isEmpty
             || log.applied < log.committed || !readStates.isEmpty
-            || SoftState(leader: leader, role: role) != lastSoftState
+            || SoftState(leader: leader, role: role) != lastSoftState || snapshotAwaitingBatch != nil
     }
 
     /// Returns the work accumulated since the last call. Carry it out as ``Ready`` describes,
     /// then call ``advance(_:)`` before calling anything else on the node.
     public mutating func ready() -> Ready {
         precondition(!awaitingAdvance, "ready() called twice without advance()")
+        if let (snapshot, from, receivedTerm) = snapshotAwaitingBatch {
+            snapshotAwaitingBatch = nil
+            // Only by the follower that received it, in the same term, and only if it is still
+            // ahead of the commit index; otherwise the leader sends it again if it must.
+            if role == .follower && term == receivedTerm && snapshot.metadata.index > log.committed {
+                install(snapshot, from: from)
+            }
+        }
         if role == .leader {
             if broadcastPending {
                 broadcastPending = false
@@ -440,7 +449,71 @@ public struct RaftNode: Sendable {
             log.applied = entry.index
             if entry.kind == .confChange, let change = ConfChange(decoding: entry.data) { applyConfChange(change) }
         }
+        if let hardState = ready.hardState {
+            durableTerm = hardState.term
+            durableVote = hardState.vote
+        }
         if role == .leader && maybeCommit() { broadcastPending = true }
+    }
+
+    /// Takes the entries that became committed while the last ``Ready`` was in flight and that
+    /// are stored here (a leader's own log counts toward a commit only once it is stored, so for
+    /// a leader the commit often advances in ``advance(_:)`` itself), and marks them applied:
+    /// the caller applies them at once, in order, as if they had been the Ready's last
+    /// `committedEntries`. This saves a whole batch per write. Membership changes among them
+    /// take effect now. Call only after ``advance(_:)``, before the next ``ready()``.
+    public mutating func takeCommittedEntries() -> [LogEntry] {
+        precondition(!awaitingAdvance, "takeCommittedEntries() between ready() and advance()")
+        let through = min(log.committed, log.stableIndex)
+        guard log.applied < through else { return [] }
+        let entries = log.entries(from: log.applied + 1, through: through, maxBytes: .max)
+        for entry in entries {
+            log.applied = entry.index
+            if entry.kind == .confChange, let change = ConfChange(decoding: entry.data) { applyConfChange(change) }
+        }
+        if role == .leader && maybeCommit() { broadcastPending = true }
+        return entries
+    }
+
+    /// Takes the messages that may leave while a ``Ready`` is still being made durable: a
+    /// leader's appends, heartbeats, snapshot chunks and read answers when its term and vote are
+    /// durable (as ``Ready/leaderMessages``), heartbeat answers (they promise nothing stored),
+    /// and requests forwarded to the leader. Appends for proposals made meanwhile go out here
+    /// too, so that followers store them while this member syncs.
+    ///
+    /// Everything else (acknowledgements of entries, votes, anything sent after a term change)
+    /// stays for the next ``ready()``, whose `messages` leave only once that batch, and so
+    /// everything before it, is durable. A shell that carries out one ``Ready`` at a time calls
+    /// this after feeding the node input between ``ready()`` and ``advance(_:)``; calling it at
+    /// any other time is allowed too.
+    public mutating func takeImmediateMessages() -> [RaftMessage] {
+        let leadsDurably = role == .leader && term == durableTerm && vote == durableVote
+        if leadsDurably {
+            if broadcastPending {
+                broadcastPending = false
+                broadcastAppend()
+            }
+            if readRoundPending { broadcastHeartbeat() }
+        }
+        guard !messages.isEmpty else { return [] }
+        var immediate: [RaftMessage] = []
+        var deferred: [RaftMessage] = []
+        for message in messages {
+            let leaves: Bool
+            switch message.kind {
+            case .appendEntries, .heartbeat, .installSnapshot, .readIndexResponse:
+                leaves = leadsDurably && message.term == term
+            case .heartbeatResponse, .propose, .readIndex, .transferLeader:
+                leaves = true
+            case .appendResponse, .voteResponse:
+                leaves = settings.mutation == .acknowledgeBeforeStoring
+            default:
+                leaves = false
+            }
+            if leaves { immediate.append(message) } else { deferred.append(message) }
+        }
+        messages = deferred
+        return immediate
     }
 
     private var reportedHardState: HardState {
@@ -744,7 +817,8 @@ public struct RaftNode: Sendable {
     private mutating func maybeCommit() -> Bool {
         let voters = confState.voters
         guard !voters.isEmpty else { return false }
-        let matches = voters.map { $0 == id ? log.stableIndex : (progress[$0]?.match ?? 0) }.sorted(by: >)
+        let own = settings.mutation == .countOwnUnstoredEntries ? log.lastIndex : log.stableIndex
+        let matches = voters.map { $0 == id ? own : (progress[$0]?.match ?? 0) }.sorted(by: >)
         let candidate = matches[confState.quorum - 1]
         guard candidate > log.committed else { return false }
         guard log.term(at: candidate) == term || settings.mutation == .commitOldTermByCounting else { return false }
@@ -1012,9 +1086,15 @@ public struct RaftNode: Sendable {
                     rejectHint: 0))
             return
         }
-        log.restore(metadata)
-        unstableSnapshot = incoming
-        send(RaftMessage(kind: .appendResponse, from: id, to: message.from, term: term, index: metadata.index))
+        // The next batch installs it: a batch in flight (being stored, applied or written)
+        // finishes first, and until then the applied index stays that of the state machine.
+        snapshotAwaitingBatch = (incoming, message.from, term)
+    }
+
+    private mutating func install(_ snapshot: Snapshot, from leader: NodeID) {
+        log.restore(snapshot.metadata)
+        unstableSnapshot = snapshot
+        send(RaftMessage(kind: .appendResponse, from: id, to: leader, term: term, index: snapshot.metadata.index))
     }
 
     private mutating func send(_ message: RaftMessage) {

@@ -83,4 +83,10 @@ public struct RaftSettings: Sendable, Hashable {
     /// Accept a membership change while an earlier one is not yet applied (two changes in
     /// flight, each judged against a configuration the other is about to change).
     case concurrentConfChanges
+    /// Send acknowledgements of entries and votes while the batch that stores them is still in
+    /// flight (a crash then loses what the member promised).
+    case acknowledgeBeforeStoring
+    /// A leader counts its own log toward a commit up to its last entry, stored or not (etcd
+    /// #14370's single-member bug, in any group size).
+    case countOwnUnstoredEntries
 }

@@ -1,7 +1,10 @@
 /// A batch of work the shell must carry out, returned by ``RaftNode/ready()``.
 ///
-/// The contract, in order (the shell must not call anything else on the node between
-/// ``RaftNode/ready()`` and ``RaftNode/advance(_:)``):
+/// The contract, in order. Between ``RaftNode/ready()`` and ``RaftNode/advance(_:)`` the shell
+/// may keep feeding the node ticks, messages and proposals (so that heartbeats, votes and reads
+/// keep flowing while a slow fsync runs), and send what ``RaftNode/takeImmediateMessages()``
+/// returns; it must not call ``RaftNode/ready()`` again or ``RaftNode/compact(with:retainingEntries:)``
+/// until it has advanced:
 /// 1. Make `snapshot`, `entries` and `hardState` durable (fsync, when `mustSync`), atomically if
 ///    storage allows. Writing entry *i* discards every previously stored entry at index *i* or
 ///    above.

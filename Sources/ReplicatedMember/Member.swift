@@ -185,6 +185,9 @@ public struct BatchOutput: Sendable {
     public var compactedThrough: LogIndex?
     /// Answers to deliver to clients.
     public var responses: [(RequestID, ClientResponse)] = []
+    /// The entries the batch applied, in order: the Ready's committed entries, then those whose
+    /// commit was learned while the batch was stored (``RaftNode/takeCommittedEntries()``).
+    public var appliedEntries: [LogEntry] = []
     /// For each answered write proposed here, the log index it was applied at.
     public var appliedAt: [RequestID: LogIndex] = [:]
     /// Leases revoked because they expired (not by a client), as applied in this batch.
@@ -277,7 +280,6 @@ public struct Member: Sendable {
     /// leadership confirmation (a serializable read, time-to-live, the lease list, an error), or
     /// nil when the answer will come in a later ``BatchOutput``.
     public mutating func submit(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
-        precondition(pendingReady == nil, "submit() during a batch")
         switch request {
         case .range(let range) where range.serializable:
             return serveRange(range)
@@ -441,7 +443,6 @@ public struct Member: Sendable {
     /// not be installed is refused before anything of it is stored (see ``PeerMessageVerdict``).
     @discardableResult
     public mutating func step(_ message: RaftMessage) -> PeerMessageVerdict {
-        precondition(pendingReady == nil, "step() during a batch")
         guard recognizes(message.from) else { return .unknownSender }
         let configuration = configuration
         var refusal: String?
@@ -463,7 +464,6 @@ public struct Member: Sendable {
     /// remaining TTLs and compacts history (``MemberConfiguration/autoCompaction``) by proposing
     /// through Raft.
     public mutating func tick() {
-        precondition(pendingReady == nil, "tick() during a batch")
         now += configuration.tickMilliseconds
         raft.tick()
         provideSnapshotIfNeeded()
@@ -487,25 +487,21 @@ public struct Member: Sendable {
 
     /// Proposes a membership change (leader only); see ``RaftNode/proposeConfChange(_:)``.
     public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
-        precondition(pendingReady == nil, "proposeConfChange() during a batch")
         return try raft.proposeConfChange(change)
     }
 
     /// Hands leadership to `target`; see ``RaftNode/transferLeadership(to:)``.
     public mutating func transferLeadership(to target: NodeID) {
-        precondition(pendingReady == nil, "transferLeadership() during a batch")
         raft.transferLeadership(to: target)
     }
 
     /// Tells the member that `peer`'s connection to it closed; see ``RaftNode/peerConnectionLost(_:)``.
     public mutating func peerConnectionLost(_ peer: NodeID) {
-        precondition(pendingReady == nil, "peerConnectionLost() during a batch")
         raft.peerConnectionLost(peer)
     }
 
     /// Starts an election now.
     public mutating func campaign() {
-        precondition(pendingReady == nil, "campaign() during a batch")
         raft.campaign()
     }
 
@@ -515,7 +511,13 @@ public struct Member: Sendable {
     public var hasBatch: Bool { raft.hasReady || !pendingResponses.isEmpty }
 
     /// Starts a batch: send the returned leader messages, make its entries, hard state and
-    /// snapshot durable, then call ``finishBatch()``. Nothing else may be called in between.
+    /// snapshot durable, then call ``finishBatch()``.
+    ///
+    /// While the batch is being made durable the shell may go on calling ``tick()``,
+    /// ``step(_:)``, ``submit(_:id:)`` and the other inputs, sending what
+    /// ``takeImmediateMessages()`` returns after each: a slow fsync then delays no heartbeat,
+    /// heartbeat answer or read confirmation. What the inputs ask to store waits for the next
+    /// batch, which starts only after this one is finished.
     public mutating func startBatch() -> Ready {
         precondition(pendingReady == nil, "startBatch() twice")
         let ready = raft.ready()
@@ -533,8 +535,13 @@ public struct Member: Sendable {
         pendingResponses = []
         if let snapshot = ready.snapshot { install(snapshot, into: &output) }
         for entry in ready.committedEntries { apply(entry, into: &output) }
-        output.stateWrite.appliedIndex = ready.committedEntries.last?.index ?? ready.snapshot?.metadata.index ?? raft.appliedIndex
         raft.advance(ready)
+        // Entries whose commit this member learned while the batch was being stored, and which
+        // the batch stored: applied now rather than in a batch of their own.
+        let late = raft.takeCommittedEntries()
+        for entry in late { apply(entry, into: &output) }
+        output.appliedEntries = ready.committedEntries + late
+        output.stateWrite.appliedIndex = output.appliedEntries.last?.index ?? ready.snapshot?.metadata.index ?? raft.appliedIndex
         if let softState = ready.softState { leadershipChanged(to: softState, output: &output) }
         for readState in ready.readStates {
             switch reads.removeValue(forKey: readState.context) {
@@ -551,6 +558,12 @@ public struct Member: Sendable {
         maybeSnapshot(into: &output)
         provideSnapshotIfNeeded()
         return output
+    }
+
+    /// The messages that may leave at once, while a batch is being made durable (see
+    /// ``RaftNode/takeImmediateMessages()``); the rest leave with a later batch.
+    public mutating func takeImmediateMessages() -> [RaftMessage] {
+        raft.takeImmediateMessages()
     }
 
     /// Tells the member that the shell has written the state write of the last ``BatchOutput``

@@ -111,17 +111,19 @@ struct MaintenanceService: EtcdService {
         _ responder: UnaryResponder, _ done: @escaping @Sendable (Result<Response, ServiceError>) -> Void,
         _ body: @escaping @Sendable (PinnedState) throws -> Response
     ) {
-        let state: PinnedState
-        do {
-            state = try PinnedState(onLoopOf: host)
-        } catch {
-            return done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
-        }
-        NIOThreadPool.singleton.runIfActive(eventLoop: responder.call.eventLoop) { try body(state) }.whenComplete { result in
-            switch result {
-            case .success(let response): done(.success(response))
-            case .failure(let error as StateError): done(.failure(ServiceError(error)))
-            case .failure(let error): done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
+        host.whenStateStored {
+            let state: PinnedState
+            do {
+                state = try PinnedState(onLoopOf: self.host)
+            } catch {
+                return done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
+            }
+            NIOThreadPool.singleton.runIfActive(eventLoop: responder.call.eventLoop) { try body(state) }.whenComplete { result in
+                switch result {
+                case .success(let response): done(.success(response))
+                case .failure(let error as StateError): done(.failure(ServiceError(error)))
+                case .failure(let error): done(.failure(ServiceError(.internal, "etcdserver: \(error)")))
+                }
             }
         }
     }
@@ -164,13 +166,10 @@ struct MaintenanceService: EtcdService {
         let handler = StreamingCall<Etcdserverpb_SnapshotRequest>(
             call: call,
             onMessage: { _ in
-                host.loop.execute {
+                let startBackup: @Sendable () -> Void = {
                     let state: PinnedState
                     do {
-                        try host.checkAdminOnLoop(call)
                         state = try PinnedState(onLoopOf: host)
-                    } catch let error as StateError {
-                        return call.fail(ServiceError(error))
                     } catch {
                         return call.fail(ServiceError(.internal, "etcdserver: \(error)"))
                     }
@@ -180,6 +179,14 @@ struct MaintenanceService: EtcdService {
                         case .failure(let error): call.fail(ServiceError(.internal, "etcdserver: \(error)"))
                         }
                     }
+                }
+                host.loop.execute {
+                    do throws(StateError) {
+                        try host.checkAdminOnLoop(call)
+                    } catch {
+                        return call.fail(ServiceError(error))
+                    }
+                    host.whenStateStored(startBackup)
                 }
             },
             onCancel: {

@@ -42,12 +42,15 @@ public struct MemberStatus: Sendable {
 }
 
 /// Runs one ``Member`` on its own event loop: the imperative shell around the deterministic
-/// core. Every input (client request, peer message, tick) is an event on that loop; after a
-/// burst of events one batch runs: the Raft log is synced, committed entries are applied,
-/// messages go out, the state write lands in RocksDB, and waiting clients are answered.
+/// core. Every input (client request, peer message, tick) is an event on that loop. A batch
+/// runs in stages: the loop starts it, the storage stage (one serial thread) syncs the Raft
+/// log, the loop applies the committed entries and sends, the storage stage writes the state
+/// to RocksDB, and the loop answers the waiting clients.
 ///
-/// Requests that arrive while a batch is syncing queue on the loop and share the next batch's
-/// fsync (group commit). All stored properties are confined to `loop`.
+/// While a batch is on the storage stage the loop goes on: ticks, heartbeats, heartbeat
+/// answers and read confirmations do not wait for the disk. Requests that arrive meanwhile
+/// share the next batch's fsync (group commit). All stored properties are confined to `loop`,
+/// except `storage`, which only the storage stage uses once the member runs.
 final class MemberHost: @unchecked Sendable {
     typealias Completion = @Sendable (ClientResponse, HeaderContext) -> Void
 
@@ -80,6 +83,40 @@ final class MemberHost: @unchecked Sendable {
     private var nextRequestID: RequestID = 1
     private var waiters: [RequestID: Waiter] = [:]
     private var flushScheduled = false
+    /// The storage stage: one serial thread that makes each batch durable and writes its state,
+    /// so that a slow fsync or a RocksDB stall never holds the member loop. Ticks, heartbeats,
+    /// heartbeat answers and reads go on meanwhile (``Member/takeImmediateMessages()``); what
+    /// they ask to store waits for the next batch. `storage` is used only on this thread once
+    /// the member runs; the loop reads values through the engine, which RocksDB allows
+    /// concurrently with writes.
+    private let storageStage = DispatchQueue(label: "statehouse.member.storage")
+    /// A file whose content, a whole number of milliseconds, the storage stage sleeps before
+    /// each synced write, standing for a slow disk (tests only, ``syncDelayTestingVariable``):
+    /// read at every synced write, so a test can slow one member's disk while it runs. No
+    /// file, or no number in it, means no delay.
+    var syncDelayFileForTesting: String?
+
+    /// The environment variable naming ``syncDelayFileForTesting``, for tests of a slow disk
+    /// with real processes. It is not an option: its name lacks the `STATEHOUSE_` prefix of
+    /// the options on purpose.
+    static let syncDelayTestingVariable = "TESTING_STATEHOUSE_SYNC_DELAY_FILE"
+
+    /// The milliseconds the file ``syncDelayFileForTesting`` names holds now (0 without one).
+    private static func syncDelayMilliseconds(file: String?) -> Int {
+        guard let file, let text = try? String(contentsOfFile: file, encoding: .utf8) else { return 0 }
+        return min(max(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 0), 60_000)
+    }
+
+    /// Whether a batch is between ``Member/startBatch()`` and its state write's completion.
+    private var batchInFlight = false
+    /// Whether a batch's state write is on the storage stage: the store is then ahead of RocksDB.
+    private var stateWriteInFlight = false
+    /// Run once the state write in flight lands (``whenStateStored(_:)``).
+    private var stateStoredWaiters: [() -> Void] = []
+    /// Set by ``stop()``: no new batch starts.
+    private var stopping = false
+    /// Completed once no batch is in flight (``stop()`` waits for the storage stage).
+    private var idleWaiters: [EventLoopPromise<Void>] = []
     private(set) var ticks: UInt64 = 0
     private var tickTask: RepeatedTask?
     private var stopped = false
@@ -134,22 +171,29 @@ final class MemberHost: @unchecked Sendable {
         }
     }
 
-    /// Stops ticking, answers every waiting request with "server stopped", and syncs storage.
+    /// Stops ticking, answers every waiting request with "server stopped", and syncs storage,
+    /// once the storage stage has finished the batch in flight (no new batch starts meanwhile).
     func stop() -> EventLoopFuture<Void> {
-        loop.submit {
-            guard !self.stopped else { return }
-            self.flush()
-            self.stopped = true
-            self.tickTask?.cancel()
-            for (_, waiter) in self.waiters { waiter.completion(.failure(.leaderChanged), self.header) }
-            self.waiters.removeAll()
-            for (_, waiter) in self.forwardWaiters { waiter.reply(.failure(.stopped)) }
-            self.forwardWaiters.removeAll()
-            for waiter in self.confChangeWaiters { waiter.done(.stopped) }
-            self.confChangeWaiters.removeAll()
-            self.watches.closeAll()
-            try? self.engine.write(.init(), sync: true)
+        let idle = loop.makePromise(of: Void.self)
+        loop.execute {
+            self.stopping = true
+            if self.batchInFlight { self.idleWaiters.append(idle) } else { idle.succeed(()) }
         }
+        return idle.futureResult.map { self.stopOnLoop() }
+    }
+
+    private func stopOnLoop() {
+        guard !stopped else { return }
+        stopped = true
+        tickTask?.cancel()
+        for (_, waiter) in waiters { waiter.completion(.failure(.leaderChanged), header) }
+        waiters.removeAll()
+        for (_, waiter) in forwardWaiters { waiter.reply(.failure(.stopped)) }
+        forwardWaiters.removeAll()
+        for waiter in confChangeWaiters { waiter.done(.stopped) }
+        confChangeWaiters.removeAll()
+        watches.closeAll()
+        try? engine.write(.init(), sync: true)
     }
 
     // MARK: - Inputs (any thread)
@@ -462,6 +506,13 @@ final class MemberHost: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the member loop once RocksDB holds the state the store has applied: at
+    /// once, or when the state write in flight on the storage stage lands. Call on the loop
+    /// (for example before pinning a RocksDB snapshot of the state, ``PinnedState``).
+    func whenStateStored(_ body: @escaping () -> Void) {
+        if stateWriteInFlight { stateStoredWaiters.append(body) } else { body() }
+    }
+
     /// Calls `body` after every batch and tick until it returns true.
     func observeBatches(_ body: @escaping () -> Bool) {
         let id = nextObserverID
@@ -563,18 +614,13 @@ final class MemberHost: @unchecked Sendable {
         loop.execute { self.flush() }
     }
 
-    /// Runs batches until the member has nothing left to do.
+    /// Sends what may leave at once and, unless a batch is in flight, starts the next batch.
     private func flush() {
         flushScheduled = false
-        while member.hasBatch && !stopped {
-            do {
-                try runBatch()
-            } catch {
-                // Storage failing under us: nothing can be acknowledged safely any more.
-                logger.critical("storage failed; stopping the member", metadata: ["error": "\(error)"])
-                fatalError("storage failed: \(error)")
-            }
-        }
+        guard !stopped else { return }
+        send(member.takeImmediateMessages())
+        guard !batchInFlight, !stopping, member.hasBatch else { return }
+        startBatch()
     }
 
     /// How long the last batch took, from start to answers; how long its sync took; how many
@@ -586,36 +632,93 @@ final class MemberHost: @unchecked Sendable {
     private var lastBatchEntries = 0
     private var lastBatchApplied = 0
 
-    private func runBatch() throws {
-        let batchStart = ContinuousClock.now
-        defer {
-            lastBatchDuration = ContinuousClock.now - batchStart
-            metrics.batchDuration.recordInterval(lastBatchDuration)
+    /// Storage failing under us: nothing can be acknowledged safely any more.
+    private func storageFailed(_ error: StorageError) -> Never {
+        logger.critical("storage failed; stopping the member", metadata: ["error": "\(error)"])
+        fatalError("storage failed: \(error)")
+    }
+
+    /// Runs `body` on the storage stage and `then` with its result and duration on the loop.
+    private func onStorageStage(
+        _ body: @escaping @Sendable () throws(StorageError) -> Void,
+        then: @escaping @Sendable (Result<Void, StorageError>, Duration) -> Void
+    ) {
+        storageStage.async {
+            let start = ContinuousClock.now
+            let result = Result { () throws(StorageError) in try body() }
+            let took = ContinuousClock.now - start
+            self.loop.execute { then(result, took) }
         }
+    }
+
+    /// Step 1 of a batch: a leader's appends go out at once, so that followers sync while we
+    /// do; the storage stage makes the Ready durable.
+    private func startBatch() {
+        batchInFlight = true
+        let batchStart = ContinuousClock.now
         let ready = member.startBatch()
-        // A leader's appends go out first, so that followers sync while we do.
         send(ready.leaderMessages)
-        let persistStart = ContinuousClock.now
-        try storage.persist(ready)
-        lastPersistDuration = ContinuousClock.now - persistStart
+        let delayFile = ready.mustSync ? syncDelayFileForTesting : nil
+        onStorageStage({ () throws(StorageError) in
+            let delay = Self.syncDelayMilliseconds(file: delayFile)
+            if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1_000) }
+            try self.storage.persist(ready)
+        }) { result, took in
+            if case .failure(let error) = result { self.storageFailed(error) }
+            self.persisted(ready, took: took, batchStart: batchStart)
+        }
+    }
+
+    /// Step 2: the Ready is durable; apply it, send its messages, answer its clients and
+    /// publish its events, and have the storage stage write the state with the applied index.
+    ///
+    /// Clients are answered before the state write lands: their entries are committed, durable
+    /// on a quorum, and the write is not synced anyway (a crash that loses it makes the member
+    /// apply the entries again). Until it lands the batch's values stay in memory, so reads and
+    /// watches see them.
+    private func persisted(_ ready: Ready, took: Duration, batchStart: ContinuousClock.Instant) {
+        lastPersistDuration = took
         lastBatchEntries = ready.entries.count
-        lastBatchApplied = ready.committedEntries.count
-        if !ready.entries.isEmpty || ready.hardState != nil { metrics.fsyncDuration.recordInterval(lastPersistDuration) }
+        if !ready.entries.isEmpty || ready.hardState != nil { metrics.fsyncDuration.recordInterval(took) }
         let applyStart = ContinuousClock.now
         let output = member.finishBatch()
         lastApplyDuration = ContinuousClock.now - applyStart
-        send(output.messages)
-        let writeStart = ContinuousClock.now
-        try storage.write(output)
+        lastBatchApplied = output.appliedEntries.count
+        if !output.appliedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
+        if !stopped {
+            send(output.messages)
+            deliver(ready, output)
+        }
+        stateWriteInFlight = true
+        onStorageStage({ () throws(StorageError) in try self.storage.write(output) }) { result, took in
+            if case .failure(let error) = result { self.storageFailed(error) }
+            self.written(took: took, batchStart: batchStart)
+        }
+    }
+
+    /// Step 3: the state is written; release the batch's values and start the next batch.
+    private func written(took: Duration, batchStart: ContinuousClock.Instant) {
         member.stateWritten()
+        batchInFlight = false
+        stateWriteInFlight = false
+        lastWriteDuration = took
+        metrics.backendCommitDuration.record(took)
         metrics.residentValueBytes.set(Int64(member.store.residentValueBytes))
-        lastWriteDuration = ContinuousClock.now - writeStart
-        metrics.backendCommitDuration.record(lastWriteDuration)
-        if !ready.committedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
+        lastBatchDuration = ContinuousClock.now - batchStart
+        metrics.batchDuration.recordInterval(lastBatchDuration)
+        let stored = stateStoredWaiters
+        stateStoredWaiters = []
+        for body in stored { body() }
+        for waiter in idleWaiters { waiter.succeed(()) }
+        idleWaiters = []
+        flush()
+    }
+
+    /// Answers the batch's clients, publishes its watch events, and notes what it changed.
+    private func deliver(_ ready: Ready, _ output: BatchOutput) {
         metrics.proposalsCommitted.set(Int64(member.raft.commitIndex))
         metrics.proposalsApplied.set(Int64(member.appliedIndex))
         metrics.proposalsPending.set(Int64(waiters.values.reduce(0) { $0 + ($1.isWrite ? 1 : 0) }))
-
         let header = self.header
         for (requestID, response) in output.responses {
             if let waiter = waiters.removeValue(forKey: requestID) {
@@ -634,7 +737,7 @@ final class MemberHost: @unchecked Sendable {
                 logger.info("auto-compaction compacted the history", metadata: ["revision": "\(revision)"])
             }
         }
-        if ready.snapshot != nil || output.peerURLsChanged || ready.committedEntries.contains(where: { $0.kind == .confChange }) {
+        if ready.snapshot != nil || output.peerURLsChanged || output.appliedEntries.contains(where: { $0.kind == .confChange }) {
             refreshPeers()
         }
         let applied = member.appliedIndex

@@ -91,6 +91,8 @@ public final class StatehouseServer: Sendable {
                         publicKeyPaths: options.publicKeyPaths, ttl: .seconds(options.ttlSeconds))
                 }))
         host.quotaBytes = configuration.quotaBackendBytes
+        let syncDelayFile = ProcessInfo.processInfo.environment[MemberHost.syncDelayTestingVariable]
+        host.syncDelayFileForTesting = syncDelayFile.flatMap { $0.isEmpty ? nil : $0 }  // slow-disk tests only
         self.host = host
         var peerConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)
         peerConfiguration.serverTLS = try configuration.peerTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }

@@ -11,7 +11,7 @@ import Testing
 struct LocalClusterTests {}
 
 /// Starts a cluster of `size` members, waits until it is healthy with a leader, and runs `body`
-/// with it.
+/// with it. `prepare` runs first, before any member starts (to give members an environment).
 ///
 /// Afterwards, also when `body` throws, every member and every process the cluster adopted
 /// (``LocalCluster/adopt(_:)``) is killed. If the test failed meanwhile (`body` or the start threw,
@@ -22,7 +22,7 @@ struct LocalClusterTests {}
 ///   Testing reports as skipped, not failed) if the server executable was not built.
 func withCluster<Result>(
     size: Int = 3, snapshotCount: Int? = nil, arguments: [String] = [], scheme: String = "http", curlTLSArguments: [String] = [],
-    _ body: (LocalCluster) async throws -> Result
+    prepare: (LocalCluster) -> Void = { _ in }, _ body: (LocalCluster) async throws -> Result
 ) async throws -> Result {
     let cluster: LocalCluster
     do {
@@ -34,6 +34,7 @@ func withCluster<Result>(
     let result: Result
     do {
         let (value, issueRecorded) = try await watchingForIssues {
+            prepare(cluster)
             try await cluster.start()
             return try await body(cluster)
         }

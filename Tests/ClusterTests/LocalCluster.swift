@@ -2,6 +2,7 @@ import EtcdWire
 import Foundation
 import Glibc
 import TestSupport
+import Testing
 
 /// One `statehouse` process of a ``LocalCluster``, running or not.
 final class LocalMember {
@@ -346,6 +347,23 @@ final class LocalCluster {
             guard leaders.count == 1, let leader = leaders.first, leader != 0, leader != excluded else { return nil }
             return candidates.first { $0.id == leader }
         }
+    }
+
+    /// Every member's Raft term, by name.
+    func terms() async throws -> [String: UInt64] {
+        var terms: [String: UInt64] = [:]
+        for member in members { terms[member.name] = try await client(member).status().raftTerm }
+        return terms
+    }
+
+    /// `etcd_server_leader_changes_seen_total` summed over the members.
+    func leaderChangesSeen() async throws -> Double {
+        var total = 0.0
+        for member in members {
+            let (_, text) = try await Self.httpGet(port: member.clientPort, path: "/metrics")
+            total += try #require(metricValue("etcd_server_leader_changes_seen_total", in: text))
+        }
+        return total
     }
 
     /// The members of `chosen` (all running by default) other than `member`.

@@ -31,8 +31,8 @@ extension LocalClusterTests {
                 let value = String(repeating: "w", count: Self.valueSize)
                 let firstRevision = try await putValues(writer, 0..<Self.before, value: value) - Int64(Self.before) + 1
 
-                let termBefore = try await terms(cluster)
-                let changesBefore = try await leaderChanges(cluster)
+                let termBefore = try await cluster.terms()
+                let changesBefore = try await cluster.leaderChangesSeen()
                 let watchedBefore = try rssAnon(watched)
                 let controlBefore = try rssAnon(control)
 
@@ -62,8 +62,8 @@ extension LocalClusterTests {
                     the member serving the unread watch grew by \(growth.watched >> 20) MiB, the control follower by \
                     \(growth.control >> 20) MiB, for \(written >> 20) MiB written
                     """)
-                #expect(try await leaderChanges(cluster) == changesBefore, "a leader change while the watcher did not read")
-                #expect(try await terms(cluster) == termBefore, "the Raft term moved while the watcher did not read")
+                #expect(try await cluster.leaderChangesSeen() == changesBefore, "a leader change while the watcher did not read")
+                #expect(try await cluster.terms() == termBefore, "the Raft term moved while the watcher did not read")
 
                 let expectedKeys = (0..<Self.before + Self.during).map { workloadKey("unread/", $0) } + ["unread/live"]
                 #expect(events.count == expectedKeys.count, "every event arrives once")
@@ -108,23 +108,6 @@ extension LocalClusterTests {
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
-        }
-
-        /// Every member's Raft term, by name.
-        func terms(_ cluster: LocalCluster) async throws -> [String: UInt64] {
-            var terms: [String: UInt64] = [:]
-            for member in cluster.members { terms[member.name] = try await cluster.client(member).status().raftTerm }
-            return terms
-        }
-
-        /// `etcd_server_leader_changes_seen_total` summed over the members.
-        func leaderChanges(_ cluster: LocalCluster) async throws -> Double {
-            var total = 0.0
-            for member in cluster.members {
-                let (_, text) = try await LocalCluster.httpGet(port: member.clientPort, path: "/metrics")
-                total += try #require(metricValue("etcd_server_leader_changes_seen_total", in: text))
-            }
-            return total
         }
 
         /// The member process's anonymous resident memory (`RssAnon` in /proc/PID/status), in bytes.

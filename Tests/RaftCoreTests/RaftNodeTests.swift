@@ -46,6 +46,22 @@ struct Harness {
     }
 
     func leader() -> NodeID? { nodes.values.first { $0.role == .leader }?.id }
+
+    /// A three-member group led by 1 that commits five entries while member 3 hears nothing,
+    /// then compacts the leader's log with a snapshot holding `data`; returns the snapshot's
+    /// metadata. Member 3 is still cut off afterwards (`drop`).
+    static func withLaggingMember(snapshotData data: [UInt8]) throws -> (Harness, SnapshotMetadata) {
+        var harness = Harness(voters: [1, 2, 3])
+        harness.elect(1)
+        harness.drop = { $0.to == 3 || $0.from == 3 }
+        for value in 0..<5 {
+            _ = try harness.nodes[1]!.propose([UInt8(value)])
+            harness.settle()
+        }
+        let metadata = harness.nodes[1]!.appliedSnapshotMetadata
+        harness.nodes[1]!.compact(with: Snapshot(metadata: metadata, data: data))
+        return (harness, metadata)
+    }
 }
 
 @Suite("RaftNode")
@@ -101,15 +117,7 @@ struct RaftNodeTests {
 
     @Test("a snapshot taken without data is filled in only when a follower needs it")
     func snapshotDataOnDemand() throws {
-        var harness = Harness(voters: [1, 2, 3])
-        harness.elect(1)
-        harness.drop = { $0.to == 3 || $0.from == 3 }
-        for value in 0..<5 {
-            _ = try harness.nodes[1]!.propose([UInt8(value)])
-            harness.settle()
-        }
-        let metadata = harness.nodes[1]!.appliedSnapshotMetadata
-        harness.nodes[1]!.compact(with: Snapshot(metadata: metadata, data: []))
+        var (harness, metadata) = try Harness.withLaggingMember(snapshotData: [])
         #expect(!harness.nodes[1]!.needsSnapshotData, "nobody needs it yet")
         harness.drop = { _ in false }
         _ = try harness.nodes[1]!.propose([9])

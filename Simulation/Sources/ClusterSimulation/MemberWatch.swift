@@ -114,9 +114,10 @@ extension Simulation {
         }
     }
 
-    /// Records what a member made durable in the batch just synced: the term and vote it acts
-    /// on (which the batch's hard state must carry), the commit index the batch wrote, and its
-    /// log as the core now counts it stable.
+    /// Records what a member made durable in the batch just synced: the term and vote it acted
+    /// on when the batch was formed (which the batch's hard state must carry; inputs processed
+    /// while it was in flight may have changed them since), the commit index the batch wrote,
+    /// and its log as the core now counts it stable.
     func watchDurable(_ index: Int, _ ready: Ready) {
         guard members[index].isRunning else { return }
         guard ready.mustSync else {
@@ -126,10 +127,11 @@ extension Simulation {
         }
         let commit = max(ready.hardState?.commit ?? watches[index].baseline.commit, watches[index].unsyncedCommit)
         watches[index].unsyncedCommit = 0
+        let acted = members[index].pendingTermVote
         watches[index].baseline = members[index].withCore { core in
             let last = core.raft.stableIndex
             return MemberWatch.Baseline(
-                term: core.raft.term, vote: core.raft.vote, commit: commit, lastIndex: last, lastTerm: core.raft.term(at: last) ?? 0)
+                term: acted.term, vote: acted.vote, commit: commit, lastIndex: last, lastTerm: core.raft.term(at: last) ?? 0)
         }
     }
 

@@ -34,6 +34,11 @@ extension Simulation {
         var isRetired = false
         var inbox: [Input] = []
         var pendingReady: Ready?
+        /// What the batch in flight was formed on: the term before each of its entries, and the
+        /// term and vote the member then acted on (inputs processed while the batch is in flight
+        /// may change the log, the term and the vote; only the batch's own view becomes durable).
+        var pendingPreviousTerms: [Term?] = []
+        var pendingTermVote = (term: Term(0), vote: noNode)
         var pendingOutput: BatchOutput?
         var clockFactor = 1.0
         /// Client operations waiting on this member, by request identifier (= operation number).
@@ -78,20 +83,28 @@ extension Simulation {
         pump(index)
     }
 
-    /// Feeds queued inputs to an idle member, then starts its next batch.
+    /// Feeds queued inputs to a running member and sends what may leave at once; then, if no
+    /// batch is in flight, starts its next batch. As on a server, a batch in flight (a slow
+    /// fsync, a state write) does not stop ticks, messages and requests from being processed:
+    /// only what they ask to store waits for the next batch.
     func pump(_ index: Int) {
-        guard violation == nil, members[index].isRunning, !members[index].isPaused, !members[index].isBusy else { return }
+        guard violation == nil, members[index].isRunning, !members[index].isPaused else { return }
         let inputs = members[index].inbox
         members[index].inbox = []
         for input in inputs {
             process(input, at: index)
             watchProcessed(input, at: index)
         }
+        for message in members[index].withCore({ $0.takeImmediateMessages() }) { send(message) }
         checkMember(index)
         checkWatched(index)
-        guard violation == nil, members[index].withCore({ $0.hasBatch }) else { return }
+        guard violation == nil, !members[index].isBusy, members[index].withCore({ $0.hasBatch }) else { return }
         let ready = members[index].core!.startBatch()
         members[index].pendingReady = ready
+        members[index].withCore { core in
+            members[index].pendingPreviousTerms = ready.entries.map { core.raft.term(at: $0.index - 1) }
+            members[index].pendingTermVote = (core.raft.term, core.raft.vote)
+        }
         members[index].isBusy = true
         // A leader's appends and heartbeats leave before its own write is durable, as the server
         // sends them; a crash before `.persisted` then leaves them only on the followers.
@@ -142,8 +155,7 @@ extension Simulation {
     /// The batch's log writes are durable: write them through the member's storage, then send.
     func persist(_ index: Int) {
         let ready = members[index].pendingReady!
-        for entry in ready.entries {
-            let previousTerm = members[index].withCore { $0.raft.term(at: entry.index - 1) }
+        for (entry, previousTerm) in zip(ready.entries, members[index].pendingPreviousTerms) {
             checkLogMatching(entry, previousTerm: previousTerm, member: index)
         }
         if let hardState = ready.hardState {
@@ -157,7 +169,7 @@ extension Simulation {
             members[index].durableHardState = hardState
         }
         // The term before the batch's first entry, in case the write fails (the member stops).
-        let termBeforeBatch = ready.entries.first.flatMap { first in members[index].withCore { $0.raft.term(at: first.index - 1) } }
+        let termBeforeBatch = members[index].pendingPreviousTerms.first ?? nil
         guard storageWrite(index, what: "persist a batch", members[index].storage!.persist, ready) else {
             watchFailedPersist(index, ready, termBeforeBatch: termBeforeBatch)
             return
@@ -187,11 +199,11 @@ extension Simulation {
         }
         if ready.snapshot != nil { statistics.snapshotsInstalled += 1 }
         let (applied, revision) = members[index].withCore { ($0.appliedIndex, $0.store.currentRevision) }
-        if ready.snapshot != nil || !ready.committedEntries.isEmpty {
+        if ready.snapshot != nil || !output.appliedEntries.isEmpty {
             checkRevision(revision, at: applied, member: index)
             checkDigest(at: applied, member: index, always: ready.snapshot != nil)
         }
-        for entry in ready.committedEntries where entry.kind == .confChange {
+        for entry in output.appliedEntries where entry.kind == .confChange {
             for operation in members[index].confChanges.keys.sorted() {
                 guard let position = members[index].confChanges[operation], position.index == entry.index else { continue }
                 members[index].confChanges[operation] = nil
@@ -206,7 +218,7 @@ extension Simulation {
             let operation = Int(request)
             guard members[index].waiting.remove(operation) != nil else { continue }
             if let at = output.appliedAt[request] {
-                checkAnsweredEntry(ready.committedEntries.first { $0.index == at }, operation: operation, member: index)
+                checkAnsweredEntry(output.appliedEntries.first { $0.index == at }, operation: operation, member: index)
             }
             answer(operation, with: response, at: output.appliedAt[request])
         }
