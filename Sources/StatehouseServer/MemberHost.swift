@@ -444,7 +444,16 @@ final class MemberHost: @unchecked Sendable {
             guard leader != noNode else { return done(.noLeader) }
             forward(.confChange(change), to: leader) { reply in
                 switch reply {
-                case .confChangeApplied: done(nil)
+                case .confChangeApplied:
+                    // Applied on the leader; answer once this member has applied it too (a
+                    // linearizable read waits for the leader's commit index), so that the answer
+                    // and what follows see the new membership, as etcd answers after applying.
+                    self.loop.execute {
+                        self.submitOnLoop(.range(RangeRequest(key: [0], countOnly: true))) { response, _ in
+                            if case .failure(let error) = response { return done(ServiceError(error)) }
+                            done(nil)
+                        }
+                    }
                 case .failure(let error): done(error)
                 default: done(.leaderChanged)
                 }
