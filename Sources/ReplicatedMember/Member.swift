@@ -87,6 +87,10 @@ public struct MemberConfiguration: Sendable {
     public var retainedEntries: UInt64 = 5_000
     /// State-machine limits.
     public var store = StateStore.Configuration()
+    /// How far the commit index may run ahead of the applied index before client writes are
+    /// refused with "too many requests" (etcd's `maxGapBetweenApplyAndCommitIndex`, 5,000): the
+    /// apply stage is behind, and accepting more would only queue them in memory.
+    public var maxUnappliedEntries: UInt64 = 5_000
     /// How long a client write waits for a leader when none is known (or while leadership is
     /// handed over) before it fails with "no leader"; nil for two election timeouts, 0 to fail
     /// at once (as etcd does).
@@ -296,6 +300,9 @@ public struct Member: Sendable {
             ).encoded()
             // Bounds every entry, so that the peer transport's frame limit can fit any append.
             guard entry.count <= configuration.maxEntryBytes else { return .failure(.state(.requestTooLarge)) }
+            guard raft.commitIndex <= raft.appliedIndex + configuration.maxUnappliedEntries else {
+                return .failure(.tooManyRequests)
+            }
             proposedEntries[requestID] = entry
             return proposeWrite(requestID)
         case .leaseKeepAlive(let lease):

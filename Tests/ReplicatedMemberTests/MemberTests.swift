@@ -305,4 +305,29 @@ struct MemberTests {
         #expect(decoded.map(\.0) == pairs.map(\.0) && decoded.map(\.1) == pairs.map(\.1))
         #expect(throws: ByteDecodingError.self) { try SnapshotCodec.decode([1, 2, 3]) }
     }
+
+    @Test("writes are refused with 'too many requests' while the commit index runs ahead of the applied index")
+    func backPressureWhenApplyLags() {
+        var harness = MemberHarness(voters: [1, 2, 3]) { $0.maxUnappliedEntries = 0 }
+        harness.elect(1)
+        let write = ClientRequest.write(.put(PutRequest(key: bytes("k"), value: bytes("v"))))
+        #expect(harness.members[1]!.submit(write, id: 100) == nil)
+        // The leader's batch is in flight; the followers store the entry and acknowledge it
+        // meanwhile, so it commits before the leader has applied it.
+        let ready = harness.members[1]!.startBatch()
+        for append in ready.leaderMessages + harness.members[1]!.takeImmediateMessages() {
+            harness.members[append.to]!.step(append)
+        }
+        for follower: NodeID in [2, 3] {
+            _ = harness.members[follower]!.startBatch()
+            for ack in harness.members[follower]!.finishBatch().messages where ack.to == 1 { harness.members[1]!.step(ack) }
+        }
+        let leader = harness.members[1]!
+        #expect(leader.raft.commitIndex > leader.appliedIndex)
+        #expect(harness.members[1]!.submit(write, id: 101) == .failure(.tooManyRequests))
+        let output = harness.members[1]!.finishBatch()
+        #expect(output.responses.contains { $0.0 == 100 }, "the entry committed meanwhile is applied with its batch")
+        #expect(harness.members[1]!.raft.commitIndex == harness.members[1]!.appliedIndex)
+        #expect(harness.members[1]!.submit(write, id: 102) == nil, "accepted again once applied")
+    }
 }

@@ -5,7 +5,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The seed sweep `make test` runs: 120 seeds, half with 3 members and half with 5, each under a
+/// The seed sweep `make test` runs: 96 seeds, half with 3 members and half with 5, each under a
 /// fault mix drawn from its seed, each followed by a liveness phase and a durability check.
 @Suite("Seed sweeps", .onOwnThreads)
 struct SweepTests {
@@ -16,8 +16,8 @@ struct SweepTests {
     }
 
     static let chunks = [
-        Chunk(seeds: 1...30, nodes: 3), Chunk(seeds: 31...60, nodes: 3),
-        Chunk(seeds: 61...90, nodes: 5), Chunk(seeds: 91...120, nodes: 5),
+        Chunk(seeds: 1...24, nodes: 3), Chunk(seeds: 25...48, nodes: 3),
+        Chunk(seeds: 49...72, nodes: 5), Chunk(seeds: 73...96, nodes: 5),
     ]
 
     @Test("every seed keeps every safety property and converges after healing", arguments: chunks)
@@ -44,17 +44,19 @@ struct SweepTests {
         #expect(result.violation == nil, "seed \(seed): \(result.violation!)")
     }
 
+    /// In one process; `make test` also replays seeds 1..20 across processes and builds
+    /// (scripts/replay.sh).
     @Test("the same seed replays bit-for-bit: equal trace hashes, different seeds differ")
     func determinism() {
         var hashes: Set<UInt64> = []
-        for seed in UInt64(1)...10 {
+        for seed in UInt64(1)...5 {
             let first = runSeed(seed)
             let second = runSeed(seed)
             #expect(first.traceHash == second.traceHash, "seed \(seed) is not deterministic")
             #expect(first.events == second.events && first.statistics == second.statistics)
             hashes.insert(first.traceHash)
         }
-        #expect(hashes.count == 10, "different seeds should give different traces")
+        #expect(hashes.count == 5, "different seeds should give different traces")
     }
 
     /// Two runs whose clients write `v…` and `w…` values send the same messages at the same
