@@ -78,7 +78,9 @@ let package = Package(
         // MARK: - Core: deterministic, standard library only, no I/O, clocks or threads
 
         // Byte reader and writer, CRCs, the seeded generator, key order, network addresses.
-        .target(name: "Primitives"),
+        .target(name: "Primitives", dependencies: ["CCRC32C"]),
+        // The processor's CRC-32C instruction (SSE4.2), which Primitives' CRC32 uses when present.
+        .target(name: "CCRC32C"),
         // Raft: elections, replication, snapshots, membership, ReadIndex, leader transfer.
         .target(name: "RaftCore", dependencies: ["Primitives"]),
         // The replicated state: etcd's MVCC key space, leases, cluster members and alarms.

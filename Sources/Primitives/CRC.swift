@@ -1,5 +1,8 @@
+import CCRC32C
+
 /// A 32-bit cyclic redundancy check over one of two polynomials, deterministic across processes
-/// and platforms.
+/// and platforms. CRC-32C uses the processor's instruction where there is one (SSE4.2), with
+/// the same results as the tables.
 ///
 /// - ``castagnoli`` (CRC-32C) digests the key space for `HashKV`, as etcd's `crc32.Castagnoli`.
 /// - ``ieee`` (CRC-32 of IEEE 802.3) digests the whole backend for `Hash`, as etcd's
@@ -11,9 +14,12 @@ public struct CRC32: Sendable {
         /// byte-at-a-time table; entry `n` of table `k` is the CRC of byte `n` followed by `k`
         /// zero bytes.
         @usableFromInline let table: [UInt32]
+        /// Whether the processor's CRC-32C instruction computes this polynomial.
+        public let usesHardware: Bool
 
         /// Builds the tables of the reflected polynomial `reversed`.
-        init(reversed: UInt32) {
+        init(reversed: UInt32, hardware: Bool = false) {
+            usesHardware = hardware
             var table = (0..<256).map { n -> UInt32 in
                 var c = UInt32(n)
                 for _ in 0..<8 { c = (c & 1) != 0 ? (reversed ^ (c >> 1)) : (c >> 1) }
@@ -29,16 +35,22 @@ public struct CRC32: Sendable {
         }
 
         /// CRC-32C (Castagnoli).
-        public static let castagnoli = Polynomial(reversed: 0x82F6_3B78)
+        public static let castagnoli = Polynomial(reversed: 0x82F6_3B78, hardware: statehouse_crc32c_hardware_available() != 0)
+        /// CRC-32C computed from the tables only (to check the instruction against them).
+        public static let castagnoliTables = Polynomial(reversed: 0x82F6_3B78)
         /// CRC-32 (IEEE 802.3).
         public static let ieee = Polynomial(reversed: 0xEDB8_8320)
     }
 
     @usableFromInline let table: [UInt32]
+    @usableFromInline let usesHardware: Bool
     @usableFromInline var state: UInt32 = 0xFFFF_FFFF
 
     /// Starts a checksum over `polynomial`.
-    public init(_ polynomial: Polynomial) { table = polynomial.table }
+    public init(_ polynomial: Polynomial) {
+        table = polynomial.table
+        usesHardware = polynomial.usesHardware
+    }
 
     /// Feeds bytes into the checksum.
     @inlinable
@@ -52,10 +64,15 @@ public struct CRC32: Sendable {
         bytes.withUnsafeBufferPointer { update(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Feeds raw bytes into the checksum, eight at a time (slicing-by-8), then the rest one
-    /// at a time.
+    /// Feeds raw bytes into the checksum: with the processor's CRC-32C instruction when the
+    /// polynomial uses it, otherwise from the tables eight bytes at a time (slicing-by-8), then
+    /// the rest one at a time.
     @inlinable
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        if usesHardware {
+            if let base = bytes.baseAddress { state = statehouse_crc32c_hardware_update(state, base, bytes.count) }
+            return
+        }
         var c = state
         table.withUnsafeBufferPointer { t in
             var i = 0

@@ -245,22 +245,37 @@ extension StateStore {
             versions.sort { $0.record.revision < $1.record.revision }
         }
 
-        // Group versions by key; the dictionary only groups, the key order comes from sorting.
-        var histories: [[UInt8]: [VersionRecord]] = [:]
         log.reserveCapacity(versions.count)
         for (key, record) in versions {
-            histories[key, default: []].append(record)
             log.append(LogEntry(revision: record.revision, key: key, isTombstone: record.isTombstone))
         }
-        let keys = histories.keys.sorted { compareBytes($0, $1) < 0 }
+        // Group versions by key: order them by key, keeping revision order within a key (the
+        // positions break ties), unless they already are (keys written in order, as a bulk
+        // load writes them), then take runs of equal keys.
+        var order = Array(versions.indices)
+        var keyOrdered = true
+        for i in versions.indices.dropFirst() where compareBytes(versions[i - 1].key, versions[i].key) > 0 {
+            keyOrdered = false
+            break
+        }
+        if !keyOrdered {
+            order.sort { a, b in
+                let c = compareBytes(versions[a].key, versions[b].key)
+                return c != 0 ? c < 0 : a < b
+            }
+        }
         var entries: [KeyEntry] = []
-        entries.reserveCapacity(keys.count)
-        for key in keys {
-            let entry = KeyEntry(key: key, history: histories[key] ?? [])
+        var start = 0
+        while start < order.count {
+            let key = versions[order[start]].key
+            var end = start + 1
+            while end < order.count && versions[order[end]].key == key { end += 1 }
+            let entry = KeyEntry(key: key, history: order[start..<end].map { versions[$0].record })
             if let live = entry.live, live.lease != 0, leaseTable[live.lease] != nil {
                 leaseKeys[live.lease, default: []].insert(key)
             }
             entries.append(entry)
+            start = end
         }
         index = KeyIndex(sortedEntries: entries)
 

@@ -95,6 +95,22 @@ struct ChecksumTests {
         #expect(crc.value == CRC32.checksum(data, .castagnoli))
     }
 
+    @Test("CRC-32C from the processor's instruction equals CRC-32C from the tables")
+    func hardwareMatchesTables() {
+        let digits = Array("123456789".utf8)
+        #expect(CRC32.checksum(digits, .castagnoliTables) == 0xE306_9283)
+        var generator = SeededGenerator(seed: 7)
+        for length in [0, 1, 7, 8, 9, 15, 16, 63, 64, 1_000, 4_099] {
+            let data = (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            // Every start offset within a word, so unaligned reads are covered too.
+            for offset in 0..<min(8, length + 1) {
+                let slice = Array(data[offset...])
+                #expect(CRC32.checksum(slice, .castagnoli) == CRC32.checksum(slice, .castagnoliTables), "length \(slice.count)")
+            }
+        }
+        print("CRC-32C in hardware: \(CRC32.Polynomial.castagnoli.usesHardware)")
+    }
+
     @Test("SplitMix64's published first outputs for seed 0")
     func generator() {
         var generator = SeededGenerator(seed: 0)
