@@ -6,8 +6,13 @@
 #   scripts/bench-cluster.sh [BENCH_DIR]     (default BENCH_DIR: ../shared/bench)
 #
 # Needs a release build (`swift build -c release --product statehouse`), h2load (Debian's
-# nghttp2-client) and etcd (Debian's etcd-server; the bench directory's script installs it).
+# nghttp2-client, installed when missing) and etcd (Debian's etcd-server; the bench directory's
+# script installs it).
 set -euo pipefail
+if ! command -v h2load >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
+fi
 bench=${1:-../shared/bench}
 binary=.build/release/statehouse
 work=$(mktemp -d /tmp/statehouse-bench.XXXXXX)

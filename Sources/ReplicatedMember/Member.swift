@@ -107,6 +107,11 @@ public struct MemberConfiguration: Sendable {
     /// them until it has applied its own addition to the cluster (while it joins with an empty
     /// log, or catches up on the founding entries). See ``Member/recognizes(_:)``.
     public var initialMembers: Set<NodeID> = []
+    /// Whether the member encodes the snapshot a lagging follower needs itself, from its store,
+    /// when Raft asks for it (the simulator and tests). A shell that sets this to false builds
+    /// it elsewhere (the server: from a pinned RocksDB snapshot, off the member loop) and hands
+    /// it over with ``Member/provideSnapshot(_:)`` when ``Member/needsSnapshotData`` is true.
+    public var encodesSnapshotData = true
     /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
     @_spi(Testing) public var mutation: MemberMutation?
 
@@ -580,10 +585,29 @@ public struct Member: Sendable {
         store.releaseDurableValues()
     }
 
-    /// Gives the Raft core the current state as a snapshot when a follower needs one.
+    /// Gives the Raft core the current state as a snapshot when a follower needs one (unless
+    /// the shell builds it, ``MemberConfiguration/encodesSnapshotData``).
     private mutating func provideSnapshotIfNeeded() {
-        guard raft.needsSnapshotData else { return }
+        guard raft.needsSnapshotData, configuration.encodesSnapshotData else { return }
         raft.provideSnapshot(Snapshot(metadata: raft.appliedSnapshotMetadata, data: SnapshotCodec.encodeChecksummed(store.backendPairs())))
+    }
+
+    /// Whether a lagging follower needs a snapshot whose data the shell must build: the state at
+    /// ``snapshotMetadata`` or later, encoded with ``SnapshotCodec/encodeChecksummed(_:)``.
+    public var needsSnapshotData: Bool { raft.needsSnapshotData }
+
+    /// The metadata of a snapshot of the state as applied now (index, term, membership).
+    public var snapshotMetadata: SnapshotMetadata { raft.appliedSnapshotMetadata }
+
+    /// Hands Raft a snapshot built by the shell (``MemberConfiguration/encodesSnapshotData``
+    /// false) for followers behind the compacted log. Returns false, and changes nothing, when
+    /// the snapshot is older than the latest one the member took meanwhile: build it again.
+    @discardableResult
+    public mutating func provideSnapshot(_ snapshot: Snapshot) -> Bool {
+        guard snapshot.metadata.index >= (raft.latestSnapshot?.metadata.index ?? 0), snapshot.metadata.index <= raft.appliedIndex
+        else { return false }
+        raft.provideSnapshot(snapshot)
+        return true
     }
 
     private mutating func install(_ snapshot: Snapshot, into output: inout BatchOutput) {

@@ -4,6 +4,7 @@ import GRPCServer
 import GRPCStatus
 import Logging
 import NIOCore
+import NIOPosix
 import PeerTransport
 import Primitives
 import Prometheus
@@ -628,8 +629,49 @@ final class MemberHost: @unchecked Sendable {
         flushScheduled = false
         guard !stopped else { return }
         send(member.takeImmediateMessages())
+        buildSnapshotIfNeeded()
         guard !batchInFlight, !stopping, member.hasBatch else { return }
         startBatch()
+    }
+
+    /// Whether the snapshot a lagging follower needs is being built off the loop.
+    private var buildingSnapshot = false
+
+    /// Builds the snapshot a lagging follower needs (``Member/needsSnapshotData``) off the member
+    /// loop: the state is pinned on the loop (a RocksDB snapshot at the applied index), read and
+    /// encoded on the thread pool, and handed to the member back on the loop. A snapshot the
+    /// member took meanwhile makes it too old; it is then built again.
+    private func buildSnapshotIfNeeded() {
+        guard member.needsSnapshotData, !buildingSnapshot, !stopping else { return }
+        buildingSnapshot = true
+        whenStateStored {
+            let metadata = self.member.snapshotMetadata
+            let state: PinnedState
+            do {
+                state = try PinnedState(onLoopOf: self)
+            } catch {
+                self.buildingSnapshot = false
+                self.logger.error("cannot pin the state for a follower's snapshot", metadata: ["error": "\(error)"])
+                return
+            }
+            NIOThreadPool.singleton.runIfActive(eventLoop: self.loop) { () throws -> [UInt8] in
+                var pairs: [([UInt8], [UInt8])] = []
+                try state.forEachPair { key, value in
+                    pairs.append((key, value))
+                    return true
+                }
+                return SnapshotCodec.encodeChecksummed(pairs)
+            }.whenComplete { result in
+                self.buildingSnapshot = false
+                switch result {
+                case .success(let data):
+                    self.member.provideSnapshot(Snapshot(metadata: metadata, data: data))
+                case .failure(let error):
+                    self.logger.error("cannot build a follower's snapshot", metadata: ["error": "\(error)"])
+                }
+                self.scheduleFlush()
+            }
+        }
     }
 
     /// How long the last batch took, from start to answers; how long its sync took; how many

@@ -50,6 +50,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.raft.electionTicks = Int(max(configuration.electionMilliseconds / configuration.heartbeatMilliseconds, 2))
         memberConfiguration.raft.randomSeed = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.snapshotCount = configuration.snapshotCount
+        memberConfiguration.encodesSnapshotData = false  // MemberHost builds it off the loop
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
         memberConfiguration.store.maxTxnOperations = configuration.limits.maxTxnOps
         memberConfiguration.autoCompaction = configuration.autoCompaction

@@ -251,6 +251,38 @@ struct MemberTests {
         #expect(leaderHash != nil && (try? harness.members[3]!.store.hashKV()) == leaderHash)
     }
 
+    @Test("a shell that builds the snapshot itself hands it over; one older than the latest snapshot is refused")
+    func shellBuiltSnapshot() {
+        var harness = MemberHarness(voters: [1, 2, 3]) {
+            $0.snapshotCount = 10
+            $0.retainedEntries = 0
+            $0.encodesSnapshotData = false
+        }
+        harness.elect(1)
+        let lagging = harness.members.removeValue(forKey: 3)!
+        for value in 0..<30 { _ = harness.call(.write(.put(PutRequest(key: bytes("k\(value % 4)"), value: [UInt8(value)]))), at: 1) }
+        let stale = harness.members[1]!.snapshotMetadata
+        _ = harness.call(.write(.put(PutRequest(key: bytes("later"), value: [1]))), at: 1)
+        for value in 0..<10 { _ = harness.call(.write(.put(PutRequest(key: bytes("k\(value)"), value: [2]))), at: 1) }
+        harness.members[3] = lagging
+        harness.tick(3)
+        #expect(harness.members[1]!.needsSnapshotData, "the member leaves building the snapshot to the shell")
+        #expect(harness.members[3]!.appliedIndex < harness.members[1]!.appliedIndex)
+
+        // A snapshot from before the member's latest one is refused: the shell builds it again.
+        let old = Snapshot(metadata: stale, data: SnapshotCodec.encodeChecksummed([]))
+        let refused = !harness.members[1]!.provideSnapshot(old)
+        #expect(refused)
+        let current = Snapshot(
+            metadata: harness.members[1]!.snapshotMetadata,
+            data: SnapshotCodec.encodeChecksummed(harness.members[1]!.store.backendPairs()))
+        let accepted = harness.members[1]!.provideSnapshot(current)
+        #expect(accepted)
+        harness.tick(3)
+        #expect(harness.members[3]!.appliedIndex == harness.members[1]!.appliedIndex)
+        #expect((try? harness.members[3]!.store.hashKV()) == (try? harness.members[1]!.store.hashKV()))
+    }
+
     @Test("after a restart, an old entry with the same request ID does not answer a new request")
     func restartDoesNotMixUpRequests() throws {
         let engine = MemoryEngine()
