@@ -376,7 +376,7 @@ public struct RaftNode: Sendable {
     }
 
     /// Returns the work accumulated since the last call. Carry it out as ``Ready`` describes,
-    /// then call ``advance(_:)`` before calling anything else on the node.
+    /// then call ``advance(_:)`` before calling `ready()` again (inputs may be fed meanwhile).
     public mutating func ready() -> Ready {
         precondition(!awaitingAdvance, "ready() called twice without advance()")
         if let (snapshot, from, receivedTerm) = snapshotAwaitingBatch {
