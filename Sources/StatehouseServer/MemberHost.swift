@@ -636,13 +636,16 @@ final class MemberHost: @unchecked Sendable {
 
     /// Whether the snapshot a lagging follower needs is being built off the loop.
     private var buildingSnapshot = false
+    /// After a failed build, the tick before which no new build starts (so that a failing
+    /// RocksDB is not asked, and logged, at every flush).
+    private var snapshotBuildRetryTick: UInt64 = 0
 
     /// Builds the snapshot a lagging follower needs (``Member/needsSnapshotData``) off the member
     /// loop: the state is pinned on the loop (a RocksDB snapshot at the applied index), read and
     /// encoded on the thread pool, and handed to the member back on the loop. A snapshot the
     /// member took meanwhile makes it too old; it is then built again.
     private func buildSnapshotIfNeeded() {
-        guard member.needsSnapshotData, !buildingSnapshot, !stopping else { return }
+        guard member.needsSnapshotData, !buildingSnapshot, !stopping, ticks >= snapshotBuildRetryTick else { return }
         buildingSnapshot = true
         whenStateStored {
             let metadata = self.member.snapshotMetadata
@@ -651,6 +654,7 @@ final class MemberHost: @unchecked Sendable {
                 state = try PinnedState(onLoopOf: self)
             } catch {
                 self.buildingSnapshot = false
+                self.snapshotBuildRetryTick = self.ticks + 10
                 self.logger.error("cannot pin the state for a follower's snapshot", metadata: ["error": "\(error)"])
                 return
             }
@@ -667,6 +671,7 @@ final class MemberHost: @unchecked Sendable {
                 case .success(let data):
                     self.member.provideSnapshot(Snapshot(metadata: metadata, data: data))
                 case .failure(let error):
+                    self.snapshotBuildRetryTick = self.ticks + 10
                     self.logger.error("cannot build a follower's snapshot", metadata: ["error": "\(error)"])
                 }
                 self.scheduleFlush()
