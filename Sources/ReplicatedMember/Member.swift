@@ -24,6 +24,10 @@ public enum ClientRequest: Sendable, Hashable {
 public enum ClientResponse: Sendable, Hashable {
     /// The result of a read.
     case range(RangeResponse)
+    /// A read resolved from the key index whose values the shell reads from the backend, off
+    /// the member, before it answers with ``range(_:)`` (see
+    /// ``MemberConfiguration/maxValuesReadInPlace``).
+    case pendingRange(PendingRange)
     /// The result of an applied write.
     case write(StateResponse)
     /// The lease's TTL after a keep-alive (0 when the lease does not exist, as etcd answers).
@@ -112,6 +116,12 @@ public struct MemberConfiguration: Sendable {
     /// it elsewhere (the server: from a pinned RocksDB snapshot, off the member loop) and hands
     /// it over with ``Member/provideSnapshot(_:)`` when ``Member/needsSnapshotData`` is true.
     public var encodesSnapshotData = true
+    /// The most values a range read may read from the backend while the member serves it; a
+    /// range that needs more is answered with ``ClientResponse/pendingRange(_:)``, and the shell
+    /// finishes it elsewhere (the server: on a thread pool, from a RocksDB snapshot it pins
+    /// when it gets the answer, before the member applies anything more). `nil` for no limit
+    /// (the simulator and tests read every value in place).
+    public var maxValuesReadInPlace: Int?
     /// A deliberately broken rule, used only to prove that the simulator's checker catches it.
     @_spi(Testing) public var mutation: MemberMutation?
 
@@ -766,7 +776,9 @@ public struct Member: Sendable {
 
     private func serveRange(_ request: RangeRequest) -> ClientResponse {
         do throws(StateError) {
-            return .range(try store.range(request))
+            let pending = try store.planRange(request)
+            if let limit = configuration.maxValuesReadInPlace, pending.unreadValueCount > limit { return .pendingRange(pending) }
+            return .range(pending.finish(reading: store.backendReader))
         } catch {
             return .failure(.state(error))
         }

@@ -73,7 +73,7 @@ extension StateStore {
     /// so (as it does for any failed storage operation), rather than answer from damaged state.
     func value(of record: VersionRecord, key: [UInt8]) -> [UInt8] {
         if let value = record.value { return value }
-        return storedVersion(of: record, key: key).value
+        return Self.storedVersion(of: record, key: key, reader: valueReader).value
     }
 
     /// The key-value of `record`, a version of `key`, with its value (see ``value(of:key:)``).
@@ -85,38 +85,39 @@ extension StateStore {
     /// `backendKey` is the record's backend key if the caller has it already.
     func encodedVersion(of record: VersionRecord, key: [UInt8], backendKey: [UInt8]? = nil) -> [UInt8] {
         if let value = record.value { return BackendLayout.encode(key: key, record: record, value: value) }
-        return storedVersion(of: record, key: key, backendKey: backendKey).encoded
+        return Self.storedVersion(of: record, key: key, backendKey: backendKey, reader: valueReader).encoded
     }
 
-    /// Reads back a released version; stops the process if the backend lost it (see ``value(of:key:)``).
-    private func storedVersion(
-        of record: VersionRecord, key: [UInt8], backendKey: [UInt8]? = nil
+    /// Reads back a released version through `reader`; stops the process if the backend lost
+    /// it (see ``value(of:key:)``).
+    static func storedVersion(
+        of record: VersionRecord, key: [UInt8], backendKey: [UInt8]? = nil, reader: (any BackendReader)?
     ) -> (value: [UInt8], encoded: [UInt8]) {
         let backendKey = backendKey ?? BackendLayout.versionKey(record.revision)
         // Described only when the process stops: this runs for every value read back.
         var version: String {
             "version \(record.revision.main).\(record.revision.sub) of key \(String(decoding: key, as: UTF8.self).debugDescription)"
         }
-        guard let reader = valueReader else {
-            Self.backendDamaged("the value of \(version) is not in memory and the store has no backend reader")
+        guard let reader else {
+            backendDamaged("the value of \(version) is not in memory and the store has no backend reader")
         }
         let stored: [UInt8]?
         do {
             stored = try reader.value(forKey: backendKey)
         } catch {
-            Self.backendDamaged("reading the value of \(version) failed: \(error)")
+            backendDamaged("reading the value of \(version) failed: \(error)")
         }
-        guard let stored else { Self.backendDamaged("the backend has no record of \(version)") }
+        guard let stored else { backendDamaged("the backend has no record of \(version)") }
         do {
             let decoded = try BackendLayout.decodeVersion(key: backendKey, value: stored)
             var expected = decoded.record
             expected.value = nil
             guard decoded.key == key, expected == record, let value = decoded.record.value else {
-                Self.backendDamaged("the backend's record of \(version) belongs to another version")
+                backendDamaged("the backend's record of \(version) belongs to another version")
             }
             return (value, stored)
         } catch {
-            Self.backendDamaged("the backend's record of \(version) does not decode: \(error)")
+            backendDamaged("the backend's record of \(version) does not decode: \(error)")
         }
     }
 

@@ -138,6 +138,19 @@ public struct StateStore: Sendable {
     }
 
     func readRange(_ request: RangeRequest, currentRevision current: Int64) throws(StateError) -> RangeResponse {
+        try planRange(request, currentRevision: current).finish(reading: valueReader)
+    }
+
+    /// Resolves `request` from the key index alone: which versions it answers, in what order,
+    /// and the count. The values of versions the store has released to its backend are still to
+    /// be read, by ``PendingRange/finish(reading:)``, possibly on another thread, through a
+    /// reader that sees the backend as it is now (a snapshot pinned before the member applies
+    /// anything more, since a later compaction deletes versions from the backend).
+    public func planRange(_ request: RangeRequest) throws(StateError) -> PendingRange {
+        try planRange(request, currentRevision: currentRevision)
+    }
+
+    func planRange(_ request: RangeRequest, currentRevision current: Int64) throws(StateError) -> PendingRange {
         guard !request.key.isEmpty else { throw .emptyKey }
         var revision = request.revision
         if revision > current { throw .futureRevision }
@@ -188,38 +201,19 @@ public struct StateStore: Sendable {
 
         var order = request.sortOrder
         if request.sortTarget != .key && order == .none { order = .ascend }
-        var valuesRead = false
+        var pending = PendingRange(
+            revision: current, kvs: kvs, records: records, count: count, limit: request.limit, keysOnly: request.keysOnly)
         if order != .none && request.sortTarget == .value {
-            for i in kvs.indices { kvs[i].value = value(of: records[i], key: kvs[i].key) }
-            valuesRead = true
+            // Sorting by value needs every value: it is done with the reads.
+            pending.valueOrder = order
+        } else {
+            if order != .none { pending.sort(by: request.sortTarget, ascending: order == .ascend) }
+            pending.applyLimit()
         }
-        if order != .none {
-            let target = request.sortTarget
-            let ascending = order == .ascend
-            // Sorts positions, so that `records` follows `kvs`.
-            let permutation = kvs.indices.sorted { a, b in
-                var c = Self.compare(kvs[a], kvs[b], by: target)
-                if c == 0 { c = compareBytes(kvs[a].key, kvs[b].key) }
-                return ascending ? c < 0 : c > 0
-            }
-            kvs = permutation.map { kvs[$0] }
-            records = permutation.map { records[$0] }
-        }
-
-        var more = false
-        if request.limit > 0 && kvs.count > request.limit {
-            kvs.removeSubrange(Int(request.limit)...)
-            more = true
-        }
-        if request.keysOnly {
-            for i in kvs.indices { kvs[i].value = [] }
-        } else if !valuesRead {
-            for i in kvs.indices { kvs[i].value = value(of: records[i], key: kvs[i].key) }
-        }
-        return RangeResponse(revision: current, kvs: kvs, more: more, count: count)
+        return pending
     }
 
-    private static func compare(_ a: KeyValue, _ b: KeyValue, by target: SortTarget) -> Int {
+    static func compare(_ a: KeyValue, _ b: KeyValue, by target: SortTarget) -> Int {
         switch target {
         case .key: return compareBytes(a.key, b.key)
         case .version: return a.version < b.version ? -1 : (a.version > b.version ? 1 : 0)

@@ -102,8 +102,24 @@ final class MemberHost: @unchecked Sendable {
     /// the options on purpose.
     static let syncDelayTestingVariable = "TESTING_STATEHOUSE_SYNC_DELAY_FILE"
 
-    /// The milliseconds the file ``syncDelayFileForTesting`` names holds now (0 without one).
-    private static func syncDelayMilliseconds(file: String?) -> Int {
+    /// Like ``syncDelayFileForTesting``, for reading a range's values from RocksDB off the
+    /// loop: slept once per range so read, standing for a slow scan (tests only,
+    /// ``readDelayTestingVariable``).
+    var readDelayFileForTesting: String?
+
+    /// The environment variable naming ``readDelayFileForTesting`` (tests only, as
+    /// ``syncDelayTestingVariable``).
+    static let readDelayTestingVariable = "TESTING_STATEHOUSE_READ_DELAY_FILE"
+
+    /// The most values a range reads from RocksDB on the member loop
+    /// (``MemberConfiguration/maxValuesReadInPlace``): a point read or a short range is served
+    /// at once, and a bigger one goes to the read pool, so that a scan of a large prefix never
+    /// holds up ticks, heartbeats and applies.
+    static let maxValuesReadOnLoop = 16
+
+    /// The milliseconds a delay file (``syncDelayFileForTesting``, ``readDelayFileForTesting``)
+    /// holds now: 0 without one.
+    private static func delayMilliseconds(file: String?) -> Int {
         guard let file, let text = try? String(contentsOfFile: file, encoding: .utf8) else { return 0 }
         return min(max(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 0), 60_000)
     }
@@ -324,7 +340,7 @@ final class MemberHost: @unchecked Sendable {
         nextRequestID += 1
         if let answer = member.submit(request, id: requestID) {
             if case .failure = answer { metrics.proposalsFailed.increment() }
-            completion(answer, header)
+            self.answer(answer, completion)
         } else {
             var isWrite = false
             if case .write = request { isWrite = true }
@@ -513,6 +529,28 @@ final class MemberHost: @unchecked Sendable {
                 return true
             }
             return false
+        }
+    }
+
+    /// Answers `completion` with the member's `response`. A range whose values the member left
+    /// to read (``ClientResponse/pendingRange(_:)``) is read on the thread pool, from a RocksDB
+    /// snapshot pinned now, on the loop: it holds every released version the range answers, and
+    /// no compaction applied later deletes them from it. Call on the loop.
+    private func answer(_ response: ClientResponse, _ completion: @escaping Completion) {
+        guard case .pendingRange(let pending) = response else { return completion(response, header) }
+        let header = self.header
+        let values: PinnedValues
+        do {
+            values = try PinnedValues(database: engine.database)
+        } catch {
+            fatalError("statehouse: pinning a RocksDB snapshot to read a range failed: \(error); stopping")
+        }
+        metrics.rangesReadOffLoop.increment()
+        let delayFile = readDelayFileForTesting
+        NIOThreadPool.singleton.submit { _ in
+            let delay = Self.delayMilliseconds(file: delayFile)
+            if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1000) }
+            completion(.range(pending.finish(reading: values)), header)
         }
     }
 
@@ -716,7 +754,7 @@ final class MemberHost: @unchecked Sendable {
         send(ready.leaderMessages)
         let delayFile = ready.mustSync ? syncDelayFileForTesting : nil
         onStorageStage({ () throws(StorageError) in
-            let delay = Self.syncDelayMilliseconds(file: delayFile)
+            let delay = Self.delayMilliseconds(file: delayFile)
             if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1_000) }
             try self.storage.persist(ready)
         }) { result, took in
@@ -779,7 +817,7 @@ final class MemberHost: @unchecked Sendable {
         for (requestID, response) in output.responses {
             if let waiter = waiters.removeValue(forKey: requestID) {
                 if case .failure = response { metrics.proposalsFailed.increment() }
-                waiter.completion(response, header)
+                answer(response, waiter.completion)
             }
         }
         for change in output.authChanges { authenticator.learn(change) }

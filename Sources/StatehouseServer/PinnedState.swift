@@ -91,6 +91,24 @@ struct PinnedState: Sendable {
     }
 }
 
+/// The state's values as one RocksDB snapshot, pinned on the member loop, for reading a
+/// range's released values off the loop (``ClientResponse/pendingRange(_:)``). Unlike
+/// ``PinnedState`` it need not wait for a state write in flight: the versions a range answers
+/// that are not in memory were written before it was planned.
+struct PinnedValues: BackendReader {
+    let database: Database
+    let snapshot: RocksDB.Snapshot
+
+    init(database: Database) throws {
+        self.database = database
+        snapshot = try database.snapshot()
+    }
+
+    func value(forKey key: [UInt8]) throws -> [UInt8]? {
+        try database.get(key, snapshot: snapshot).map { stored throws(StorageError) in try ChecksummedEngine.unsealed(key, stored) }
+    }
+}
+
 /// Streams a backup of a ``PinnedState`` as `Snapshot` messages: the next chunk is read and
 /// encoded on the thread pool only when the call is writable, so at most one chunk (and one
 /// pair) is in memory; the pinned snapshot is released when the last chunk is sent or the call

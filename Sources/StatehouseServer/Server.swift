@@ -51,6 +51,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.raft.randomSeed = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.snapshotCount = configuration.snapshotCount
         memberConfiguration.encodesSnapshotData = false  // MemberHost builds it off the loop
+        memberConfiguration.maxValuesReadInPlace = MemberHost.maxValuesReadOnLoop
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
         memberConfiguration.store.maxTxnOperations = configuration.limits.maxTxnOps
         memberConfiguration.autoCompaction = configuration.autoCompaction
@@ -94,6 +95,8 @@ public final class StatehouseServer: Sendable {
         host.quotaBytes = configuration.quotaBackendBytes
         let syncDelayFile = ProcessInfo.processInfo.environment[MemberHost.syncDelayTestingVariable]
         host.syncDelayFileForTesting = syncDelayFile.flatMap { $0.isEmpty ? nil : $0 }  // slow-disk tests only
+        let readDelayFile = ProcessInfo.processInfo.environment[MemberHost.readDelayTestingVariable]
+        host.readDelayFileForTesting = readDelayFile.flatMap { $0.isEmpty ? nil : $0 }  // slow-read tests only
         self.host = host
         var peerConfiguration = PeerTransport.Configuration(localID: configuration.localID, clusterID: configuration.clusterID)
         peerConfiguration.serverTLS = try configuration.peerTLS.map { try TLSContextSource(settings: $0, role: .server, logger: logger) }

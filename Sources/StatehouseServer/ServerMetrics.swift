@@ -24,6 +24,7 @@ public final class ServerMetrics: Sendable {
     let watchers: Gauge
     let leases: Gauge
     let residentValueBytes: Gauge
+    let rangesReadOffLoop: Counter
     let applyDuration: DurationHistogram
     let fsyncDuration: DurationHistogram
     let backendCommitDuration: DurationHistogram
@@ -69,6 +70,9 @@ public final class ServerMetrics: Sendable {
         residentValueBytes = Self.gauge(
             registry, "statehouse_mvcc_resident_value_bytes",
             "Bytes of key values held in memory after the last batch was written (values are read from the backend).")
+        rangesReadOffLoop = Self.counter(
+            registry, "statehouse_mvcc_ranges_read_off_loop_total",
+            "Range reads whose values were read from RocksDB on the read pool rather than the member loop.")
         applyDuration = Self.histogram(registry, "statehouse_apply_duration_seconds", "Time to apply a batch.")
         fsyncDuration = Self.histogram(
             registry, "etcd_disk_wal_fsync_duration_seconds", "Time to make a batch's log entries and hard state durable.")

@@ -63,6 +63,14 @@ struct EtcdClient: Sendable {
         return try await connection.unary("/etcdserverpb.KV/DeleteRange", request)
     }
 
+    /// `KV/Compact` at `revision`.
+    @discardableResult
+    func compact(revision: Int64) async throws -> Etcdserverpb_CompactionResponse {
+        var request = Etcdserverpb_CompactionRequest()
+        request.revision = revision
+        return try await connection.unary("/etcdserverpb.KV/Compact", request)
+    }
+
     /// `KV/Txn` as given.
     func txn(_ request: Etcdserverpb_TxnRequest) async throws -> Etcdserverpb_TxnResponse {
         try await connection.unary("/etcdserverpb.KV/Txn", request)

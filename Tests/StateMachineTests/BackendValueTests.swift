@@ -22,6 +22,13 @@ final class RecordingBackend: BackendReader, @unchecked Sendable {
         return storage[key]
     }
 
+    /// A copy of the backend as it is now, as a pinned RocksDB snapshot sees it.
+    func frozen() -> RecordingBackend {
+        let copy = RecordingBackend()
+        copy.storage = storage
+        return copy
+    }
+
     var pairs: [([UInt8], [UInt8])] {
         storage.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { ($0, storage[$0]!) }
     }
@@ -118,6 +125,49 @@ struct BackendValueTests {
         #expect(restored.digest() == memory.digest())
         let whole = RangeRequest(key: [0], rangeEnd: [0])
         #expect(try restored.range(whole) == memory.range(whole))
+    }
+
+    /// A range planned from the key index (`planRange`) and finished later from a copy of the
+    /// backend taken when it was planned answers as a range served at once, whatever was
+    /// applied and written meanwhile, a compaction that deleted its versions included.
+    @Test func aPlannedRangeFinishedLaterFromAPinnedBackendAnswersAsAtOnce() throws {
+        let backend = RecordingBackend()
+        var store = try released(backend) { store in
+            var mutations: [BackendMutation] = []
+            for i in 0..<6 { mutations += try store.set("k\(i)", "v\(5 - i)").mutations }
+            return mutations
+        }
+        // One value still in memory: its batch is not written yet.
+        let unwritten = try store.set("k0", "resident")
+        let requests = [
+            RangeRequest(key: b("k"), rangeEnd: b("l")),
+            RangeRequest(key: b("k"), rangeEnd: b("l"), limit: 2, sortOrder: .ascend, sortTarget: .value),
+            RangeRequest(key: b("k"), rangeEnd: b("l"), limit: 3, sortOrder: .descend, sortTarget: .createRevision),
+            RangeRequest(key: b("k"), rangeEnd: b("l"), revision: 3),
+            RangeRequest(key: b("k"), rangeEnd: b("l"), keysOnly: true),
+        ]
+        let planned = try requests.map { try store.planRange($0) }
+        let answers = try requests.map { try store.range($0) }
+        #expect(planned[0].unreadValueCount == 5, "k0's newest value is in memory")
+        #expect(planned[3].unreadValueCount == 2, "at revision 3: k0 and k1, both released")
+        #expect(planned[4].unreadValueCount == 0)
+        let pinned = backend.frozen()
+
+        // Meanwhile: the write lands, more writes, and a compaction deletes the old versions.
+        backend.write(unwritten.mutations)
+        store.releaseDurableValues()
+        var later: [BackendMutation] = []
+        for i in 0..<6 { later += try store.set("k\(i)", "new").mutations }
+        later += try store.compact(CompactionRequest(revision: store.currentRevision)).mutations
+        backend.write(later)
+        store.releaseDurableValues()
+
+        let readsBefore = pinned.reads
+        for (pending, answer) in zip(planned, answers) {
+            #expect(pending.finish(reading: pinned) == answer)
+        }
+        #expect(pinned.reads - readsBefore == planned.reduce(0) { $0 + $1.unreadValueCount })
+        #expect(values(answers[1].kvs) == ["resident", "v0"] && answers[1].more)
     }
 
     @Test func snapshotPairsStayResidentUntilReleased() throws {
