@@ -12,6 +12,11 @@
 ///   byte being the highest); the accepting side answers it with a ``PeerHelloReply`` naming its
 ///   own range and the version chosen (or none), and answers every empty frame (a probe) with an
 ///   empty frame, which the connecting side times as the round trip to that peer.
+/// - **3**: the hello and the framing are version 2's; a leader refuses a lease request
+///   forwarded over the connection with the member's error itself (its case, and for a state
+///   error its wire tag) rather than the error's gRPC status and message, so that the follower
+///   answers its client with the same error. A leader sends version 2's form over a connection
+///   that speaks version 2 or none yet, and a follower reads either.
 ///
 /// A member whose highest version is 1 sends the 21-byte hello, so that builds from before
 /// version ranges accept it.
@@ -19,7 +24,7 @@ struct PeerHello: Equatable, Sendable {
     /// The four bytes every hello starts with.
     static let magic: [UInt8] = Array("SHPT".utf8)
     /// The protocol versions this build speaks.
-    static let supportedVersions: ClosedRange<UInt8> = 1...2
+    static let supportedVersions: ClosedRange<UInt8> = 1...3
     /// The payload bytes of a version-1 hello (no range).
     static let versionOnePayloadBytes = 4 + 1 + 8 + 8
     /// The payload bytes of a hello carrying a range.

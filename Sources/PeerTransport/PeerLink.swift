@@ -120,6 +120,11 @@ final class PeerLink: @unchecked Sendable {
         outbox.withLockedValue { $0.statistics }
     }
 
+    /// The peer protocol version the open connection speaks; 0 while none is open.
+    var protocolVersion: UInt8 {
+        outbox.withLockedValue { $0.protocolVersion }
+    }
+
     // MARK: Any thread
 
     /// Queues `frames` (dropping, and counting, what does not fit) and makes sure the loop drains them.

@@ -389,6 +389,12 @@ public final class PeerTransport: Sendable {
         }
     }
 
+    /// The peer protocol version spoken on the open connection to peer `id`; 0 while none is
+    /// open (or `id` is not a peer), when what is sent must suit any version in common.
+    public func protocolVersion(of id: UInt64) -> UInt8 {
+        state.withLockedValue { $0.peers[id] }?.protocolVersion ?? 0
+    }
+
     // MARK: Statistics and shutdown
 
     /// The transport's counters at this moment.

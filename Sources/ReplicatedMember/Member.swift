@@ -53,8 +53,9 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
     case leaderChanged
     /// The leader holds too many uncommitted proposals (it may have lost its quorum).
     case tooManyRequests
-    /// The request may or may not have been applied: this member caught up from a snapshot that
-    /// covers the request's place in the log, so it cannot tell.
+    /// The request may or may not have been applied: it waited past the request timeout
+    /// (``MemberConfiguration/requestTimeoutMilliseconds``), or this member caught up from a
+    /// snapshot that covers the request's place in the log, so it cannot tell.
     case timedOutDueToLeaderFailure
 
     /// etcd's exact message for this error.
@@ -116,6 +117,18 @@ public struct MemberConfiguration: Sendable {
     /// it elsewhere (the server: from a pinned RocksDB snapshot, off the member loop) and hands
     /// it over with ``Member/provideSnapshot(_:)`` when ``Member/needsSnapshotData`` is true.
     public var encodesSnapshotData = true
+    /// How long a request that waits for the log or a leadership confirmation may wait: then
+    /// the member forgets it (``Member/abandon(_:)``) and answers etcd's "request timed out,
+    /// possibly due to previous leader failure"; a copy already in the log may still apply.
+    /// `nil` for no limit. The server uses etcd's request timeout, 5 s plus two election
+    /// timeouts.
+    public var requestTimeoutMilliseconds: Int64?
+
+    /// etcd's request timeout for a cluster with this election timeout: 5 s plus two election
+    /// timeouts (`ReqTimeout` in etcd's server configuration).
+    public static func etcdRequestTimeout(electionMilliseconds: Int64) -> Int64 {
+        5_000 + 2 * electionMilliseconds
+    }
     /// The most values a range read may read from the backend while the member serves it; a
     /// range that needs more is answered with ``ClientResponse/pendingRange(_:)``, and the shell
     /// finishes it elsewhere (the server: on a thread pool, from a RocksDB snapshot it pins
@@ -256,6 +269,9 @@ public struct Member: Sendable {
     var parked: [(id: RequestID, deadline: Int64)] = []
     /// Answers produced outside a batch (parked writes that timed out), delivered with the next.
     var pendingResponses: [(RequestID, ClientResponse)] = []
+    /// When each request waiting for an answer times out (logical time, see
+    /// ``MemberConfiguration/requestTimeoutMilliseconds``).
+    var requestDeadlines: [RequestID: Int64] = [:]
     /// A request waiting for a ReadIndex confirmation.
     enum PendingRead: Sendable {
         case range(RequestID, RangeRequest)
@@ -297,8 +313,15 @@ public struct Member: Sendable {
 
     /// Accepts a client request. Returns the answer at once when it needs neither the log nor a
     /// leadership confirmation (a serializable read, time-to-live, the lease list, an error), or
-    /// nil when the answer will come in a later ``BatchOutput``.
+    /// nil when the answer will come in a later ``BatchOutput``: at the latest, etcd's timeout
+    /// error once ``MemberConfiguration/requestTimeoutMilliseconds`` have passed.
     public mutating func submit(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
+        let answer = accept(request, id: requestID)
+        if answer == nil, let timeout = configuration.requestTimeoutMilliseconds { requestDeadlines[requestID] = now + timeout }
+        return answer
+    }
+
+    private mutating func accept(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
         switch request {
         case .range(let range) where range.serializable:
             return serveRange(range)
@@ -390,11 +413,11 @@ public struct Member: Sendable {
         for (requestID, deadline) in waiting {
             if raft.leader == noNode && now > deadline {
                 proposedEntries[requestID] = nil
-                pendingResponses.append((requestID, .failure(.noLeader)))
+                answerLater(requestID, .failure(.noLeader))
             } else if raft.leader == noNode {
                 parked.append((requestID, deadline))
             } else if let failure = proposeWrite(requestID) {
-                pendingResponses.append((requestID, failure))
+                answerLater(requestID, failure)
             }
         }
     }
@@ -407,18 +430,48 @@ public struct Member: Sendable {
         for requestID in lost {
             forwardedTerms[requestID] = nil
             proposals[requestID] = nil
-            if let failure = proposeWrite(requestID) { pendingResponses.append((requestID, failure)) }
+            if let failure = proposeWrite(requestID) { answerLater(requestID, failure) }
         }
     }
 
-    /// Forgets request `requestID`, whose client stopped waiting (the shell's deadline passed):
-    /// it is no longer proposed again or answered. A copy already in the log may still apply.
+    /// Forgets request `requestID`, whose client stopped waiting: it is no longer proposed
+    /// again or answered. A copy already in the log may still apply.
     public mutating func abandon(_ requestID: RequestID) {
         parked.removeAll { $0.id == requestID }
         proposedEntries[requestID] = nil
         forwardedTerms[requestID] = nil
         proposals[requestID] = nil
         keepAlives[requestID] = nil
+        requestDeadlines[requestID] = nil
+        reads = reads.filter { $0.value.requestID != requestID }
+        readsAwaitingApply.removeAll { $0.id == requestID }
+    }
+
+    /// Abandons the requests that have waited ``MemberConfiguration/requestTimeoutMilliseconds``
+    /// and answers them with etcd's timeout error, with the next batch.
+    private mutating func expireRequests() {
+        guard !requestDeadlines.isEmpty else { return }
+        let expired = requestDeadlines.filter { $0.value < now }.keys.sorted()
+        for requestID in expired {
+            abandon(requestID)
+            // An answer already waiting for the next batch goes out instead.
+            answerLater(requestID, .failure(.timedOutDueToLeaderFailure))
+        }
+    }
+
+    /// Queues an answer produced outside a batch: the shell takes it with
+    /// ``takeAnswers()``, or it goes out with the next batch.
+    private mutating func answerLater(_ requestID: RequestID, _ response: ClientResponse) {
+        requestDeadlines[requestID] = nil
+        pendingResponses.append((requestID, response))
+    }
+
+    /// Answers produced since the last batch outside one: writes that found no leader in time,
+    /// requests that timed out. A shell that takes them after each input answers them without
+    /// waiting for a batch (which waits for the disk); otherwise they go out with the next.
+    public mutating func takeAnswers() -> [(RequestID, ClientResponse)] {
+        defer { pendingResponses = [] }
+        return pendingResponses
     }
 
     /// Starts a ReadIndex round for a request that needs the leader confirmed by a quorum.
@@ -488,6 +541,7 @@ public struct Member: Sendable {
     public mutating func tick() {
         now += configuration.tickMilliseconds
         raft.tick()
+        expireRequests()
         provideSnapshotIfNeeded()
         proposeParked()
         if let target = autoCompactor?.advance(
@@ -577,6 +631,7 @@ public struct Member: Sendable {
         proposeParked()
         output.responses += pendingResponses
         pendingResponses = []
+        for (requestID, _) in output.responses { requestDeadlines[requestID] = nil }
         maybeSnapshot(into: &output)
         provideSnapshotIfNeeded()
         return output

@@ -55,8 +55,9 @@ public struct MemberStatus: Sendable {
 final class MemberHost: @unchecked Sendable {
     typealias Completion = @Sendable (ClientResponse, HeaderContext) -> Void
 
+    /// A client waiting for the member's answer to its request (the member times requests
+    /// out itself, ``MemberConfiguration/requestTimeoutMilliseconds``).
     struct Waiter {
-        var deadlineTick: UInt64
         var isWrite: Bool
         var completion: Completion
     }
@@ -164,8 +165,11 @@ final class MemberHost: @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         let tickMilliseconds = max(member.configuration.tickMilliseconds, 1)
-        // etcd's request timeout: 5 s plus two election timeouts.
-        requestTimeoutTicks = UInt64((5_000 + 2 * member.configuration.electionMilliseconds) / tickMilliseconds)
+        // Forwarded requests and membership changes wait as long as the member lets a client
+        // request wait: etcd's request timeout.
+        let configured = member.configuration.requestTimeoutMilliseconds
+        let timeout = configured ?? MemberConfiguration.etcdRequestTimeout(electionMilliseconds: member.configuration.electionMilliseconds)
+        requestTimeoutTicks = UInt64(max(timeout / tickMilliseconds, 1))
         watches = WatchHub()
         watches.host = self
     }
@@ -344,7 +348,7 @@ final class MemberHost: @unchecked Sendable {
         } else {
             var isWrite = false
             if case .write = request { isWrite = true }
-            waiters[requestID] = Waiter(deadlineTick: ticks + requestTimeoutTicks, isWrite: isWrite, completion: completion)
+            waiters[requestID] = Waiter(isWrite: isWrite, completion: completion)
             scheduleFlush()
         }
     }
@@ -361,18 +365,12 @@ final class MemberHost: @unchecked Sendable {
             case .leaseKeepAlive(let id, let ttl): completion(.leaseKeepAlive(id: id, ttl: ttl), header)
             case .leaseTimeToLive(let id, let remaining, let granted, let keys):
                 completion(.leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys), header)
-            case .failure(let error): completion(.failure(Self.memberError(error)), header)
-            case .confChangeApplied: completion(.failure(.leaderChanged), header)
+            case .refused(let error): completion(.failure(error), header)
+            // No answer in time, a leader of the previous build's refusal (peer protocol 2), or
+            // a reply meant for a membership change: the client may ask again.
+            case .failure, .confChangeApplied: completion(.failure(.leaderChanged), header)
             }
         }
-    }
-
-    /// Maps a forwarded failure back to the member error with the same message.
-    static func memberError(_ error: ServiceError) -> MemberError {
-        let candidates: [MemberError] = [.noLeader, .leaderChanged, .tooManyRequests, .timedOutDueToLeaderFailure]
-        if let match = candidates.first(where: { $0.message == error.message }) { return match }
-        if let mvcc = [StateError.leaseNotFound, .noSpace].first(where: { $0.message == error.message }) { return .state(mvcc) }
-        return .leaderChanged
     }
 
     func forward(_ request: ForwardedRequest, to leader: NodeID, reply: @escaping @Sendable (ForwardedReply) -> Void) {
@@ -429,14 +427,20 @@ final class MemberHost: @unchecked Sendable {
 
     private func serveForwarded(_ request: ForwardedRequest, from peer: NodeID, handle: UInt64) {
         let send: @Sendable (ForwardedReply) -> Void = { [transport] reply in
+            var reply = reply
+            // A peer of the previous build (peer protocol 2) reads an error only as a status and message.
+            if case .refused(let error) = reply, (transport?.protocolVersion(of: peer) ?? 0) < 3 {
+                reply = .failure(ServiceError(error))
+            }
             transport?.send(PeerFrame.reply(id: handle, reply).encoded(), to: peer)
         }
         switch request {
         case .leaseKeepAlive(let lease):
-            guard member.raft.role == .leader else { return send(.failure(.notLeader)) }
+            // The follower's client may ask again: leadership moved after the follower sent it.
+            guard member.raft.role == .leader else { return send(.refused(.leaderChanged)) }
             submitOnLoop(.leaseKeepAlive(id: lease)) { response, _ in send(Self.reply(for: response)) }
         case .leaseTimeToLive(let lease, let keys):
-            guard member.raft.role == .leader else { return send(.failure(.notLeader)) }
+            guard member.raft.role == .leader else { return send(.refused(.leaderChanged)) }
             submitOnLoop(.leaseTimeToLive(id: lease, keys: keys)) { response, _ in send(Self.reply(for: response)) }
         case .confChange(let change):
             proposeConfChangeOnLoop(change) { error in send(error.map(ForwardedReply.failure) ?? .confChangeApplied) }
@@ -448,8 +452,8 @@ final class MemberHost: @unchecked Sendable {
         case .leaseKeepAlive(let id, let ttl): .leaseKeepAlive(id: id, ttl: ttl)
         case .leaseTimeToLive(let id, let remaining, let granted, let keys):
             .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
-        case .failure(let error): .failure(ServiceError(error))
-        default: .failure(.leaderChanged)
+        case .failure(let error): .refused(error)
+        default: .refused(.leaderChanged)
         }
     }
 
@@ -637,12 +641,6 @@ final class MemberHost: @unchecked Sendable {
 
     private func expireWaiters() {
         let now = ticks
-        for (id, waiter) in waiters where waiter.deadlineTick < now {
-            waiters[id] = nil
-            member.abandon(id)
-            metrics.proposalsFailed.increment()
-            waiter.completion(.failure(.timedOutDueToLeaderFailure), header)
-        }
         for (id, waiter) in forwardWaiters where waiter.deadlineTick < now {
             forwardWaiters[id] = nil
             waiter.reply(.failure(.timeout))
@@ -667,6 +665,7 @@ final class MemberHost: @unchecked Sendable {
         flushScheduled = false
         guard !stopped else { return }
         send(member.takeImmediateMessages())
+        answerWaiters(member.takeAnswers())
         buildSnapshotIfNeeded()
         guard !batchInFlight, !stopping, member.hasBatch else { return }
         startBatch()
@@ -813,13 +812,7 @@ final class MemberHost: @unchecked Sendable {
         metrics.proposalsCommitted.set(Int64(member.raft.commitIndex))
         metrics.proposalsApplied.set(Int64(member.appliedIndex))
         metrics.proposalsPending.set(Int64(waiters.values.reduce(0) { $0 + ($1.isWrite ? 1 : 0) }))
-        let header = self.header
-        for (requestID, response) in output.responses {
-            if let waiter = waiters.removeValue(forKey: requestID) {
-                if case .failure = response { metrics.proposalsFailed.increment() }
-                answer(response, waiter.completion)
-            }
-        }
+        answerWaiters(output.responses)
         for change in output.authChanges { authenticator.learn(change) }
         // A snapshot replaced the store: watchers catch up from its history first (the batch's
         // later events are in it too), so that publishing cannot move them past the revisions
@@ -848,6 +841,16 @@ final class MemberHost: @unchecked Sendable {
             logger.info("leader is now \(String(lastLeader, radix: 16))", metadata: ["term": "\(member.raft.term)"])
         }
         runObservers()
+    }
+
+    /// Answers the clients waiting for `responses`.
+    private func answerWaiters(_ responses: [(RequestID, ClientResponse)]) {
+        for (requestID, response) in responses {
+            if let waiter = waiters.removeValue(forKey: requestID) {
+                if case .failure = response { metrics.proposalsFailed.increment() }
+                answer(response, waiter.completion)
+            }
+        }
     }
 
     /// Queues `messages` on the peer transport, one batch of frames per peer.

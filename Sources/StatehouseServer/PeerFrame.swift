@@ -104,8 +104,10 @@ enum ForwardedReply: Sendable, Hashable {
     case leaseTimeToLive(id: Int64, remaining: Int64, granted: Int64, keys: [[UInt8]])
     /// The membership change was applied.
     case confChangeApplied
-    /// The request failed with this error.
+    /// The membership change failed with this error.
     case failure(ServiceError)
+    /// The member refused or failed the lease request with this error.
+    case refused(MemberError)
 
     func write(to out: inout [UInt8]) {
         switch self {
@@ -126,6 +128,9 @@ enum ForwardedReply: Sendable, Hashable {
             out.append(3)
             out.appendLittleEndian(UInt64(error.code.rawValue))
             out.appendUInt32LengthPrefixed(Array(error.message.utf8))
+        case .refused(let error):
+            out.append(4)
+            error.write(to: &out)
         }
     }
 
@@ -153,8 +158,46 @@ enum ForwardedReply: Sendable, Hashable {
                 let message = try? reader.readUInt32LengthPrefixed()
             else { return nil }
             self = .failure(ServiceError(status, String(decoding: message, as: UTF8.self)))
+        case 4:
+            guard let error = MemberError(from: &reader) else { return nil }
+            self = .refused(error)
         default:
             return nil
+        }
+    }
+}
+
+/// A member's error as its case crosses the peer link, so that the member that forwarded a
+/// request answers its client with the same error, not one recovered from a message text.
+extension MemberError {
+    func write(to out: inout [UInt8]) {
+        switch self {
+        case .state(let error):
+            out.append(0)
+            out.appendUInt32LengthPrefixed(error.encoded())
+        case .noLeader: out.append(1)
+        case .notLeader(let leader):
+            out.append(2)
+            out.appendLittleEndian(leader)
+        case .leaderChanged: out.append(3)
+        case .tooManyRequests: out.append(4)
+        case .timedOutDueToLeaderFailure: out.append(5)
+        }
+    }
+
+    init?(from reader: inout ByteReader) {
+        switch try? reader.readByte() {
+        case 0:
+            guard let bytes = try? reader.readUInt32LengthPrefixed(), let error = try? StateError(decoding: bytes) else { return nil }
+            self = .state(error)
+        case 1: self = .noLeader
+        case 2:
+            guard let leader = try? reader.readLittleEndianUInt64() else { return nil }
+            self = .notLeader(leader: leader)
+        case 3: self = .leaderChanged
+        case 4: self = .tooManyRequests
+        case 5: self = .timedOutDueToLeaderFailure
+        default: return nil
         }
     }
 }

@@ -52,6 +52,8 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.snapshotCount = configuration.snapshotCount
         memberConfiguration.encodesSnapshotData = false  // MemberHost builds it off the loop
         memberConfiguration.maxValuesReadInPlace = MemberHost.maxValuesReadOnLoop
+        memberConfiguration.requestTimeoutMilliseconds = MemberConfiguration.etcdRequestTimeout(
+            electionMilliseconds: configuration.electionMilliseconds)
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
         memberConfiguration.store.maxTxnOperations = configuration.limits.maxTxnOps
         memberConfiguration.autoCompaction = configuration.autoCompaction

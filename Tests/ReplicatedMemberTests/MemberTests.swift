@@ -338,6 +338,39 @@ struct MemberTests {
         #expect(throws: ByteDecodingError.self) { try SnapshotCodec.decode([1, 2, 3]) }
     }
 
+    @Test("a request that waits longer than the request timeout is answered with etcd's timeout, once, and forgotten")
+    func requestsTimeOut() {
+        var harness = MemberHarness(voters: [1, 2, 3]) { $0.requestTimeoutMilliseconds = 300 }
+        harness.elect(1)
+        // The leader is cut off from its followers: nothing it proposes commits, no read is confirmed.
+        let followers = harness.members.filter { $0.key != 1 }
+        harness.members = harness.members.filter { $0.key == 1 }
+        #expect(harness.members[1]!.submit(.write(.put(PutRequest(key: bytes("k"), value: bytes("v")))), id: 100) == nil)
+        #expect(harness.members[1]!.submit(.range(RangeRequest(key: bytes("k"))), id: 101) == nil)
+        harness.settle()
+        harness.tick(3)
+        #expect(harness.responses.isEmpty, "answered before the timeout: \(harness.responses)")
+        harness.tick(1)
+        #expect(harness.responses[100] == .failure(.timedOutDueToLeaderFailure))
+        #expect(harness.responses[101] == .failure(.timedOutDueToLeaderFailure))
+        #expect(harness.members[1]!.raft.role == .leader, "timed out before CheckQuorum deposed the leader")
+
+        // The followers come back: the write's entry commits and applies, but is not answered again.
+        harness.responses = [:]
+        harness.members.merge(followers) { current, _ in current }
+        harness.tick(2)
+        #expect(harness.members.values.allSatisfy { $0.store.currentRevision == 2 }, "the entry in the log still applied")
+        #expect(harness.responses[100] == nil && harness.responses[101] == nil)
+
+        // A shell may take answers made outside a batch at once, without waiting for one.
+        harness.members = harness.members.filter { $0.key == 1 }
+        #expect(harness.members[1]!.submit(.write(.put(PutRequest(key: bytes("k"), value: bytes("w")))), id: 102) == nil)
+        harness.settle()
+        for _ in 0..<4 { harness.members[1]!.tick() }
+        #expect(harness.members[1]!.takeAnswers().map(\.0) == [102])
+        #expect(harness.members[1]!.takeAnswers().isEmpty)
+    }
+
     @Test("writes are refused with 'too many requests' while the commit index runs ahead of the applied index")
     func backPressureWhenApplyLags() {
         var harness = MemberHarness(voters: [1, 2, 3]) { $0.maxUnappliedEntries = 0 }

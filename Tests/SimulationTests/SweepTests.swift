@@ -62,13 +62,16 @@ struct SweepTests {
     /// Two runs whose clients write `v…` and `w…` values send the same messages at the same
     /// times, differing only in bytes inside entries (and in what reads return and the final
     /// state): a hash of event kinds, members, terms and indexes alone would be equal.
-    @Test("the trace hash covers message payloads, answers and the final state", arguments: [UInt64(3), 8, 77])
+    /// The seeds are ones whose clients get writes acknowledged (seed 8, which got none through
+    /// its faults once members answered timeouts, has no payload to tell apart).
+    @Test("the trace hash covers message payloads, answers and the final state", arguments: [UInt64(3), 9, 77])
     func traceHashCoversPayloads(seed: UInt64) {
         var options = SimulationOptions(seed: seed, nodeCount: nil)
         let first = run(options)
         options.valuePrefix = "w"
         let second = run(options)
         #expect(first.violation == nil && second.violation == nil)
+        #expect(first.statistics.writesAcknowledged > 0, "seed \(seed) wrote nothing whose payload could differ")
         #expect(first.events == second.events && first.simulatedTime == second.simulatedTime, "the schedule must not change")
         #expect(first.statistics == second.statistics)
         #expect(first.traceHash != second.traceHash, "seed \(seed): only payload bytes differ, and the trace hash missed it")

@@ -96,6 +96,7 @@ extension Simulation {
             watchProcessed(input, at: index)
         }
         for message in members[index].withCore({ $0.takeImmediateMessages() }) { send(message) }
+        answerWaiting(members[index].withCore { $0.takeAnswers() }, at: index)
         checkMember(index)
         checkWatched(index)
         guard violation == nil, !members[index].isBusy, members[index].withCore({ $0.hasBatch }) else { return }
@@ -214,15 +215,22 @@ extension Simulation {
         checkAppliedOnce(output.events, member: index)
         publishToWatchClients(output.events, member: index, installedSnapshot: ready.snapshot != nil)
         if index == 0 { statistics.autoCompactions += output.autoCompactions.count }
-        for (request, response) in output.responses {
+        answerWaiting(output.responses, at: index, output: output)
+        pump(index)
+    }
+
+    /// Answers the clients waiting on member `index` for `responses`, from a batch's `output`
+    /// or made outside one (``Member/takeAnswers()``).
+    func answerWaiting(_ responses: [(RequestID, ClientResponse)], at index: Int, output: BatchOutput? = nil) {
+        for (request, response) in responses {
             let operation = Int(request)
             guard members[index].waiting.remove(operation) != nil else { continue }
-            if let at = output.appliedAt[request] {
+            let appliedAt = output?.appliedAt[request]
+            if let at = appliedAt, let output {
                 checkAnsweredEntry(output.appliedEntries.first { $0.index == at }, operation: operation, member: index)
             }
-            answer(operation, with: response, at: output.appliedAt[request])
+            answer(operation, with: response, at: appliedAt)
         }
-        pump(index)
     }
 
     /// Runs one of a member's storage writes, `write(value)`; if it fails, the member stops as a
@@ -245,6 +253,7 @@ extension Simulation {
         // As `--initial-cluster` lists every member to a member that joins with an empty log.
         configuration.initialMembers = Set(members.map(\.id))
         configuration.tickMilliseconds = Int64(options.tickInterval / 1_000)
+        configuration.requestTimeoutMilliseconds = Int64(options.memberRequestTimeout / 1_000)
         configuration.snapshotCount = options.snapshotInterval
         configuration.retainedEntries = options.retainedEntries
         configuration.autoCompaction = options.autoCompaction

@@ -79,6 +79,9 @@ public final class Simulation {
         public var leasesExpired = 0
         /// Writes a client sent again in its write session after their outcome was unknown.
         public var sessionRetries = 0
+        /// Requests a member answered with etcd's timeout error after they waited its request
+        /// timeout (``SimulationOptions/memberRequestTimeout``).
+        public var memberTimeouts = 0
         /// Requests a client sent again, to another member after a short backoff, because the
         /// member refused them before proposing them (not leader, no leader, down…) or, for
         /// reads, did not answer in time.

@@ -108,6 +108,11 @@ public struct SimulationOptions: Sendable, Hashable {
     public var clientLossRate = 0.0
     /// How long a client waits before calling an outcome unknown.
     public var requestTimeout: UInt64 = 2_000_000
+    /// How long a member lets a request wait before it answers etcd's timeout error and
+    /// forgets the request (``MemberConfiguration/requestTimeoutMilliseconds``), in microseconds
+    /// of the member's clock: shorter than the client's patience, so members answer timeouts as
+    /// etcd's server does.
+    public var memberRequestTimeout: UInt64 = 1_500_000
     /// How long after its first attempt a client keeps retrying a request that members refused
     /// before proposing it (not leader, no leader, down), or a read that got no answer.
     public var clientRetryBudget: UInt64 = 4_000_000

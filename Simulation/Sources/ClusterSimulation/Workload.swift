@@ -409,6 +409,7 @@ extension Simulation {
             finish(operation, operations[operation].unknownAttempts == 0 ? .failed : .unknown)
             return
         case (_, .failure(.timedOutDueToLeaderFailure)):
+            statistics.memberTimeouts += 1
             finish(operation, .unknown)
             return
         case (_, .failure(let error)):

@@ -116,6 +116,7 @@ struct WorkloadTotals {
     var acknowledged: [Int] = []
     var failed = 0
     var unknownWrites = 0
+    var memberTimeouts = 0
     var history = 0
     var seedsWithSnapshots = 0
     var snapshots = 0
@@ -124,6 +125,7 @@ struct WorkloadTotals {
         acknowledged.append(statistics.operationsAcknowledged)
         failed += statistics.operationsFailed
         unknownWrites += statistics.writesUnknown
+        memberTimeouts += statistics.memberTimeouts
         history += statistics.historyLength
         snapshots += statistics.snapshotsInstalled
         if statistics.snapshotsInstalled > 0 { seedsWithSnapshots += 1 }
@@ -133,6 +135,6 @@ struct WorkloadTotals {
         let sorted = acknowledged.sorted()
         let total = sorted.reduce(0, +)
         return
-            "workload: ops acked \(total) (per seed min \(sorted.first ?? 0) median \(sorted[sorted.count / 2]) max \(sorted.last ?? 0) mean \(total / max(seeds, 1))) failed \(failed) unknown writes \(unknownWrites) history \(history) | snapshots installed \(snapshots) in \(seedsWithSnapshots) of \(seeds) seeds"
+            "workload: ops acked \(total) (per seed min \(sorted.first ?? 0) median \(sorted[sorted.count / 2]) max \(sorted.last ?? 0) mean \(total / max(seeds, 1))) failed \(failed) unknown writes \(unknownWrites) member timeouts \(memberTimeouts) history \(history) | snapshots installed \(snapshots) in \(seedsWithSnapshots) of \(seeds) seeds"
     }
 }
