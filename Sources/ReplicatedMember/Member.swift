@@ -36,8 +36,18 @@ public enum ClientResponse: Sendable, Hashable {
     case leaseTimeToLive(id: Int64, remaining: Int64, granted: Int64, keys: [[UInt8]])
     /// The IDs of all leases.
     case leaseLeases([Int64])
+    /// The member named by ``Member/moveLeader(to:id:)`` leads now.
+    case leaderMoved(to: NodeID)
     /// The request failed.
     case failure(MemberError)
+}
+
+/// Why a member did not propose a membership change.
+public enum ConfChangeRefusal: Error, Sendable, Hashable {
+    /// Raft refused the proposal.
+    case proposal(ProposalError)
+    /// The change promotes a learner that has not caught up to 90% of the leader's log.
+    case learnerNotReady
 }
 
 /// Why a member could not serve a request, with etcd's message (the API layer, `EtcdMapping`,
@@ -57,6 +67,10 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
     /// (``MemberConfiguration/requestTimeoutMilliseconds``), or this member caught up from a
     /// snapshot that covers the request's place in the log, so it cannot tell.
     case timedOutDueToLeaderFailure
+    /// The member named to lead is not a voter, or is this member.
+    case badLeaderTransferee
+    /// The member named to lead did not take over within two election timeouts.
+    case leaderTransferTimeout
 
     /// etcd's exact message for this error.
     public var message: String {
@@ -67,6 +81,8 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
         case .leaderChanged: "etcdserver: leader changed"
         case .tooManyRequests: "etcdserver: too many requests"
         case .timedOutDueToLeaderFailure: "etcdserver: request timed out, possibly due to previous leader failure"
+        case .badLeaderTransferee: "etcdserver: bad leader transferee"
+        case .leaderTransferTimeout: "etcdserver: request timed out, leader transfer took too long"
         }
     }
 
@@ -117,6 +133,11 @@ public struct MemberConfiguration: Sendable {
     /// it elsewhere (the server: from a pinned RocksDB snapshot, off the member loop) and hands
     /// it over with ``Member/provideSnapshot(_:)`` when ``Member/needsSnapshotData`` is true.
     public var encodesSnapshotData = true
+    /// The backend quota in bytes (`--quota-backend-bytes`): once the shell reports a backend
+    /// larger than this (``Member/noteBackendSize(_:)``), writes that add data are refused with
+    /// `etcdserver: mvcc: database space exceeded` and the member raises the NOSPACE alarm.
+    /// `nil` for no quota.
+    public var quotaBytes: Int64?
     /// How long a request that waits for the log or a leadership confirmation may wait: then
     /// the member forgets it (``Member/abandon(_:)``) and answers etcd's "request timed out,
     /// possibly due to previous leader failure"; a copy already in the log may still apply.
@@ -272,19 +293,26 @@ public struct Member: Sendable {
     /// When each request waiting for an answer times out (logical time, see
     /// ``MemberConfiguration/requestTimeoutMilliseconds``).
     var requestDeadlines: [RequestID: Int64] = [:]
-    /// A request waiting for a ReadIndex confirmation.
+    /// Leader moves waiting for their target to lead (``moveLeader(to:id:)``), with the
+    /// logical time after which they fail.
+    var leaderMoves: [(id: RequestID, target: NodeID, deadline: Int64)] = []
+    /// A request waiting for a ReadIndex confirmation, or for the entries committed before it
+    /// to be applied.
     enum PendingRead: Sendable {
         case range(RequestID, RangeRequest)
         case keepAlive(RequestID, lease: Int64)
+        case timeToLive(RequestID, lease: Int64, keys: Bool)
 
         var requestID: RequestID {
             switch self {
-            case .range(let id, _), .keepAlive(let id, _): id
+            case .range(let id, _), .keepAlive(let id, _), .timeToLive(let id, _, _): id
             }
         }
     }
     var reads: [UInt64: PendingRead] = [:]
-    var readsAwaitingApply: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
+    /// Requests served once the applied index reaches `index` (a confirmed read index, or the
+    /// commit index when a leader got a time-to-live request).
+    var readsAwaitingApply: [(index: LogIndex, read: PendingRead)] = []
     /// Keep-alives waiting for their checkpoint clear to commit: lease and TTL to answer.
     var keepAlives: [RequestID: (lease: Int64, ttl: Int64)] = [:]
     var nextReadContext: UInt64 = 1
@@ -333,6 +361,10 @@ public struct Member: Sendable {
             } catch {
                 return .failure(.state(error))
             }
+            // A retried session write the table remembers gets its first answer, quota or not.
+            if StateStore.addsData(write) && (store.isOutOfSpace || exceedsQuota) && !store.remembers(session) {
+                return .failure(.state(.noSpace))
+            }
             let entry = Envelope(
                 origin: id, incarnation: configuration.incarnation, request: requestID, session: session, body: write
             ).encoded()
@@ -359,11 +391,14 @@ public struct Member: Sendable {
             return confirmLeadership(for: .keepAlive(requestID, lease: lease))
         case .leaseTimeToLive(let lease, let withKeys):
             guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
-            guard let record = store.lease(lease), let remaining = leases.remainingTTL(id: lease, now: now) else {
-                return .leaseTimeToLive(id: lease, remaining: -1, granted: 0, keys: [])
+            // A grant or revoke the client saw answered on another member is committed, but this
+            // leader may not have applied it yet: answer once it has (as etcd waits for its
+            // applied index before answering lease requests).
+            guard raft.appliedIndex >= raft.commitIndex else {
+                readsAwaitingApply.append((raft.commitIndex, .timeToLive(requestID, lease: lease, keys: withKeys)))
+                return nil
             }
-            return .leaseTimeToLive(
-                id: lease, remaining: remaining, granted: record.ttl, keys: withKeys ? store.keys(attachedTo: lease) : [])
+            return timeToLive(of: lease, keys: withKeys)
         case .leaseLeases:
             return .leaseLeases(store.leases().map(\.id))
         }
@@ -444,7 +479,7 @@ public struct Member: Sendable {
         keepAlives[requestID] = nil
         requestDeadlines[requestID] = nil
         reads = reads.filter { $0.value.requestID != requestID }
-        readsAwaitingApply.removeAll { $0.id == requestID }
+        readsAwaitingApply.removeAll { $0.read.requestID == requestID }
     }
 
     /// Abandons the requests that have waited ``MemberConfiguration/requestTimeoutMilliseconds``
@@ -485,6 +520,14 @@ public struct Member: Sendable {
         } catch {
             return .failure(.noLeader)
         }
+    }
+
+    /// A lease's remaining and granted TTL (remaining -1 when it does not exist), and its keys.
+    private func timeToLive(of lease: Int64, keys: Bool) -> ClientResponse {
+        guard let record = store.lease(lease), let remaining = leases.remainingTTL(id: lease, now: now) else {
+            return .leaseTimeToLive(id: lease, remaining: -1, granted: 0, keys: [])
+        }
+        return .leaseTimeToLive(id: lease, remaining: remaining, granted: record.ttl, keys: keys ? store.keys(attachedTo: lease) : [])
     }
 
     /// Renews a lease on a leader whose leadership a quorum just confirmed.
@@ -532,6 +575,7 @@ public struct Member: Sendable {
         }
         provideSnapshotIfNeeded()
         proposeParked()
+        answerLeaderMoves()
         return refusal.map(PeerMessageVerdict.invalidSnapshot) ?? .accepted
     }
 
@@ -542,6 +586,7 @@ public struct Member: Sendable {
         now += configuration.tickMilliseconds
         raft.tick()
         expireRequests()
+        answerLeaderMoves()
         provideSnapshotIfNeeded()
         proposeParked()
         if let target = autoCompactor?.advance(
@@ -561,14 +606,73 @@ public struct Member: Sendable {
         _ = try? raft.propose(Envelope(origin: noNode, incarnation: 0, request: 0, body: request).encoded())
     }
 
-    /// Proposes a membership change (leader only); see ``RaftNode/proposeConfChange(_:)``.
-    public mutating func proposeConfChange(_ change: ConfChange) throws(ProposalError) -> LogPosition {
-        return try raft.proposeConfChange(change)
+    /// The size of the backend the shell last reported (``noteBackendSize(_:)``).
+    public private(set) var backendBytes: Int64 = 0
+
+    /// Whether the last reported backend size is over ``MemberConfiguration/quotaBytes``.
+    var exceedsQuota: Bool { configuration.quotaBytes.map { backendBytes > $0 } ?? false }
+
+    /// Tells the member how large its backend is now (the shell measures it, every ten ticks on
+    /// a server). Past the quota, writes that add data are refused, and the member proposes the
+    /// NOSPACE alarm while a leader is known and the alarm is not yet raised, as etcd does.
+    ///
+    /// - Returns: Whether it proposed the alarm (the shell logs it).
+    @discardableResult
+    public mutating func noteBackendSize(_ bytes: Int64) -> Bool {
+        backendBytes = bytes
+        guard exceedsQuota, !store.isOutOfSpace, raft.leader != noNode else { return false }
+        proposeInternal(.alarm(AlarmRequest(action: .activate, memberID: id, alarm: .noSpace)))
+        return true
     }
 
-    /// Hands leadership to `target`; see ``RaftNode/transferLeadership(to:)``.
+    /// Proposes a membership change (leader only); see ``RaftNode/proposeConfChange(_:)``.
+    /// Promoting a learner is refused unless it has caught up to 90% of the leader's log, as
+    /// etcd refuses it.
+    public mutating func proposeConfChange(_ change: ConfChange) throws(ConfChangeRefusal) -> LogPosition {
+        if change.kind == .addVoter, raft.role == .leader, store.member(change.node)?.isLearner == true {
+            let match = raft.matchIndex(of: change.node) ?? 0
+            guard match > 0, match * 10 >= raft.commitIndex * 9 else { throw .learnerNotReady }
+        }
+        do {
+            return try raft.proposeConfChange(change)
+        } catch {
+            throw .proposal(error)
+        }
+    }
+
+    /// Hands leadership to `target`; see ``RaftNode/transferLeadership(to:)``. Nothing answers;
+    /// ``moveLeader(to:id:)`` is the request a client waits on.
     public mutating func transferLeadership(to target: NodeID) {
         raft.transferLeadership(to: target)
+    }
+
+    /// Hands leadership to `target` for request `requestID` (etcd's `MoveLeader`): answered
+    /// ``ClientResponse/leaderMoved(to:)`` once this member sees `target` lead, or
+    /// ``MemberError/leaderTransferTimeout`` if it does not within two election timeouts. Only
+    /// the leader moves leadership; `target` must be another voter.
+    public mutating func moveLeader(to target: NodeID, id requestID: RequestID) -> ClientResponse? {
+        // etcd answers "not leader" on any other member, leader known or not.
+        guard raft.role == .leader else { return .failure(.notLeader(leader: raft.leader)) }
+        guard raft.confState.voters.contains(target), target != id else { return .failure(.badLeaderTransferee) }
+        raft.transferLeadership(to: target)
+        leaderMoves.append((requestID, target, now + 2 * configuration.electionMilliseconds))
+        return nil
+    }
+
+    /// Answers the leader moves whose target leads now, or whose time is up.
+    private mutating func answerLeaderMoves() {
+        guard !leaderMoves.isEmpty else { return }
+        let moves = leaderMoves
+        leaderMoves = []
+        for move in moves {
+            if raft.leader == move.target {
+                answerLater(move.id, .leaderMoved(to: move.target))
+            } else if now > move.deadline {
+                answerLater(move.id, .failure(.leaderTransferTimeout))
+            } else {
+                leaderMoves.append(move)
+            }
+        }
     }
 
     /// Tells the member that `peer`'s connection to it closed; see ``RaftNode/peerConnectionLost(_:)``.
@@ -620,15 +724,14 @@ public struct Member: Sendable {
         output.stateWrite.appliedIndex = output.appliedEntries.last?.index ?? ready.snapshot?.metadata.index ?? raft.appliedIndex
         if let softState = ready.softState { leadershipChanged(to: softState, output: &output) }
         for readState in ready.readStates {
-            switch reads.removeValue(forKey: readState.context) {
-            case .range(let requestID, let request)?: readsAwaitingApply.append((readState.index, requestID, request))
-            case .keepAlive(let requestID, let lease)?: renew(lease, for: requestID, into: &output)
-            case nil: break
-            }
+            // Served once the entries committed before the confirmation are applied: a keep-alive
+            // then renews a lease whose grant (or revoke) the client may have seen answered.
+            if let read = reads.removeValue(forKey: readState.context) { readsAwaitingApply.append((readState.index, read)) }
         }
         serveConfirmedReads(into: &output)
         reproposeLostForwards()
         proposeParked()
+        answerLeaderMoves()
         output.responses += pendingResponses
         pendingResponses = []
         for (requestID, _) in output.responses { requestDeadlines[requestID] = nil }
@@ -818,12 +921,17 @@ public struct Member: Sendable {
     }
 
     private mutating func serveConfirmedReads(into output: inout BatchOutput) {
-        var waiting: [(index: LogIndex, id: RequestID, request: RangeRequest)] = []
-        for read in readsAwaitingApply {
-            if read.index <= raft.appliedIndex {
-                output.responses.append((read.id, serveRange(read.request)))
-            } else {
-                waiting.append(read)
+        var waiting: [(index: LogIndex, read: PendingRead)] = []
+        for (index, read) in readsAwaitingApply {
+            guard index <= raft.appliedIndex else {
+                waiting.append((index, read))
+                continue
+            }
+            switch read {
+            case .range(let requestID, let request): output.responses.append((requestID, serveRange(request)))
+            case .keepAlive(let requestID, let lease): renew(lease, for: requestID, into: &output)
+            case .timeToLive(let requestID, let lease, let keys):
+                output.responses.append((requestID, raft.role == .leader ? timeToLive(of: lease, keys: keys) : .failure(.leaderChanged)))
             }
         }
         readsAwaitingApply = waiting

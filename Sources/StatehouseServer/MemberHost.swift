@@ -331,12 +331,6 @@ final class MemberHost: @unchecked Sendable {
         case .leaseTimeToLive(let lease, let keys) where member.raft.role != .leader:
             forwardLease(.leaseTimeToLive(id: lease, keys: keys), completion: completion)
             return
-        case .write(let write, let session)
-        where StateStore.addsData(write) && (member.store.isOutOfSpace || lastDatabaseSize > quotaBytes)
-            && !member.store.remembers(session):
-            // A retried session write the table remembers gets its first answer, quota or not.
-            completion(.failure(.state(.noSpace)), header)
-            return
         default:
             break
         }
@@ -481,16 +475,12 @@ final class MemberHost: @unchecked Sendable {
             }
             return
         }
-        if change.kind == .addVoter, member.store.member(change.node)?.isLearner == true {
-            // etcd promotes only a learner that has caught up to 90% of the leader's log.
-            let match = member.raft.matchIndex(of: change.node) ?? 0
-            guard match > 0, match * 10 >= member.raft.commitIndex * 9 else { return done(.learnerNotReady) }
-        }
         do {
             let position = try member.proposeConfChange(change)
             confChangeWaiters.append((position.index, ticks + requestTimeoutTicks, done))
             scheduleFlush()
         } catch {
+            guard case .proposal(let error) = error else { return done(.learnerNotReady) }
             switch error {
             case .notLeader: done(.notLeader)
             case .confChangePending, .transferInProgress: done(ServiceError(.failedPrecondition, "etcdserver: \(error)"))
@@ -516,24 +506,18 @@ final class MemberHost: @unchecked Sendable {
         return promise.futureResult
     }
 
-    /// Hands leadership to `target` and calls `done` once it leads, or with a timeout error.
+    /// Hands leadership to `target` (``Member/moveLeader(to:id:)``) and calls `done` once it
+    /// leads, or with the member's error.
     func transferLeadershipOnLoop(to target: NodeID, done: @escaping @Sendable (ServiceError?) -> Void) {
-        guard member.raft.role == .leader else { return done(.notLeader) }
-        guard member.raft.confState.voters.contains(target), target != member.id else { return done(.badLeaderTransferee) }
-        member.transferLeadership(to: target)
-        scheduleFlush()
-        let deadline = ticks + UInt64(member.configuration.raft.electionTicks) * 2
-        observeBatches {
-            if self.member.raft.leader == target {
-                done(nil)
-                return true
-            }
-            if self.ticks > deadline {
-                done(.leaderTransferTimeout)
-                return true
-            }
-            return false
+        let requestID = nextRequestID
+        nextRequestID += 1
+        let completion: Completion = { response, _ in
+            if case .failure(let error) = response { return done(ServiceError(error)) }
+            done(nil)
         }
+        if let answer = member.moveLeader(to: target, id: requestID) { return completion(answer, header) }
+        waiters[requestID] = Waiter(isWrite: false, completion: completion)
+        scheduleFlush()
     }
 
     /// Answers `completion` with the member's `response`. A range whose values the member left
@@ -619,24 +603,22 @@ final class MemberHost: @unchecked Sendable {
             ])
     }
 
-    /// The backend quota in bytes (`--quota-backend-bytes`).
-    var quotaBytes: Int64 = 2 << 30
-    private(set) var lastDatabaseSize: Int64 = 0
-
-    /// Measures the database every ten ticks; past the quota, raises the NOSPACE alarm (once).
+    /// Measures the database every ten ticks and tells the member, which enforces the quota
+    /// (``MemberConfiguration/quotaBytes``) and raises the NOSPACE alarm past it.
     private func checkQuota() {
         guard ticks % 10 == 0 else { return }
-        lastDatabaseSize = databaseSize()
-        metrics.databaseSize.set(lastDatabaseSize)
-        metrics.databaseSizeInUse.set(lastDatabaseSize)
-        metrics.quotaBackendBytes.set(quotaBytes)
+        let size = databaseSize()
+        metrics.databaseSize.set(size)
+        metrics.databaseSizeInUse.set(size)
+        metrics.quotaBackendBytes.set(member.configuration.quotaBytes ?? 0)
         metrics.hasLeader.set(Int64(member.raft.leader == noNode ? 0 : 1))
         metrics.isLeader.set(Int64(member.raft.role == .leader ? 1 : 0))
         metrics.watchers.set(Int64(watches.watcherCount))
         metrics.leases.set(Int64(member.store.leases().count))
-        guard lastDatabaseSize > quotaBytes, !member.store.isOutOfSpace, member.raft.leader != noNode else { return }
-        logger.warning("database size \(lastDatabaseSize) exceeds the quota \(quotaBytes); raising the NOSPACE alarm")
-        proposeInternal(.alarm(AlarmRequest(action: .activate, memberID: member.id, alarm: .noSpace)))
+        if member.noteBackendSize(size) {
+            logger.warning("database size \(size) exceeds the quota \(member.configuration.quotaBytes ?? 0); raising the NOSPACE alarm")
+            scheduleFlush()
+        }
     }
 
     private func expireWaiters() {

@@ -182,6 +182,8 @@ extension MemberError {
         case .leaderChanged: out.append(3)
         case .tooManyRequests: out.append(4)
         case .timedOutDueToLeaderFailure: out.append(5)
+        case .badLeaderTransferee: out.append(6)
+        case .leaderTransferTimeout: out.append(7)
         }
     }
 
@@ -197,6 +199,8 @@ extension MemberError {
         case 3: self = .leaderChanged
         case 4: self = .tooManyRequests
         case 5: self = .timedOutDueToLeaderFailure
+        case 6: self = .badLeaderTransferee
+        case 7: self = .leaderTransferTimeout
         default: return nil
         }
     }

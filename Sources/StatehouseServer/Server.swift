@@ -52,6 +52,7 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.snapshotCount = configuration.snapshotCount
         memberConfiguration.encodesSnapshotData = false  // MemberHost builds it off the loop
         memberConfiguration.maxValuesReadInPlace = MemberHost.maxValuesReadOnLoop
+        memberConfiguration.quotaBytes = configuration.quotaBackendBytes
         memberConfiguration.requestTimeoutMilliseconds = MemberConfiguration.etcdRequestTimeout(
             electionMilliseconds: configuration.electionMilliseconds)
         memberConfiguration.store.maxRequestBytes = configuration.maxRequestBytes
@@ -94,7 +95,6 @@ public final class StatehouseServer: Sendable {
                         method: JWTTokens.Method(rawValue: options.signMethod) ?? .es256, privateKeyPath: options.privateKeyPath,
                         publicKeyPaths: options.publicKeyPaths, ttl: .seconds(options.ttlSeconds))
                 }))
-        host.quotaBytes = configuration.quotaBackendBytes
         let syncDelayFile = ProcessInfo.processInfo.environment[MemberHost.syncDelayTestingVariable]
         host.syncDelayFileForTesting = syncDelayFile.flatMap { $0.isEmpty ? nil : $0 }  // slow-disk tests only
         let readDelayFile = ProcessInfo.processInfo.environment[MemberHost.readDelayTestingVariable]

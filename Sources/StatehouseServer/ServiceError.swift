@@ -38,8 +38,6 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
     static let learnerNotReady = ServiceError(
         .failedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader")
     static let tooManyLearners = ServiceError(.failedPrecondition, "etcdserver: too many learner members in cluster")
-    static let badLeaderTransferee = ServiceError(.failedPrecondition, "etcdserver: bad leader transferee")
-    static let leaderTransferTimeout = ServiceError(.deadlineExceeded, "etcdserver: request timed out, leader transfer took too long")
     static let unhealthyCluster = ServiceError(.unavailable, "etcdserver: unhealthy cluster")
     static let noSpace = ServiceError(StateError.noSpace)
     static let watchCanceled = ServiceError(.cancelled, "etcdserver: watch canceled")

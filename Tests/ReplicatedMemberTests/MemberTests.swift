@@ -371,6 +371,99 @@ struct MemberTests {
         #expect(harness.members[1]!.takeAnswers().isEmpty)
     }
 
+    @Test("past the backend quota, writes that add data are refused and the member raises the NOSPACE alarm once")
+    func backendQuota() {
+        var harness = MemberHarness(voters: [1, 2, 3]) { $0.quotaBytes = 1_000 }
+        harness.elect(1)
+        let put = ClientRequest.write(.put(PutRequest(key: bytes("k"), value: bytes("v"))))
+        guard case .write? = harness.call(put, at: 2) else {
+            Issue.record("a put under the quota failed")
+            return
+        }
+        #expect(harness.members[1]!.noteBackendSize(1_000) == false, "at the quota, not past it")
+
+        // A follower that measured its own backend past the quota refuses at once.
+        #expect(harness.members[2]!.noteBackendSize(1_001) == true)
+        #expect(harness.members[2]!.submit(put, id: 900) == .failure(.state(.noSpace)))
+        harness.settle()
+        #expect(harness.members.values.allSatisfy { $0.store.isOutOfSpace }, "the alarm is replicated")
+        #expect(harness.members[2]!.noteBackendSize(1_001) == false, "raised once")
+        // Every member now refuses writes that add data, but not deletes.
+        #expect(harness.call(put, at: 3) == .failure(.state(.noSpace)))
+        let delete = harness.call(.write(.deleteRange(DeleteRangeRequest(key: bytes("k")))), at: 3)
+        guard case .write(.deleteRange)? = delete else {
+            Issue.record("a delete was refused: \(String(describing: delete))")
+            return
+        }
+    }
+
+    @Test("a learner is promoted only once it has caught up to 90% of the leader's log")
+    func learnerPromotionRule() throws {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        _ = try harness.members[1]!.proposeConfChange(ConfChange(.addLearner, node: 4))
+        harness.settle()
+        #expect(harness.members[1]!.store.member(4)?.isLearner == true)
+        #expect(throws: ConfChangeRefusal.learnerNotReady) { try harness.members[1]!.proposeConfChange(ConfChange(.addVoter, node: 4)) }
+
+        // The learner starts with an empty log and catches up from the leader.
+        var configuration = MemberConfiguration(id: 4)
+        configuration.initialMembers = [1, 2, 3, 4]
+        harness.members[4] = Member(
+            configuration: configuration, recovered: RecoveredState(raft: PersistentState(), store: StateStore()))
+        harness.tick(3)
+        #expect(harness.members[4]!.appliedIndex == harness.members[1]!.appliedIndex)
+        let position = try harness.members[1]!.proposeConfChange(ConfChange(.addVoter, node: 4))
+        harness.settle()
+        #expect(harness.members[1]!.raft.confState.voters.contains(4) && position.index > 0)
+    }
+
+    @Test("a leader answers time-to-live only once it has applied what is committed, so a grant answered elsewhere is seen")
+    func timeToLiveWaitsForApply() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        #expect(harness.members[1]!.submit(.write(.leaseGrant(LeaseGrantRequest(ttl: 30, id: 7))), id: 50) == nil)
+        // The leader's batch is in flight while both followers store the grant and acknowledge
+        // it: the grant commits (a follower would answer its client) before the leader applies it.
+        let ready = harness.members[1]!.startBatch()
+        for message in ready.leaderMessages { harness.members[message.to]!.step(message) }
+        for id: NodeID in [2, 3] {
+            _ = harness.members[id]!.startBatch()
+            for message in harness.members[id]!.finishBatch().messages { harness.members[1]!.step(message) }
+        }
+        #expect(harness.members[1]!.raft.commitIndex > harness.members[1]!.appliedIndex)
+        #expect(harness.members[1]!.submit(.leaseTimeToLive(id: 7, keys: false), id: 51) == nil, "answered before applying the grant")
+        let output = harness.members[1]!.finishBatch()
+        let answer = output.responses.first { $0.0 == 51 }?.1
+        guard case .leaseTimeToLive(7, let remaining, 30, [])? = answer, remaining > 0 else {
+            Issue.record("time-to-live after the apply: \(String(describing: answer))")
+            return
+        }
+    }
+
+    @Test("MoveLeader is answered once the target leads, or with etcd's errors: bad transferee, not leader, timeout")
+    func moveLeader() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        #expect(harness.members[1]!.moveLeader(to: 1, id: 60) == .failure(.badLeaderTransferee))
+        #expect(harness.members[1]!.moveLeader(to: 9, id: 60) == .failure(.badLeaderTransferee))
+        #expect(harness.members[2]!.moveLeader(to: 3, id: 60) == .failure(.notLeader(leader: 1)))
+        #expect(harness.members[1]!.moveLeader(to: 2, id: 61) == nil)
+        harness.settle()
+        #expect(harness.responses[61] == .leaderMoved(to: 2))
+        #expect(harness.members[2]!.raft.role == .leader)
+
+        // A target cut off from the leader never takes over: the move fails after two election timeouts.
+        let electionTicks = harness.members[2]!.configuration.raft.electionTicks
+        harness.members[3] = nil
+        #expect(harness.members[2]!.moveLeader(to: 3, id: 62) == nil)
+        harness.tick(2 * electionTicks)
+        #expect(harness.responses[62] == nil, "failed before two election timeouts")
+        harness.tick(1)
+        #expect(harness.responses[62] == .failure(.leaderTransferTimeout))
+        #expect(MemberError.leaderTransferTimeout.message == "etcdserver: request timed out, leader transfer took too long")
+    }
+
     @Test("writes are refused with 'too many requests' while the commit index runs ahead of the applied index")
     func backPressureWhenApplyLags() {
         var harness = MemberHarness(voters: [1, 2, 3]) { $0.maxUnappliedEntries = 0 }

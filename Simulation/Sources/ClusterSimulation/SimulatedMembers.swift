@@ -137,7 +137,14 @@ extension Simulation {
                 queue.schedule(.requestTimeout(operation: operation), at: now + options.requestTimeout)
             }
         case .transfer(let target):
-            members[index].core!.transferLeadership(to: target)
+            if members[index].withCore({ $0.raft.role == .leader }) {
+                // As `MoveLeader` asks it: answered once the target leads or the move times out.
+                // No client waits on the answer (its ID is outside the operations').
+                statistics.leaderMoves += 1
+                _ = members[index].core!.moveLeader(to: target, id: RequestID.max - RequestID(statistics.leaderMoves))
+            } else {
+                members[index].core!.transferLeadership(to: target)
+            }
         case .confChange(let change, let operation):
             do {
                 let position = try members[index].core!.proposeConfChange(change)
@@ -223,8 +230,8 @@ extension Simulation {
     /// or made outside one (``Member/takeAnswers()``).
     func answerWaiting(_ responses: [(RequestID, ClientResponse)], at index: Int, output: BatchOutput? = nil) {
         for (request, response) in responses {
-            let operation = Int(request)
-            guard members[index].waiting.remove(operation) != nil else { continue }
+            // Leader moves' answers carry IDs above every operation's (see `.transfer`).
+            guard let operation = Int(exactly: request), members[index].waiting.remove(operation) != nil else { continue }
             let appliedAt = output?.appliedAt[request]
             if let at = appliedAt, let output {
                 checkAnsweredEntry(output.appliedEntries.first { $0.index == at }, operation: operation, member: index)

@@ -79,6 +79,8 @@ public final class Simulation {
         public var leasesExpired = 0
         /// Writes a client sent again in its write session after their outcome was unknown.
         public var sessionRetries = 0
+        /// Leadership transfers asked of a leader as `MoveLeader` requests.
+        public var leaderMoves = 0
         /// Requests a member answered with etcd's timeout error after they waited its request
         /// timeout (``SimulationOptions/memberRequestTimeout``).
         public var memberTimeouts = 0
