@@ -293,6 +293,15 @@ public struct Member: Sendable {
     /// When each request waiting for an answer times out (logical time, see
     /// ``MemberConfiguration/requestTimeoutMilliseconds``).
     var requestDeadlines: [RequestID: Int64] = [:]
+    /// Lease requests forwarded to a leader, by the client's request ID (their handle): the
+    /// member they went to.
+    var forwardedLeaseRequests: [RequestID: NodeID] = [:]
+    /// Lease requests this leader serves for other members, by its own request ID: the member
+    /// and its handle.
+    var servedForwards: [RequestID: (peer: NodeID, handle: UInt64)] = [:]
+    var nextServedForwardID = Member.firstServedForwardID
+    /// Lease messages waiting for ``takeLeaseMessages()``.
+    var outgoingLeaseMessages: [(to: NodeID, message: LeaseMessage)] = []
     /// Leader moves waiting for their target to lead (``moveLeader(to:id:)``), with the
     /// logical time after which they fail.
     var leaderMoves: [(id: RequestID, target: NodeID, deadline: Int64)] = []
@@ -340,7 +349,8 @@ public struct Member: Sendable {
     // MARK: - Inputs
 
     /// Accepts a client request. Returns the answer at once when it needs neither the log nor a
-    /// leadership confirmation (a serializable read, time-to-live, the lease list, an error), or
+    /// leadership confirmation (a serializable read, time-to-live on a leader that has applied
+    /// what is committed, the lease list, an error), or
     /// nil when the answer will come in a later ``BatchOutput``: at the latest, etcd's timeout
     /// error once ``MemberConfiguration/requestTimeoutMilliseconds`` have passed.
     public mutating func submit(_ request: ClientRequest, id requestID: RequestID) -> ClientResponse? {
@@ -376,7 +386,7 @@ public struct Member: Sendable {
             proposedEntries[requestID] = entry
             return proposeWrite(requestID)
         case .leaseKeepAlive(let lease):
-            guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
+            guard raft.role == .leader else { return forwardLeaseRequest(.keepAlive(id: lease), id: requestID) }
             // Renew only once a quorum confirms this member still leads: a deposed leader that
             // does not know it yet must not promise a TTL that the new leader will not honour.
             // This also fences expiry revokes left in the log by a previous leader (etcd
@@ -390,7 +400,7 @@ public struct Member: Sendable {
             }
             return confirmLeadership(for: .keepAlive(requestID, lease: lease))
         case .leaseTimeToLive(let lease, let withKeys):
-            guard raft.role == .leader else { return .failure(raft.leader == noNode ? .noLeader : .notLeader(leader: raft.leader)) }
+            guard raft.role == .leader else { return forwardLeaseRequest(.timeToLive(id: lease, keys: withKeys), id: requestID) }
             // A grant or revoke the client saw answered on another member is committed, but this
             // leader may not have applied it yet: answer once it has (as etcd waits for its
             // applied index before answering lease requests).
@@ -478,6 +488,7 @@ public struct Member: Sendable {
         proposals[requestID] = nil
         keepAlives[requestID] = nil
         requestDeadlines[requestID] = nil
+        forwardedLeaseRequests[requestID] = nil
         reads = reads.filter { $0.value.requestID != requestID }
         readsAwaitingApply.removeAll { $0.read.requestID == requestID }
     }
@@ -496,17 +507,20 @@ public struct Member: Sendable {
 
     /// Queues an answer produced outside a batch: the shell takes it with
     /// ``takeAnswers()``, or it goes out with the next batch.
-    private mutating func answerLater(_ requestID: RequestID, _ response: ClientResponse) {
+    mutating func answerLater(_ requestID: RequestID, _ response: ClientResponse) {
         requestDeadlines[requestID] = nil
         pendingResponses.append((requestID, response))
     }
 
     /// Answers produced since the last batch outside one: writes that found no leader in time,
-    /// requests that timed out. A shell that takes them after each input answers them without
-    /// waiting for a batch (which waits for the disk); otherwise they go out with the next.
+    /// requests that timed out, leader moves, replies to forwarded lease requests. A shell that
+    /// takes them after each input answers them without waiting for a batch (which waits for
+    /// the disk); otherwise they go out with the next.
     public mutating func takeAnswers() -> [(RequestID, ClientResponse)] {
-        defer { pendingResponses = [] }
-        return pendingResponses
+        var answers = pendingResponses
+        pendingResponses = []
+        routeServedForwards(&answers)
+        return answers
     }
 
     /// Starts a ReadIndex round for a request that needs the leader confirmed by a quorum.
@@ -735,6 +749,7 @@ public struct Member: Sendable {
         output.responses += pendingResponses
         pendingResponses = []
         for (requestID, _) in output.responses { requestDeadlines[requestID] = nil }
+        routeServedForwards(&output.responses)
         maybeSnapshot(into: &output)
         provideSnapshotIfNeeded()
         return output

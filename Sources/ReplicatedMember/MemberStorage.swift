@@ -199,7 +199,10 @@ public final class MemberStorage {
                 restoringFrom: pages, configuration: storeConfiguration, backendReader: keepsValuesInMemory ? nil : backendReader)
         } catch {
             // A scan that failed part way leaves pairs out: its error is the cause.
-            throw pages.error ?? error
+            if let scanError = pages.error { throw scanError }
+            // Records that each pass their checksum but contradict each other (a disk that
+            // lost or misdirected a write): the state is damaged.
+            throw StorageError(.corruption, "the stored state does not restore: \(error)")
         }
         if let error = pages.error { throw error }
         return RecoveredState(raft: raft, store: store)

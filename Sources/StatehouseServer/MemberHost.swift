@@ -143,7 +143,9 @@ final class MemberHost: @unchecked Sendable {
 
     /// Forwarded requests waiting for the leader's reply, by forward handle.
     private var forwardWaiters: [UInt64: (deadlineTick: UInt64, reply: @Sendable (ForwardedReply) -> Void)] = [:]
-    private var nextForwardID: UInt64 = 1
+    /// Handles of membership changes forwarded to the leader: from 2^63 up, apart from the
+    /// member's lease forwards (their handles are request IDs, below 2^62).
+    private var nextForwardID: UInt64 = 1 << 63
     /// Requests this member serves for followers: our request ID → (follower, its handle).
     private var servedForwards: [RequestID: (from: NodeID, id: UInt64)] = [:]
     /// Membership changes proposed here, waiting to be applied.
@@ -324,16 +326,6 @@ final class MemberHost: @unchecked Sendable {
             completion(.failure(.leaderChanged), header)
             return
         }
-        switch request {
-        case .leaseKeepAlive(let lease) where member.raft.role != .leader:
-            forwardLease(.leaseKeepAlive(id: lease), completion: completion)
-            return
-        case .leaseTimeToLive(let lease, let keys) where member.raft.role != .leader:
-            forwardLease(.leaseTimeToLive(id: lease, keys: keys), completion: completion)
-            return
-        default:
-            break
-        }
         let requestID = nextRequestID
         nextRequestID += 1
         if let answer = member.submit(request, id: requestID) {
@@ -344,26 +336,6 @@ final class MemberHost: @unchecked Sendable {
             if case .write = request { isWrite = true }
             waiters[requestID] = Waiter(isWrite: isWrite, completion: completion)
             scheduleFlush()
-        }
-    }
-
-    private func forwardLease(_ request: ForwardedRequest, completion: @escaping Completion) {
-        let leader = member.raft.leader
-        guard leader != noNode else {
-            completion(.failure(.noLeader), header)
-            return
-        }
-        forward(request, to: leader) { reply in
-            let header = self.header
-            switch reply {
-            case .leaseKeepAlive(let id, let ttl): completion(.leaseKeepAlive(id: id, ttl: ttl), header)
-            case .leaseTimeToLive(let id, let remaining, let granted, let keys):
-                completion(.leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys), header)
-            case .refused(let error): completion(.failure(error), header)
-            // No answer in time, a leader of the previous build's refusal (peer protocol 2), or
-            // a reply meant for a membership change: the client may ask again.
-            case .failure, .confChangeApplied: completion(.failure(.leaderChanged), header)
-            }
         }
     }
 
@@ -394,10 +366,51 @@ final class MemberHost: @unchecked Sendable {
             scheduleFlush()
         case .forward(let handle, let request):
             guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded request") }
-            serveForwarded(request, from: peer, handle: handle)
+            switch request {
+            case .leaseKeepAlive(let lease): member.receive(.forward(handle: handle, .keepAlive(id: lease)), from: peer)
+            case .leaseTimeToLive(let lease, let keys):
+                member.receive(.forward(handle: handle, .timeToLive(id: lease, keys: keys)), from: peer)
+            case .confChange(let change): serveForwardedConfChange(change, from: peer, handle: handle)
+            }
+            scheduleFlush()
         case .reply(let handle, let reply):
             guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded reply") }
-            forwardWaiters.removeValue(forKey: handle)?.reply(reply)
+            if let waiter = forwardWaiters.removeValue(forKey: handle) { return waiter.reply(reply) }
+            let leaseReply: ForwardedLeaseReply =
+                switch reply {
+                case .leaseKeepAlive(let id, let ttl): .keepAlive(id: id, ttl: ttl)
+                case .leaseTimeToLive(let id, let remaining, let granted, let keys):
+                    .timeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
+                case .refused(let error): .refused(error)
+                // A leader of the previous build (peer protocol 2) refuses with a status and
+                // message: the client may ask again.
+                case .failure, .confChangeApplied: .refused(.leaderChanged)
+                }
+            member.receive(.reply(handle: handle, leaseReply), from: peer)
+            scheduleFlush()
+        }
+    }
+
+    /// Sends the member's lease forwards and replies (``Member/takeLeaseMessages()``).
+    private func sendLeaseMessages() {
+        for (peer, message) in member.takeLeaseMessages() {
+            let frame: PeerFrame
+            switch message {
+            case .forward(let handle, .keepAlive(let lease)): frame = .forward(id: handle, .leaseKeepAlive(id: lease))
+            case .forward(let handle, .timeToLive(let lease, let keys)):
+                frame = .forward(id: handle, .leaseTimeToLive(id: lease, keys: keys))
+            case .reply(let handle, let reply):
+                switch reply {
+                case .keepAlive(let id, let ttl): frame = .reply(id: handle, .leaseKeepAlive(id: id, ttl: ttl))
+                case .timeToLive(let id, let remaining, let granted, let keys):
+                    frame = .reply(id: handle, .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys))
+                case .refused(let error):
+                    // A peer of the previous build (peer protocol 2) reads an error only as a status and message.
+                    let typed = (transport?.protocolVersion(of: peer) ?? 0) >= 3
+                    frame = .reply(id: handle, typed ? .refused(error) : .failure(ServiceError(error)))
+                }
+            }
+            transport?.send(frame.encoded(), to: peer)
         }
     }
 
@@ -419,35 +432,9 @@ final class MemberHost: @unchecked Sendable {
             metadata: ["peer": "\(String(peer, radix: 16))", "reason": "\(reason.rawValue)"])
     }
 
-    private func serveForwarded(_ request: ForwardedRequest, from peer: NodeID, handle: UInt64) {
-        let send: @Sendable (ForwardedReply) -> Void = { [transport] reply in
-            var reply = reply
-            // A peer of the previous build (peer protocol 2) reads an error only as a status and message.
-            if case .refused(let error) = reply, (transport?.protocolVersion(of: peer) ?? 0) < 3 {
-                reply = .failure(ServiceError(error))
-            }
-            transport?.send(PeerFrame.reply(id: handle, reply).encoded(), to: peer)
-        }
-        switch request {
-        case .leaseKeepAlive(let lease):
-            // The follower's client may ask again: leadership moved after the follower sent it.
-            guard member.raft.role == .leader else { return send(.refused(.leaderChanged)) }
-            submitOnLoop(.leaseKeepAlive(id: lease)) { response, _ in send(Self.reply(for: response)) }
-        case .leaseTimeToLive(let lease, let keys):
-            guard member.raft.role == .leader else { return send(.refused(.leaderChanged)) }
-            submitOnLoop(.leaseTimeToLive(id: lease, keys: keys)) { response, _ in send(Self.reply(for: response)) }
-        case .confChange(let change):
-            proposeConfChangeOnLoop(change) { error in send(error.map(ForwardedReply.failure) ?? .confChangeApplied) }
-        }
-    }
-
-    private static func reply(for response: ClientResponse) -> ForwardedReply {
-        switch response {
-        case .leaseKeepAlive(let id, let ttl): .leaseKeepAlive(id: id, ttl: ttl)
-        case .leaseTimeToLive(let id, let remaining, let granted, let keys):
-            .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
-        case .failure(let error): .refused(error)
-        default: .refused(.leaderChanged)
+    private func serveForwardedConfChange(_ change: ConfChange, from peer: NodeID, handle: UInt64) {
+        proposeConfChangeOnLoop(change) { [transport] error in
+            transport?.send(PeerFrame.reply(id: handle, error.map(ForwardedReply.failure) ?? .confChangeApplied).encoded(), to: peer)
         }
     }
 
@@ -647,6 +634,7 @@ final class MemberHost: @unchecked Sendable {
         flushScheduled = false
         guard !stopped else { return }
         send(member.takeImmediateMessages())
+        sendLeaseMessages()
         answerWaiters(member.takeAnswers())
         buildSnapshotIfNeeded()
         guard !batchInFlight, !stopping, member.hasBatch else { return }
@@ -762,6 +750,7 @@ final class MemberHost: @unchecked Sendable {
         if !output.appliedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
         if !stopped {
             send(output.messages)
+            sendLeaseMessages()
             deliver(ready, output)
         }
         stateWriteInFlight = true

@@ -17,6 +17,8 @@ struct MemberHarness {
     var autoCompactions: [NodeID: [Int64]] = [:]
     /// Batches, on any member, in which a member's peer URLs changed.
     var peerURLChanges = 0
+    /// Lease forwards and replies delivered between members.
+    var leaseMessagesDelivered = 0
     var nextRequest: RequestID = 1
 
     init(voters: [NodeID], configure: (inout MemberConfiguration) -> Void = { _ in }) {
@@ -50,6 +52,14 @@ struct MemberHarness {
             for message in messages {
                 members[message.to]?.step(message)
                 moved = true
+            }
+            for id in members.keys.sorted() {
+                for (to, message) in members[id]!.takeLeaseMessages() where members[to] != nil {
+                    members[to]!.receive(message, from: id)
+                    leaseMessagesDelivered += 1
+                    moved = true
+                }
+                for (request, response) in members[id]!.takeAnswers() { responses[request] = response }
             }
             if !moved { return }
         }
@@ -226,12 +236,35 @@ struct MemberTests {
         #expect(granted.ttl == 5)
     }
 
-    @Test("keep-alives and time-to-live are answered only by the leader")
-    func leaseCallsNeedTheLeader() {
+    @Test("keep-alives and time-to-live are answered by the leader; a follower forwards them and relays the reply")
+    func leaseCallsGoToTheLeader() {
         var harness = MemberHarness(voters: [1, 2, 3])
         harness.elect(1)
-        #expect(harness.call(.leaseKeepAlive(id: 5), at: 2) == .failure(.notLeader(leader: 1)))
         #expect(harness.call(.leaseTimeToLive(id: 5, keys: false), at: 1) == .leaseTimeToLive(id: 5, remaining: -1, granted: 0, keys: []))
+        guard case .write(.leaseGrant)? = harness.call(.write(.leaseGrant(LeaseGrantRequest(ttl: 30, id: 5))), at: 3) else {
+            Issue.record("the grant failed")
+            return
+        }
+        #expect(harness.call(.leaseKeepAlive(id: 5), at: 2) == .leaseKeepAlive(id: 5, ttl: 30))
+        guard case .leaseTimeToLive(5, let remaining, 30, [])? = harness.call(.leaseTimeToLive(id: 5, keys: false), at: 3), remaining > 0
+        else {
+            Issue.record("time-to-live through a follower")
+            return
+        }
+        #expect(harness.call(.leaseKeepAlive(id: 6), at: 2) == .leaseKeepAlive(id: 6, ttl: 0), "unknown lease")
+        #expect(harness.leaseMessagesDelivered >= 6, "three forwards and three replies")
+
+        // A forward that reaches a member no longer leading is refused with "leader changed".
+        var follower = harness.members[2]!
+        follower.receive(.forward(handle: 77, .keepAlive(id: 5)), from: 3)
+        #expect(follower.takeLeaseMessages().map(\.message) == [.reply(handle: 77, .refused(.leaderChanged))])
+        // A reply from a member the request did not go to is ignored.
+        #expect(harness.members[2]!.submit(.leaseKeepAlive(id: 5), id: 500) == nil)
+        #expect(harness.members[2]!.takeLeaseMessages().map(\.to) == [1])
+        harness.members[2]!.receive(.reply(handle: 500, .keepAlive(id: 5, ttl: 1)), from: 3)
+        #expect(harness.members[2]!.takeAnswers().isEmpty)
+        harness.members[2]!.receive(.reply(handle: 500, .keepAlive(id: 5, ttl: 30)), from: 1)
+        #expect(harness.members[2]!.takeAnswers().map(\.1) == [.leaseKeepAlive(id: 5, ttl: 30)])
     }
 
     @Test("a member snapshots its state and a lagging member catches up from the snapshot")

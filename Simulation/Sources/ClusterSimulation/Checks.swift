@@ -219,10 +219,17 @@ extension Simulation {
     public func checkLiveness() -> Bool {
         let start = now
         var probe: Int?
+        var lastRemedy: UInt64?
         let converged = run(
             until: { sim in
-                if let op = probe, case .succeeded(let index) = sim.operations[op].outcome {
-                    return sim.allCaughtUp(to: max(index, sim.maxAcknowledgedIndex))
+                if let op = probe, case .succeeded(let index) = sim.operations[op].outcome,
+                    sim.allCaughtUp(to: max(index, sim.maxAcknowledgedIndex))
+                {
+                    return true
+                }
+                sim.moveLeaderToward(strangers: &lastRemedy, since: start)
+                if let op = probe, sim.operations[op].outcome != .pending, case .succeeded = sim.operations[op].outcome {
+                    return false
                 }
                 if let op = probe, sim.operations[op].outcome == .pending { return false }
                 if let leader = sim.leader() { probe = sim.write(at: leader) }
@@ -239,6 +246,30 @@ extension Simulation {
             return false
         }
         return converged && checkDigestsEqual()
+    }
+
+    /// The operator's remedy (docs/security.md) for a member that lags behind the addition of
+    /// the member now leading: it refuses the leader's messages as a stranger's, so leadership is
+    /// moved to a voter it knows, which then sends it the entries it lacks. Done once the links
+    /// have been healed and the leader has led for two election timeouts, and again at most
+    /// every two election timeouts while a member still does not know the leader.
+    func moveLeaderToward(strangers lastRemedy: inout UInt64?, since healed: UInt64) {
+        let wait = 2 * UInt64(options.electionTicks) * options.tickInterval
+        guard now >= healed + wait, now >= (lastRemedy ?? 0) + wait, let leader = leader(),
+            let term = members[Int(leader) - 1].core?.raft.term,
+            let elected = leaderTerms.last(where: { $0.term == term })?.time, now >= elected + wait
+        else { return }
+        let active = activeMembers()
+        guard let stranger = active.first(where: { $0.isRunning && $0.core?.recognizes(leader) == false }),
+            let leaderConf = members[Int(leader) - 1].core?.raft.confState,
+            let target = active.first(where: {
+                $0.id != leader && $0.isRunning && leaderConf.voters.contains($0.id) && stranger.core!.recognizes($0.id)
+            })
+        else { return }
+        lastRemedy = now
+        statistics.operatorLeaderMoves += 1
+        record(.transfer(from: leader, to: target.id))
+        deliver(.transfer(to: target.id), to: Int(leader) - 1)
     }
 
     /// The members that must converge: not retired, still members by their own applied

@@ -12,6 +12,7 @@ extension Simulation {
     /// What a member is given to process, one at a time, when it is idle.
     enum Input {
         case message(RaftMessage)
+        case leaseMessage(LeaseMessage, from: NodeID)
         case tick
         case request(operation: Int)
         case transfer(to: NodeID)
@@ -96,6 +97,7 @@ extension Simulation {
             watchProcessed(input, at: index)
         }
         for message in members[index].withCore({ $0.takeImmediateMessages() }) { send(message) }
+        sendLeaseMessages(index)
         answerWaiting(members[index].withCore { $0.takeAnswers() }, at: index)
         checkMember(index)
         checkWatched(index)
@@ -123,6 +125,8 @@ extension Simulation {
         switch input {
         case .message(let message):
             members[index].core!.step(message)
+        case .leaseMessage(let message, let from):
+            members[index].core!.receive(message, from: from)
         case .tick:
             members[index].core!.tick()
         case .request(let operation):
@@ -187,6 +191,7 @@ extension Simulation {
         checkMember(index)
         checkWatched(index)
         for message in output.messages { send(message) }
+        sendLeaseMessages(index)
         members[index].pendingOutput = output
         queue.schedule(.applied(node: index, incarnation: members[index].incarnation), at: now + options.applyLatency)
     }
@@ -224,6 +229,14 @@ extension Simulation {
         if index == 0 { statistics.autoCompactions += output.autoCompactions.count }
         answerWaiting(output.responses, at: index, output: output)
         pump(index)
+    }
+
+    /// Sends member `index`'s lease forwards and replies.
+    func sendLeaseMessages(_ index: Int) {
+        let from = members[index].id
+        for outgoing in members[index].withCore({ $0.takeLeaseMessages() }) {
+            send(outgoing.message, from: from, to: outgoing.to)
+        }
     }
 
     /// Answers the clients waiting on member `index` for `responses`, from a batch's `output`

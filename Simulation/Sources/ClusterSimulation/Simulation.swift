@@ -81,6 +81,11 @@ public final class Simulation {
         public var sessionRetries = 0
         /// Leadership transfers asked of a leader as `MoveLeader` requests.
         public var leaderMoves = 0
+        /// Lease forwards and replies members sent each other.
+        public var leaseMessagesSent = 0
+        /// Leadership moves the end of a run made so that a member lagging behind the leader's
+        /// own addition catches up (``moveLeaderToward(strangers:since:)``).
+        public var operatorLeaderMoves = 0
         /// Requests a member answered with etcd's timeout error after they waited its request
         /// timeout (``SimulationOptions/memberRequestTimeout``).
         public var memberTimeouts = 0
@@ -114,6 +119,7 @@ public final class Simulation {
     enum Event {
         case tick(node: Int, incarnation: UInt64)
         case deliver(RaftMessage)
+        case deliverLease(from: NodeID, to: NodeID, LeaseMessage)
         case persisted(node: Int, incarnation: UInt64)
         case applied(node: Int, incarnation: UInt64)
         case clientRequest(client: Int)
@@ -397,6 +403,8 @@ public final class Simulation {
             deliver(.peerLost(peer), to: node)
         case .deliver(let message):
             arrive(message)
+        case .deliverLease(let from, let to, let message):
+            arrive(message, from: from, to: to)
         case .persisted(let index, let incarnation):
             guard members[index].incarnation == incarnation, members[index].isRunning else { return }
             record(.persisted(member: index))
