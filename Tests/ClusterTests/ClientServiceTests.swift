@@ -90,7 +90,10 @@ extension LocalClusterTests {
                 #expect(try await nested.get("1")?.valueString == "paid")
 
                 let start = try await client.get(.key("tenants/")).header.revision + 1
-                async let watched = collect(2, from: client.watch(prefix: "tenants/"), timeout: .seconds(10))
+                // From `start`, not from whenever the watch is registered: the puts below may
+                // land before it is.
+                let all = client.watch(.prefix("tenants/"), options: WatchOptions(startRevision: start))
+                async let watched = collect(2, from: all, timeout: .seconds(10))
                 let events = acme.watch(.prefix("orders/"), options: WatchOptions(startRevision: start))
                 var iterator = events.makeAsyncIterator()
                 try await other.put("orders/9", "x")
