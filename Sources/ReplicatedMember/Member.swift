@@ -494,13 +494,13 @@ public struct Member: Sendable {
     }
 
     /// Abandons the requests that have waited ``MemberConfiguration/requestTimeoutMilliseconds``
-    /// and answers them with etcd's timeout error, with the next batch.
+    /// and answers them with etcd's timeout error (see ``takeAnswers()``). A request already
+    /// answered has no deadline left (``answerLater(_:_:)`` and ``finishBatch()`` clear it).
     private mutating func expireRequests() {
         guard !requestDeadlines.isEmpty else { return }
         let expired = requestDeadlines.filter { $0.value < now }.keys.sorted()
         for requestID in expired {
             abandon(requestID)
-            // An answer already waiting for the next batch goes out instead.
             answerLater(requestID, .failure(.timedOutDueToLeaderFailure))
         }
     }
