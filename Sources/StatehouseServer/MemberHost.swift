@@ -146,8 +146,6 @@ final class MemberHost: @unchecked Sendable {
     /// Handles of membership changes forwarded to the leader: from 2^63 up, apart from the
     /// member's lease forwards (their handles are request IDs, below 2^62).
     private var nextForwardID: UInt64 = 1 << 63
-    /// Requests this member serves for followers: our request ID → (follower, its handle).
-    private var servedForwards: [RequestID: (from: NodeID, id: UInt64)] = [:]
     /// Membership changes proposed here, waiting to be applied.
     private var confChangeWaiters: [(index: LogIndex, deadlineTick: UInt64, done: @Sendable (ServiceError?) -> Void)] = []
     /// Callbacks run after every batch on the member loop (leader transfer waits, etc.).
@@ -366,27 +364,16 @@ final class MemberHost: @unchecked Sendable {
             scheduleFlush()
         case .forward(let handle, let request):
             guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded request") }
-            switch request {
-            case .leaseKeepAlive(let lease): member.receive(.forward(handle: handle, .keepAlive(id: lease)), from: peer)
-            case .leaseTimeToLive(let lease, let keys):
-                member.receive(.forward(handle: handle, .timeToLive(id: lease, keys: keys)), from: peer)
-            case .confChange(let change): serveForwardedConfChange(change, from: peer, handle: handle)
+            if case .confChange(let change) = request {
+                serveForwardedConfChange(change, from: peer, handle: handle)
+            } else if let lease = ForwardedLeaseRequest(request) {
+                member.receive(.forward(handle: handle, lease), from: peer)
             }
             scheduleFlush()
         case .reply(let handle, let reply):
             guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded reply") }
             if let waiter = forwardWaiters.removeValue(forKey: handle) { return waiter.reply(reply) }
-            let leaseReply: ForwardedLeaseReply =
-                switch reply {
-                case .leaseKeepAlive(let id, let ttl): .keepAlive(id: id, ttl: ttl)
-                case .leaseTimeToLive(let id, let remaining, let granted, let keys):
-                    .timeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
-                case .refused(let error): .refused(error)
-                // A leader of the previous build (peer protocol 2) refuses with a status and
-                // message: the client may ask again.
-                case .failure, .confChangeApplied: .refused(.leaderChanged)
-                }
-            member.receive(.reply(handle: handle, leaseReply), from: peer)
+            member.receive(.reply(handle: handle, ForwardedLeaseReply(reply)), from: peer)
             scheduleFlush()
         }
     }
@@ -394,23 +381,8 @@ final class MemberHost: @unchecked Sendable {
     /// Sends the member's lease forwards and replies (``Member/takeLeaseMessages()``).
     private func sendLeaseMessages() {
         for (peer, message) in member.takeLeaseMessages() {
-            let frame: PeerFrame
-            switch message {
-            case .forward(let handle, .keepAlive(let lease)): frame = .forward(id: handle, .leaseKeepAlive(id: lease))
-            case .forward(let handle, .timeToLive(let lease, let keys)):
-                frame = .forward(id: handle, .leaseTimeToLive(id: lease, keys: keys))
-            case .reply(let handle, let reply):
-                switch reply {
-                case .keepAlive(let id, let ttl): frame = .reply(id: handle, .leaseKeepAlive(id: id, ttl: ttl))
-                case .timeToLive(let id, let remaining, let granted, let keys):
-                    frame = .reply(id: handle, .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys))
-                case .refused(let error):
-                    // A peer of the previous build (peer protocol 2) reads an error only as a status and message.
-                    let typed = (transport?.protocolVersion(of: peer) ?? 0) >= 3
-                    frame = .reply(id: handle, typed ? .refused(error) : .failure(ServiceError(error)))
-                }
-            }
-            transport?.send(frame.encoded(), to: peer)
+            let version = transport?.protocolVersion(of: peer) ?? 0
+            transport?.send(PeerFrame(message, protocolVersion: version).encoded(), to: peer)
         }
     }
 

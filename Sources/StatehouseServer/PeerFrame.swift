@@ -167,6 +167,49 @@ enum ForwardedReply: Sendable, Hashable {
     }
 }
 
+extension PeerFrame {
+    /// The frame carrying a member's lease forward or reply (``Member/takeLeaseMessages()``) on
+    /// a connection speaking `protocolVersion`: before version 3 (or with no connection yet) a
+    /// refusal goes as a status and message, which the previous build reads.
+    init(_ message: LeaseMessage, protocolVersion: UInt8) {
+        switch message {
+        case .forward(let handle, .keepAlive(let lease)): self = .forward(id: handle, .leaseKeepAlive(id: lease))
+        case .forward(let handle, .timeToLive(let lease, let keys)): self = .forward(id: handle, .leaseTimeToLive(id: lease, keys: keys))
+        case .reply(let handle, .keepAlive(let id, let ttl)): self = .reply(id: handle, .leaseKeepAlive(id: id, ttl: ttl))
+        case .reply(let handle, .timeToLive(let id, let remaining, let granted, let keys)):
+            self = .reply(id: handle, .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys))
+        case .reply(let handle, .refused(let error)):
+            self = .reply(id: handle, protocolVersion >= 3 ? .refused(error) : .failure(ServiceError(error)))
+        }
+    }
+}
+
+extension ForwardedLeaseRequest {
+    /// The lease request a forwarded request carries; nil for a membership change.
+    init?(_ request: ForwardedRequest) {
+        switch request {
+        case .leaseKeepAlive(let lease): self = .keepAlive(id: lease)
+        case .leaseTimeToLive(let lease, let keys): self = .timeToLive(id: lease, keys: keys)
+        case .confChange: return nil
+        }
+    }
+}
+
+extension ForwardedLeaseReply {
+    /// The leader's reply to a forwarded lease request. A leader of the previous build (peer
+    /// protocol 2) refuses with a status and message, read as "leader changed": the client may
+    /// ask again.
+    init(_ reply: ForwardedReply) {
+        switch reply {
+        case .leaseKeepAlive(let id, let ttl): self = .keepAlive(id: id, ttl: ttl)
+        case .leaseTimeToLive(let id, let remaining, let granted, let keys):
+            self = .timeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
+        case .refused(let error): self = .refused(error)
+        case .failure, .confChangeApplied: self = .refused(.leaderChanged)
+        }
+    }
+}
+
 /// A member's error as its case crosses the peer link, so that the member that forwarded a
 /// request answers its client with the same error, not one recovered from a message text.
 extension MemberError {
