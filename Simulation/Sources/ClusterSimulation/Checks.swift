@@ -228,9 +228,8 @@ extension Simulation {
                     return true
                 }
                 sim.moveLeaderToward(strangers: &lastRemedy, since: start)
-                if let op = probe, sim.operations[op].outcome != .pending, case .succeeded = sim.operations[op].outcome {
-                    return false
-                }
+                // A probe that succeeded waits for the members to catch up.
+                if let op = probe, case .succeeded = sim.operations[op].outcome { return false }
                 if let op = probe, sim.operations[op].outcome == .pending { return false }
                 if let leader = sim.leader() { probe = sim.write(at: leader) }
                 return false
