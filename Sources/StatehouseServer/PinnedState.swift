@@ -1,3 +1,4 @@
+import BackupFormat
 import EtcdMapping
 import EtcdWire
 import Foundation

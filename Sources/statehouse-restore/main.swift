@@ -8,6 +8,7 @@
 // start each with `--initial-cluster-state new`. The new cluster has the backup's keys (with their
 // revisions and history) and leases; its membership comes from --initial-cluster.
 
+import BackupFormat
 import Foundation
 import ReplicatedMember
 import ServerConfiguration

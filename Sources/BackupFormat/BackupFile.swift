@@ -1,5 +1,6 @@
 import Crypto
 import Primitives
+import ReplicatedMember
 
 /// The backup file `Maintenance.Snapshot` streams: a magic line, the snapshot codec's encoding
 /// of every backend pair, zero padding to a multiple of 512 bytes, and the SHA-256 of all of it.
