@@ -115,7 +115,7 @@ public final class StatehouseServer: Sendable {
             largestPayload: memberConfiguration.largestMessagePayload)
         transport = PeerTransport(
             configuration: peerConfiguration,
-            group: ioGroup, logger: logger
+            group: memberGroup, logger: logger
         ) { peer, frame in
             host.receive(from: peer, frame: frame)
         }
