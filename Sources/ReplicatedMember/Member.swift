@@ -224,6 +224,11 @@ public struct StateWrite: Sendable {
     public var mutations: [BackendMutation] = []
     /// The applied index after these mutations.
     public var appliedIndex: LogIndex = 0
+    /// The hard state of a batch that only moved the commit index (``Ready/mustSync`` false):
+    /// it was not written in step 1 of the batch, and goes in this write, so the batch never
+    /// waits for the storage stage before it applies. The stored commit index never falls
+    /// behind the stored applied index.
+    public var hardState: HardState?
 }
 
 /// What the shell must do after the entries of a batch are durable.
@@ -725,6 +730,7 @@ public struct Member: Sendable {
         guard let ready = pendingReady else { preconditionFailure("finishBatch() without startBatch()") }
         pendingReady = nil
         var output = BatchOutput(messages: ready.messages)
+        if !ready.mustSync { output.stateWrite.hardState = ready.hardState }
         output.responses = pendingResponses
         pendingResponses = []
         if let snapshot = ready.snapshot { install(snapshot, into: &output) }

@@ -104,15 +104,19 @@ public final class MemberStorage {
     }
 
     /// Step 1 of a batch: makes the Ready's snapshot, entries and hard state durable in one
-    /// write, synced when the Ready requires it (``Ready/mustSync``: not for a hard state that
-    /// only moves the commit index). Call before sending any of the Ready's messages.
+    /// synced write. Call before sending any of the Ready's messages.
+    ///
+    /// A Ready that needs no sync (``Ready/mustSync``: it only moves the commit index) writes
+    /// nothing here: the shell may finish its batch at once, and its hard state goes in the
+    /// state write (``StateWrite/hardState``).
     public func persist(_ ready: Ready) throws(StorageError) {
-        guard !ready.entries.isEmpty || ready.hardState != nil || ready.snapshot != nil else { return }
-        try log.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot, sync: ready.mustSync)
+        guard ready.mustSync else { return }
+        try log.append(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot, sync: true)
     }
 
-    /// Step 3 of a batch: writes the state machine's changes with the applied index in one
-    /// batch, stores a new snapshot if the member took one, and trims the log behind it.
+    /// Step 3 of a batch: writes the state machine's changes with the applied index (and the
+    /// hard state of a batch that only moved the commit index) in one batch, stores a new
+    /// snapshot if the member took one, and trims the log behind it.
     ///
     /// The write is not synced: if it is lost in a crash, the entries are still in the synced
     /// log and are applied again on restart.
@@ -125,6 +129,7 @@ public final class MemberStorage {
             case .delete(let key): batch.delete(key)
             }
         }
+        if let hardState = output.stateWrite.hardState { batch.put(RaftLogStore.Keys.hardState, hardState.encoded()) }
         if mutation == .writeAppliedIndexApart {
             var applied = StorageBatch()
             AppliedIndex.put(output.stateWrite.appliedIndex, into: &applied)

@@ -687,13 +687,19 @@ final class MemberHost: @unchecked Sendable {
     }
 
     /// Step 1 of a batch: a leader's appends go out at once, so that followers sync while we
-    /// do; the storage stage makes the Ready durable.
+    /// do; the storage stage makes the Ready durable. A Ready with nothing to sync (it only
+    /// moves the commit index) goes straight to step 2: a leader applies and answers a write as
+    /// soon as a quorum has it, without a round trip through the storage stage.
     private func startBatch() {
         batchInFlight = true
         let batchStart = ContinuousClock.now
         let ready = member.startBatch()
         send(ready.leaderMessages)
-        let delayFile = ready.mustSync ? syncDelayFileForTesting : nil
+        guard ready.mustSync else {
+            persisted(ready, took: .zero, batchStart: batchStart)
+            return
+        }
+        let delayFile = syncDelayFileForTesting
         onStorageStage({ () throws(StorageError) in
             let delay = Self.delayMilliseconds(file: delayFile)
             if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1_000) }
@@ -714,7 +720,7 @@ final class MemberHost: @unchecked Sendable {
     private func persisted(_ ready: Ready, took: Duration, batchStart: ContinuousClock.Instant) {
         lastPersistDuration = took
         lastBatchEntries = ready.entries.count
-        if !ready.entries.isEmpty || ready.hardState != nil { metrics.fsyncDuration.recordInterval(took) }
+        if ready.mustSync { metrics.fsyncDuration.recordInterval(took) }
         let applyStart = ContinuousClock.now
         let output = member.finishBatch()
         lastApplyDuration = ContinuousClock.now - applyStart

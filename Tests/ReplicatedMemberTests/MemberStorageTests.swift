@@ -148,3 +148,81 @@ struct MemberStorageTests {
         #expect(try MemberStorage(engine: intact).recover().raft.entries.count == 5)
     }
 }
+
+@Suite("MemberStorage: a batch that only moves the commit index")
+struct CommitOnlyBatchTests {
+    /// Three members on their own engines, each batch carried out at once in the order the
+    /// shells do it: persist, finish, write the state.
+    struct Group {
+        var engines: [NodeID: MemoryEngine] = [:]
+        var storages: [NodeID: MemberStorage] = [:]
+        var members: [NodeID: Member] = [:]
+        var inFlight: [RaftMessage] = []
+        var answered: [RequestID: ClientResponse] = [:]
+        /// Every leader batch that had nothing to sync and applied entries: (writes its persist
+        /// step made, the hard state its state write carried, the last index it applied).
+        var commitOnly: [(persistWrites: Int, hardState: HardState?, applied: LogIndex)] = []
+
+        init() throws {
+            for id: NodeID in [1, 2, 3] {
+                let engine = MemoryEngine()
+                let storage = try MemberStorage(engine: engine)
+                try storage.bootstrap(voters: [1, 2, 3])
+                engines[id] = engine
+                storages[id] = storage
+                members[id] = Member(configuration: MemberConfiguration(id: id), recovered: try storage.recover())
+            }
+        }
+
+        mutating func settle() throws {
+            for _ in 0..<1_000 {
+                var moved = false
+                for id in members.keys.sorted() where members[id]!.hasBatch {
+                    let ready = members[id]!.startBatch()
+                    let writesBefore = engines[id]!.writeCount
+                    try storages[id]!.persist(ready)
+                    let persistWrites = engines[id]!.writeCount - writesBefore
+                    let output = members[id]!.finishBatch()
+                    try storages[id]!.write(output)
+                    members[id]!.stateWritten()
+                    if !ready.mustSync, members[id]!.raft.role == .leader, let last = output.appliedEntries.last {
+                        commitOnly.append((persistWrites, output.stateWrite.hardState, last.index))
+                    }
+                    inFlight += ready.leaderMessages + output.messages
+                    for (request, response) in output.responses { answered[request] = response }
+                    moved = true
+                }
+                let messages = inFlight
+                inFlight = []
+                for message in messages { members[message.to]?.step(message) }
+                if !moved && messages.isEmpty { return }
+            }
+        }
+    }
+
+    @Test("a leader applies a write's commit without a persist write, and stores the commit index with the applied index")
+    func commitIndexGoesWithTheState() throws {
+        var group = try Group()
+        try group.settle()
+        group.members[1]!.campaign()
+        try group.settle()
+        #expect(group.members[1]!.raft.role == .leader, "\(group.members.mapValues { ($0.raft.role, $0.raft.term) })")
+        group.commitOnly = []
+        let put = PutRequest(key: Array("k".utf8), value: Array("v".utf8))
+        #expect(group.members[1]!.submit(.write(.put(put)), id: 1) == nil)
+        try group.settle()
+        #expect(group.answered[1] != nil, "the put was not answered")
+        let batch = try #require(group.commitOnly.last, "no leader batch applied the put on learning its commit")
+        #expect(batch.persistWrites == 0, "a batch with nothing to sync wrote in its persist step")
+        #expect(batch.hardState?.commit == batch.applied, "the state write did not carry the commit index")
+
+        // Synced by the next write to the engine, then the leader crashes: the stored commit
+        // index covers the stored applied index.
+        let engine = group.engines[1]!
+        try engine.write(StorageBatch(), sync: true)
+        engine.crash()
+        let recovered = try MemberStorage(engine: engine).recover()
+        #expect(recovered.raft.appliedIndex == batch.applied)
+        #expect(recovered.raft.hardState.commit >= recovered.raft.appliedIndex)
+    }
+}

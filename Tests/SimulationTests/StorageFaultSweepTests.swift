@@ -11,7 +11,9 @@ struct StorageFaultSweepTests {
     @Test("a sweep catches a build that starts members from damaged records")
     func sweepCatchesUncheckedRecords() throws {
         var caught: (seed: UInt64, violation: Violation)?
-        for seed in UInt64(1)...60 where caught == nil {
+        // With this simulator no seed below 27 starts a member from a damaged record that the
+        // checks see, and 27 does; the sweep starts near it to keep `make test` short.
+        for seed in UInt64(24)...80 where caught == nil {
             var options = SimulationOptions(seed: seed, nodeCount: 5)
             options.memberMutation = .acceptDamagedRecords
             if let violation = run(options).violation { caught = (seed, violation) }

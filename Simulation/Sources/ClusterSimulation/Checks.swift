@@ -259,7 +259,8 @@ extension Simulation {
             let elected = leaderTerms.last(where: { $0.term == term })?.time, now >= elected + wait
         else { return }
         let active = activeMembers()
-        guard let stranger = active.first(where: { $0.isRunning && $0.core?.recognizes(leader) == false }),
+        // (A member never recognizes itself as a peer: the leader is no stranger to itself.)
+        guard let stranger = active.first(where: { $0.id != leader && $0.isRunning && $0.core?.recognizes(leader) == false }),
             let leaderConf = members[Int(leader) - 1].core?.raft.confState,
             let target = active.first(where: {
                 $0.id != leader && $0.isRunning && leaderConf.voters.contains($0.id) && stranger.core!.recognizes($0.id)

@@ -112,6 +112,12 @@ extension Simulation {
         // A leader's appends and heartbeats leave before its own write is durable, as the server
         // sends them; a crash before `.persisted` then leaves them only on the followers.
         for message in ready.leaderMessages { send(message) }
+        guard ready.mustSync else {
+            // Nothing to sync (the Ready only moves the commit index): the server goes straight
+            // on to apply, and writes the hard state with the state.
+            queue.schedule(.persisted(node: index, incarnation: members[index].incarnation), at: now)
+            return
+        }
         var latency = options.minSyncLatency + rng.next(below: options.maxSyncLatency - options.minSyncLatency + 1)
         if options.fsyncStallRate > 0 && rng.chance(options.fsyncStallRate) {
             // A stalled disk (another process's writes, a full device queue).
