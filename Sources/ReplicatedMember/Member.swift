@@ -233,7 +233,10 @@ public struct StateWrite: Sendable {
 
 /// What the shell must do after the entries of a batch are durable.
 public struct BatchOutput: Sendable {
-    /// Messages to send now.
+    /// Messages to send now: the Ready's ``Ready/messages``. A shell may instead send those
+    /// as soon as the batch is durable, before ``Member/finishBatch()`` applies it (the
+    /// server and the simulator do, so a follower's acknowledgement never waits for its
+    /// apply); it then does not send these again.
     public var messages: [RaftMessage] = []
     /// State-machine changes and applied index to write in one atomic batch.
     public var stateWrite = StateWrite()

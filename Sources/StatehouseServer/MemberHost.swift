@@ -721,13 +721,16 @@ final class MemberHost: @unchecked Sendable {
         lastPersistDuration = took
         lastBatchEntries = ready.entries.count
         if ready.mustSync { metrics.fsyncDuration.recordInterval(took) }
+        // The Ready's messages (a follower's acknowledgements, votes) waited only for the sync:
+        // they leave before the batch applies, so a leader's commit never waits for a
+        // follower's apply. (`BatchOutput.messages` are the same messages.)
+        if !stopped { send(ready.messages) }
         let applyStart = ContinuousClock.now
         let output = member.finishBatch()
         lastApplyDuration = ContinuousClock.now - applyStart
         lastBatchApplied = output.appliedEntries.count
         if !output.appliedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
         if !stopped {
-            send(output.messages)
             sendLeaseMessages()
             deliver(ready, output)
         }

@@ -192,11 +192,13 @@ extension Simulation {
             watchFailedPersist(index, ready, termBeforeBatch: termBeforeBatch)
             return
         }
+        // The Ready's messages leave before the batch applies, as the server sends them
+        // (`BatchOutput.messages` are the same messages).
+        for message in ready.messages { send(message) }
         let output = members[index].core!.finishBatch()
         watchDurable(index, ready)
         checkMember(index)
         checkWatched(index)
-        for message in output.messages { send(message) }
         sendLeaseMessages(index)
         members[index].pendingOutput = output
         queue.schedule(.applied(node: index, incarnation: members[index].incarnation), at: now + options.applyLatency)
