@@ -152,7 +152,12 @@ final class PeerLink: @unchecked Sendable {
             box.isDrainScheduled = true
             return true
         }
-        if mustSchedule {
+        guard mustSchedule else { return }
+        // On the link's own loop (the member loop, on a server) the frames leave now, not after
+        // whatever else the current task still does (a batch's apply, say).
+        if loop.inEventLoop {
+            scheduledDrain()
+        } else {
             loop.execute { self.scheduledDrain() }
         }
     }
