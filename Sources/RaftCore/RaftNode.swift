@@ -495,22 +495,28 @@ public struct RaftNode: Sendable {
             }
             if readRoundPending { broadcastHeartbeat() }
         }
-        guard !messages.isEmpty else { return [] }
+        let term = term
+        let acknowledgesEarly = settings.mutation == .acknowledgeBeforeStoring
+        func leaves(_ message: RaftMessage) -> Bool {
+            switch message.kind {
+            case .appendEntries, .heartbeat, .installSnapshot, .readIndexResponse: leadsDurably && message.term == term
+            case .heartbeatResponse, .propose, .readIndex, .transferLeader: true
+            case .appendResponse, .voteResponse: acknowledgesEarly
+            default: false
+            }
+        }
+        // Called after every input: most calls find nothing to send (a follower's
+        // acknowledgements waiting for its batch) or everything (a leader's appends), and
+        // neither copies a message.
+        guard let first = messages.firstIndex(where: leaves) else { return [] }
+        if first == messages.startIndex && messages.allSatisfy(leaves) {
+            defer { messages = [] }
+            return messages
+        }
         var immediate: [RaftMessage] = []
         var deferred: [RaftMessage] = []
         for message in messages {
-            let leaves: Bool
-            switch message.kind {
-            case .appendEntries, .heartbeat, .installSnapshot, .readIndexResponse:
-                leaves = leadsDurably && message.term == term
-            case .heartbeatResponse, .propose, .readIndex, .transferLeader:
-                leaves = true
-            case .appendResponse, .voteResponse:
-                leaves = settings.mutation == .acknowledgeBeforeStoring
-            default:
-                leaves = false
-            }
-            if leaves { immediate.append(message) } else { deferred.append(message) }
+            if leaves(message) { immediate.append(message) } else { deferred.append(message) }
         }
         messages = deferred
         return immediate
