@@ -23,7 +23,7 @@ test: deps lint
 	$(SWIFT) test
 	$(SWIFT) build -c release --product simulate
 	bash scripts/replay.sh .build/debug/simulate .build/release/simulate 1..12
-	bash scripts/chaos.sh .build/debug/statehouse .build/debug/check-history 30s
+	bash scripts/chaos.sh .build/debug/statehouse .build/debug/check-history 20s
 
 # A longer seed sweep in an optimized build: make sim SEEDS=1..20000
 sim: deps

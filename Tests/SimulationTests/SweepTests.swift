@@ -5,7 +5,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The seed sweep `make test` runs: 80 seeds, half with 3 members and half with 5, each under a
+/// The seed sweep `make test` runs: 48 seeds, half with 3 members and half with 5, each under a
 /// fault mix drawn from its seed, each followed by a liveness phase and a durability check.
 @Suite("Seed sweeps", .onOwnThreads)
 struct SweepTests {
@@ -16,8 +16,8 @@ struct SweepTests {
     }
 
     static let chunks = [
-        Chunk(seeds: 1...20, nodes: 3), Chunk(seeds: 21...40, nodes: 3),
-        Chunk(seeds: 41...60, nodes: 5), Chunk(seeds: 61...80, nodes: 5),
+        Chunk(seeds: 1...12, nodes: 3), Chunk(seeds: 13...24, nodes: 3),
+        Chunk(seeds: 25...36, nodes: 5), Chunk(seeds: 37...48, nodes: 5),
     ]
 
     @Test("every seed keeps every safety property and converges after healing", arguments: chunks)
