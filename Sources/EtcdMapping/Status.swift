@@ -68,7 +68,8 @@ extension MemberError {
         case .state(let error): error.code
         case .noLeader, .notLeader, .leaderChanged, .timedOutDueToLeaderFailure: .unavailable
         case .tooManyRequests: .resourceExhausted
-        case .badLeaderTransferee: .failedPrecondition
+        case .badLeaderTransferee, .membershipChangePending, .leaderTransferInProgress, .invalidMembershipChange, .learnerNotReady:
+            .failedPrecondition
         case .leaderTransferTimeout: .deadlineExceeded
         }
     }

@@ -24,7 +24,7 @@ struct PeerHello: Equatable, Sendable {
     /// The four bytes every hello starts with.
     static let magic: [UInt8] = Array("SHPT".utf8)
     /// The protocol versions this build speaks.
-    static let supportedVersions: ClosedRange<UInt8> = 1...3
+    static let supportedVersions: ClosedRange<UInt8> = 1...4
     /// The payload bytes of a version-1 hello (no range).
     static let versionOnePayloadBytes = 4 + 1 + 8 + 8
     /// The payload bytes of a hello carrying a range.

@@ -18,6 +18,10 @@ public enum ClientRequest: Sendable, Hashable {
     case leaseTimeToLive(id: Int64, keys: Bool)
     /// Lists the leases.
     case leaseLeases
+    /// A membership change (etcd's `MemberAdd`, `MemberRemove`, `MemberPromote`): proposed by
+    /// the leader (forwarded to it from another member) and answered
+    /// ``ClientResponse/confChangeApplied`` once this member has applied it.
+    case confChange(ConfChange)
 }
 
 /// A member's answer to a ``ClientRequest``.
@@ -38,6 +42,8 @@ public enum ClientResponse: Sendable, Hashable {
     case leaseLeases([Int64])
     /// The member named by ``Member/moveLeader(to:id:)`` leads now.
     case leaderMoved(to: NodeID)
+    /// The membership change is applied on this member.
+    case confChangeApplied
     /// The request failed.
     case failure(MemberError)
 }
@@ -71,6 +77,14 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
     case badLeaderTransferee
     /// The member named to lead did not take over within two election timeouts.
     case leaderTransferTimeout
+    /// A membership change is proposed but not yet applied; propose the next after it.
+    case membershipChangePending
+    /// The leader is handing leadership over and takes no membership change until that ends.
+    case leaderTransferInProgress
+    /// The membership change does not fit the current membership (`reason` says why).
+    case invalidMembershipChange(reason: String)
+    /// The change promotes a learner that has not caught up to 90% of the leader's log.
+    case learnerNotReady
 
     /// etcd's exact message for this error.
     public var message: String {
@@ -83,6 +97,10 @@ public enum MemberError: Error, Sendable, Hashable, CustomStringConvertible {
         case .timedOutDueToLeaderFailure: "etcdserver: request timed out, possibly due to previous leader failure"
         case .badLeaderTransferee: "etcdserver: bad leader transferee"
         case .leaderTransferTimeout: "etcdserver: request timed out, leader transfer took too long"
+        case .membershipChangePending: "etcdserver: \(ProposalError.confChangePending)"
+        case .leaderTransferInProgress: "etcdserver: \(ProposalError.transferInProgress)"
+        case .invalidMembershipChange(let reason): "etcdserver: \(reason)"
+        case .learnerNotReady: "etcdserver: can only promote a learner member which is in sync with leader"
         }
     }
 
@@ -303,26 +321,30 @@ public struct Member: Sendable {
     var requestDeadlines: [RequestID: Int64] = [:]
     /// Lease requests forwarded to a leader, by the client's request ID (their handle): the
     /// member they went to.
-    var forwardedLeaseRequests: [RequestID: NodeID] = [:]
+    var forwardedRequests: [RequestID: NodeID] = [:]
     /// Lease requests this leader serves for other members, by its own request ID: the member
     /// and its handle.
     var servedForwards: [RequestID: (peer: NodeID, handle: UInt64)] = [:]
     var nextServedForwardID = Member.firstServedForwardID
-    /// Lease messages waiting for ``takeLeaseMessages()``.
-    var outgoingLeaseMessages: [(to: NodeID, message: LeaseMessage)] = []
+    /// Lease messages waiting for ``takeForwardMessages()``.
+    var outgoingForwardMessages: [(to: NodeID, message: ForwardMessage)] = []
     /// Leader moves waiting for their target to lead (``moveLeader(to:id:)``), with the
     /// logical time after which they fail.
     var leaderMoves: [(id: RequestID, target: NodeID, deadline: Int64)] = []
+    /// Membership changes this leader proposed for a client, by request: their log positions.
+    var membershipChanges: [RequestID: LogPosition] = [:]
     /// A request waiting for a ReadIndex confirmation, or for the entries committed before it
     /// to be applied.
     enum PendingRead: Sendable {
         case range(RequestID, RangeRequest)
         case keepAlive(RequestID, lease: Int64)
         case timeToLive(RequestID, lease: Int64, keys: Bool)
+        /// A membership change the leader applied, answered once this member applied it too.
+        case membershipApplied(RequestID)
 
         var requestID: RequestID {
             switch self {
-            case .range(let id, _), .keepAlive(let id, _), .timeToLive(let id, _, _): id
+            case .range(let id, _), .keepAlive(let id, _), .timeToLive(let id, _, _), .membershipApplied(let id): id
             }
         }
     }
@@ -394,7 +416,7 @@ public struct Member: Sendable {
             proposedEntries[requestID] = entry
             return proposeWrite(requestID)
         case .leaseKeepAlive(let lease):
-            guard raft.role == .leader else { return forwardLeaseRequest(.keepAlive(id: lease), id: requestID) }
+            guard raft.role == .leader else { return forwardToLeader(.keepAlive(id: lease), id: requestID) }
             // Renew only once a quorum confirms this member still leads: a deposed leader that
             // does not know it yet must not promise a TTL that the new leader will not honour.
             // This also fences expiry revokes left in the log by a previous leader (etcd
@@ -408,7 +430,7 @@ public struct Member: Sendable {
             }
             return confirmLeadership(for: .keepAlive(requestID, lease: lease))
         case .leaseTimeToLive(let lease, let withKeys):
-            guard raft.role == .leader else { return forwardLeaseRequest(.timeToLive(id: lease, keys: withKeys), id: requestID) }
+            guard raft.role == .leader else { return forwardToLeader(.timeToLive(id: lease, keys: withKeys), id: requestID) }
             // A grant or revoke the client saw answered on another member is committed, but this
             // leader may not have applied it yet: answer once it has (as etcd waits for its
             // applied index before answering lease requests).
@@ -419,6 +441,26 @@ public struct Member: Sendable {
             return timeToLive(of: lease, keys: withKeys)
         case .leaseLeases:
             return .leaseLeases(store.leases().map(\.id))
+        case .confChange(let change):
+            guard raft.role == .leader else { return forwardToLeader(.confChange(change), id: requestID) }
+            do throws(ConfChangeRefusal) {
+                membershipChanges[requestID] = try proposeConfChange(change)
+                return nil
+            } catch {
+                return .failure(Self.memberError(error))
+            }
+        }
+    }
+
+    /// The client error for a membership change the member did not propose.
+    static func memberError(_ refusal: ConfChangeRefusal) -> MemberError {
+        switch refusal {
+        case .learnerNotReady: .learnerNotReady
+        case .proposal(.notLeader(let leader)): leader == noNode ? .noLeader : .notLeader(leader: leader)
+        case .proposal(.confChangePending): .membershipChangePending
+        case .proposal(.transferInProgress): .leaderTransferInProgress
+        case .proposal(.invalidConfChange(let reason)): .invalidMembershipChange(reason: reason)
+        case .proposal(.tooManyUncommittedBytes): .tooManyRequests
         }
     }
 
@@ -496,7 +538,8 @@ public struct Member: Sendable {
         proposals[requestID] = nil
         keepAlives[requestID] = nil
         requestDeadlines[requestID] = nil
-        forwardedLeaseRequests[requestID] = nil
+        forwardedRequests[requestID] = nil
+        membershipChanges[requestID] = nil
         reads = reads.filter { $0.value.requestID != requestID }
         readsAwaitingApply.removeAll { $0.read.requestID == requestID }
     }
@@ -532,7 +575,7 @@ public struct Member: Sendable {
     }
 
     /// Starts a ReadIndex round for a request that needs the leader confirmed by a quorum.
-    private mutating func confirmLeadership(for read: PendingRead) -> ClientResponse? {
+    mutating func confirmLeadership(for read: PendingRead) -> ClientResponse? {
         let context = nextReadContext
         nextReadContext += 1
         do {
@@ -822,6 +865,10 @@ public struct Member: Sendable {
                 keepAlives[requestID] = nil
                 output.responses.append((requestID, .failure(.timedOutDueToLeaderFailure)))
             }
+            for requestID in membershipChanges.keys.sorted() where membershipChanges[requestID]!.index <= snapshot.metadata.index {
+                membershipChanges[requestID] = nil
+                output.responses.append((requestID, .failure(.timedOutDueToLeaderFailure)))
+            }
             if raft.role == .leader { leases.promote(leases: store.leases(), now: now, extend: configuration.electionMilliseconds) }
         } catch {
             // step(_:) checked this snapshot before Raft accepted it, so it cannot fail here.
@@ -831,6 +878,7 @@ public struct Member: Sendable {
 
     private mutating func apply(_ entry: LogEntry, into output: inout BatchOutput) {
         defer { failDisplacedProposals(at: LogPosition(term: entry.term, index: entry.index), into: &output) }
+        if !membershipChanges.isEmpty { answerMembershipChanges(at: entry, into: &output) }
         if entry.kind == .confChange, let change = ConfChange(decoding: entry.data) {
             output.stateWrite.mutations.append(contentsOf: store.applyMembership(Self.membershipChange(change)))
             return
@@ -882,6 +930,17 @@ public struct Member: Sendable {
         }
         output.responses.append((envelope.request, response))
         output.appliedAt[envelope.request] = entry.index
+    }
+
+    /// Answers the membership changes proposed here at `entry`'s index: applied if `entry` is
+    /// the proposed one (same term), else they can never apply and fail with "leader changed".
+    private mutating func answerMembershipChanges(at entry: LogEntry, into output: inout BatchOutput) {
+        for requestID in membershipChanges.keys.sorted() {
+            guard let position = membershipChanges[requestID], position.index <= entry.index else { continue }
+            membershipChanges[requestID] = nil
+            let applied = position.index == entry.index && position.term == entry.term && entry.kind == .confChange
+            output.responses.append((requestID, applied ? .confChangeApplied : .failure(.leaderChanged)))
+        }
     }
 
     /// The state machine's view of a Raft membership change; a context that does not decode
@@ -956,6 +1015,7 @@ public struct Member: Sendable {
             case .keepAlive(let requestID, let lease): renew(lease, for: requestID, into: &output)
             case .timeToLive(let requestID, let lease, let keys):
                 output.responses.append((requestID, raft.role == .leader ? timeToLive(of: lease, keys: keys) : .failure(.leaderChanged)))
+            case .membershipApplied(let requestID): output.responses.append((requestID, .confChangeApplied))
             }
         }
         readsAwaitingApply = waiting

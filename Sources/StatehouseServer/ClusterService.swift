@@ -51,8 +51,8 @@ struct ClusterService: EtcdService {
             if members.contains(where: { $0.id == id }) { return done(.failure(.memberExists)) }
             let record = ClusterMember(id: id, peerURLs: request.peerUrls, isLearner: request.isLearner)
             let change = ConfChange(request.isLearner ? .addLearner : .addVoter, node: id, context: record.encodedAttributes())
-            host.proposeConfChangeOnLoop(change) { error in
-                if let error { return done(.failure(error)) }
+            host.submitOnLoop(.confChange(change)) { response, _ in
+                if case .failure(let error) = response { return done(.failure(ServiceError(error))) }
                 host.loop.execute {
                     var response = Etcdserverpb_MemberAddResponse()
                     response.header = header(host.header, revision: host.member.store.currentRevision)
@@ -68,8 +68,8 @@ struct ClusterService: EtcdService {
         let host = self.host
         onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberRemoveResponse, ServiceError>) -> Void) in
             guard host.member.store.member(request.id) != nil else { return done(.failure(.memberNotFound)) }
-            host.proposeConfChangeOnLoop(ConfChange(.removeNode, node: request.id)) { error in
-                if let error { return done(.failure(error)) }
+            host.submitOnLoop(.confChange(ConfChange(.removeNode, node: request.id))) { response, _ in
+                if case .failure(let error) = response { return done(.failure(ServiceError(error))) }
                 host.loop.execute {
                     var response = Etcdserverpb_MemberRemoveResponse()
                     response.header = header(host.header, revision: host.member.store.currentRevision)
@@ -85,8 +85,8 @@ struct ClusterService: EtcdService {
         onLoop(responder, admin: true) { (done: @escaping @Sendable (Result<Etcdserverpb_MemberPromoteResponse, ServiceError>) -> Void) in
             guard let record = host.member.store.member(request.id) else { return done(.failure(.memberNotFound)) }
             guard record.isLearner else { return done(.failure(.memberNotLearner)) }
-            host.proposeConfChangeOnLoop(ConfChange(.addVoter, node: request.id)) { error in
-                if let error { return done(.failure(error)) }
+            host.submitOnLoop(.confChange(ConfChange(.addVoter, node: request.id))) { response, _ in
+                if case .failure(let error) = response { return done(.failure(ServiceError(error))) }
                 host.loop.execute {
                     var response = Etcdserverpb_MemberPromoteResponse()
                     response.header = header(host.header, revision: host.member.store.currentRevision)

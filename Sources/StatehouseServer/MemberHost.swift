@@ -68,7 +68,6 @@ final class MemberHost: @unchecked Sendable {
     let clusterID: UInt64
     let logger: Logger
     let metrics: ServerMetrics
-    let requestTimeoutTicks: UInt64
     private(set) var member: Member
     let watches: WatchHub
     var transport: PeerTransport?
@@ -141,13 +140,6 @@ final class MemberHost: @unchecked Sendable {
     private var knownPeers: [NodeID: String] = [:]
     private var lastLeader: NodeID = noNode
 
-    /// Forwarded requests waiting for the leader's reply, by forward handle.
-    private var forwardWaiters: [UInt64: (deadlineTick: UInt64, reply: @Sendable (ForwardedReply) -> Void)] = [:]
-    /// Handles of membership changes forwarded to the leader: from 2^63 up, apart from the
-    /// member's lease forwards (their handles are request IDs, below 2^62).
-    private var nextForwardID: UInt64 = 1 << 63
-    /// Membership changes proposed here, waiting to be applied.
-    private var confChangeWaiters: [(index: LogIndex, deadlineTick: UInt64, done: @Sendable (ServiceError?) -> Void)] = []
     /// Callbacks run after every batch on the member loop (leader transfer waits, etc.).
     private var batchObservers: [UInt64: () -> Bool] = [:]
     private var nextObserverID: UInt64 = 1
@@ -164,12 +156,6 @@ final class MemberHost: @unchecked Sendable {
         self.clusterID = clusterID
         self.logger = logger
         self.metrics = metrics
-        let tickMilliseconds = max(member.configuration.tickMilliseconds, 1)
-        // Forwarded requests and membership changes wait as long as the member lets a client
-        // request wait: etcd's request timeout.
-        let configured = member.configuration.requestTimeoutMilliseconds
-        let timeout = configured ?? MemberConfiguration.etcdRequestTimeout(electionMilliseconds: member.configuration.electionMilliseconds)
-        requestTimeoutTicks = UInt64(max(timeout / tickMilliseconds, 1))
         watches = WatchHub()
         watches.host = self
     }
@@ -209,10 +195,6 @@ final class MemberHost: @unchecked Sendable {
         tickTask?.cancel()
         for (_, waiter) in waiters { waiter.completion(.failure(.leaderChanged), header) }
         waiters.removeAll()
-        for (_, waiter) in forwardWaiters { waiter.reply(.failure(.stopped)) }
-        forwardWaiters.removeAll()
-        for waiter in confChangeWaiters { waiter.done(.stopped) }
-        confChangeWaiters.removeAll()
         watches.closeAll()
         try? engine.write(.init(), sync: true)
     }
@@ -337,13 +319,6 @@ final class MemberHost: @unchecked Sendable {
         }
     }
 
-    func forward(_ request: ForwardedRequest, to leader: NodeID, reply: @escaping @Sendable (ForwardedReply) -> Void) {
-        let handle = nextForwardID
-        nextForwardID += 1
-        forwardWaiters[handle] = (ticks + requestTimeoutTicks, reply)
-        transport?.send(PeerFrame.forward(id: handle, request).encoded(), to: leader)
-    }
-
     private func receiveOnLoop(from peer: NodeID, frame: [UInt8]) {
         guard !stopped, let decoded = PeerFrame(decoding: frame) else {
             if !stopped { logger.warning("dropping a malformed peer frame", metadata: ["peer": "\(String(peer, radix: 16))"]) }
@@ -364,23 +339,18 @@ final class MemberHost: @unchecked Sendable {
             scheduleFlush()
         case .forward(let handle, let request):
             guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded request") }
-            if case .confChange(let change) = request {
-                serveForwardedConfChange(change, from: peer, handle: handle)
-            } else if let lease = ForwardedLeaseRequest(request) {
-                member.receive(.forward(handle: handle, lease), from: peer)
-            }
+            member.receive(.forward(handle: handle, LeaderRequest(request)), from: peer)
             scheduleFlush()
         case .reply(let handle, let reply):
             guard member.recognizes(peer) else { return refuse(.unknownSender, from: peer, "a forwarded reply") }
-            if let waiter = forwardWaiters.removeValue(forKey: handle) { return waiter.reply(reply) }
-            member.receive(.reply(handle: handle, ForwardedLeaseReply(reply)), from: peer)
+            member.receive(.reply(handle: handle, LeaderReply(reply)), from: peer)
             scheduleFlush()
         }
     }
 
-    /// Sends the member's lease forwards and replies (``Member/takeLeaseMessages()``).
-    private func sendLeaseMessages() {
-        for (peer, message) in member.takeLeaseMessages() {
+    /// Sends the member's forwards to the leader and replies to them (``Member/takeForwardMessages()``).
+    private func sendForwardMessages() {
+        for (peer, message) in member.takeForwardMessages() {
             let version = transport?.protocolVersion(of: peer) ?? 0
             transport?.send(PeerFrame(message, protocolVersion: version).encoded(), to: peer)
         }
@@ -402,51 +372,6 @@ final class MemberHost: @unchecked Sendable {
         logger.log(
             level: level, "refused \(what) from peer connection \(String(peer, radix: 16)): \(reason.explanation)",
             metadata: ["peer": "\(String(peer, radix: 16))", "reason": "\(reason.rawValue)"])
-    }
-
-    private func serveForwardedConfChange(_ change: ConfChange, from peer: NodeID, handle: UInt64) {
-        proposeConfChangeOnLoop(change) { [transport] error in
-            transport?.send(PeerFrame.reply(id: handle, error.map(ForwardedReply.failure) ?? .confChangeApplied).encoded(), to: peer)
-        }
-    }
-
-    /// Proposes a membership change on the leader (forwarding it there from a follower) and
-    /// calls `done` once it is applied here, or with the error.
-    func proposeConfChangeOnLoop(_ change: ConfChange, done: @escaping @Sendable (ServiceError?) -> Void) {
-        guard member.raft.role == .leader else {
-            let leader = member.raft.leader
-            guard leader != noNode else { return done(.noLeader) }
-            forward(.confChange(change), to: leader) { reply in
-                switch reply {
-                case .confChangeApplied:
-                    // Applied on the leader; answer once this member has applied it too (a
-                    // linearizable read waits for the leader's commit index), so that the answer
-                    // and what follows see the new membership, as etcd answers after applying.
-                    self.loop.execute {
-                        self.submitOnLoop(.range(RangeRequest(key: [0], countOnly: true))) { response, _ in
-                            if case .failure(let error) = response { return done(ServiceError(error)) }
-                            done(nil)
-                        }
-                    }
-                case .failure(let error): done(error)
-                default: done(.leaderChanged)
-                }
-            }
-            return
-        }
-        do {
-            let position = try member.proposeConfChange(change)
-            confChangeWaiters.append((position.index, ticks + requestTimeoutTicks, done))
-            scheduleFlush()
-        } catch {
-            guard case .proposal(let error) = error else { return done(.learnerNotReady) }
-            switch error {
-            case .notLeader: done(.notLeader)
-            case .confChangePending, .transferInProgress: done(ServiceError(.failedPrecondition, "etcdserver: \(error)"))
-            case .invalidConfChange(let reason): done(ServiceError(.failedPrecondition, "etcdserver: \(reason)"))
-            case .tooManyUncommittedBytes: done(ServiceError(MemberError.tooManyRequests))
-            }
-        }
     }
 
     /// If this member leads, hands leadership to the voter whose log matches the leader's
@@ -526,7 +451,6 @@ final class MemberHost: @unchecked Sendable {
         ticks += 1
         member.tick()
         leaderHint.store(member.raft.leader, ordering: .relaxed)
-        expireWaiters()
         watches.tick(
             ticks, hasLeader: member.raft.leader != noNode, electionTicks: UInt64(member.configuration.raft.electionTicks))
         checkQuota()
@@ -580,17 +504,6 @@ final class MemberHost: @unchecked Sendable {
         }
     }
 
-    private func expireWaiters() {
-        let now = ticks
-        for (id, waiter) in forwardWaiters where waiter.deadlineTick < now {
-            forwardWaiters[id] = nil
-            waiter.reply(.failure(.timeout))
-        }
-        let expired = confChangeWaiters.filter { $0.deadlineTick < now }
-        confChangeWaiters.removeAll { $0.deadlineTick < now }
-        for waiter in expired { waiter.done(.timeout) }
-    }
-
     private func runObservers() {
         for (id, observer) in batchObservers where observer() { batchObservers[id] = nil }
     }
@@ -606,7 +519,7 @@ final class MemberHost: @unchecked Sendable {
         flushScheduled = false
         guard !stopped else { return }
         send(member.takeImmediateMessages())
-        sendLeaseMessages()
+        sendForwardMessages()
         answerWaiters(member.takeAnswers())
         buildSnapshotIfNeeded()
         guard !batchInFlight, !stopping, member.hasBatch else { return }
@@ -731,7 +644,7 @@ final class MemberHost: @unchecked Sendable {
         lastBatchApplied = output.appliedEntries.count
         if !output.appliedEntries.isEmpty { metrics.applyDuration.recordInterval(since: applyStart) }
         if !stopped {
-            sendLeaseMessages()
+            sendForwardMessages()
             deliver(ready, output)
         }
         stateWriteInFlight = true
@@ -779,10 +692,6 @@ final class MemberHost: @unchecked Sendable {
         if ready.snapshot != nil || output.peerURLsChanged || output.appliedEntries.contains(where: { $0.kind == .confChange }) {
             refreshPeers()
         }
-        let applied = member.appliedIndex
-        let finished = confChangeWaiters.filter { $0.index <= applied }
-        confChangeWaiters.removeAll { $0.index <= applied }
-        for waiter in finished { waiter.done(nil) }
         revisionHint.store(member.store.currentRevision, ordering: .relaxed)
         leaderHint.store(member.raft.leader, ordering: .relaxed)
         if member.raft.leader != lastLeader {

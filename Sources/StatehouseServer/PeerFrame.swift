@@ -104,9 +104,10 @@ enum ForwardedReply: Sendable, Hashable {
     case leaseTimeToLive(id: Int64, remaining: Int64, granted: Int64, keys: [[UInt8]])
     /// The membership change was applied.
     case confChangeApplied
-    /// The membership change failed with this error.
+    /// The request failed with this status and message (how builds before peer protocol 4
+    /// refuse a membership change, and before 3 any request).
     case failure(ServiceError)
-    /// The member refused or failed the lease request with this error.
+    /// The leader refused or failed the request with this error.
     case refused(MemberError)
 
     func write(to out: inout [UInt8]) {
@@ -168,44 +169,49 @@ enum ForwardedReply: Sendable, Hashable {
 }
 
 extension PeerFrame {
-    /// The frame carrying a member's lease forward or reply (``Member/takeLeaseMessages()``) on
-    /// a connection speaking `protocolVersion`: before version 3 (or with no connection yet) a
-    /// refusal goes as a status and message, which the previous build reads.
-    init(_ message: LeaseMessage, protocolVersion: UInt8) {
+    /// The frame carrying a member's forward or reply (``Member/takeForwardMessages()``) on a
+    /// connection speaking `protocolVersion`. A refusal goes as the member error itself when the
+    /// peer reads that case (protocol 3 for the lease errors, 4 for the membership ones), else
+    /// (before version 3, or with no connection yet) as a status and message, which the older
+    /// build reads.
+    init(_ message: ForwardMessage, protocolVersion: UInt8) {
         switch message {
         case .forward(let handle, .keepAlive(let lease)): self = .forward(id: handle, .leaseKeepAlive(id: lease))
         case .forward(let handle, .timeToLive(let lease, let keys)): self = .forward(id: handle, .leaseTimeToLive(id: lease, keys: keys))
+        case .forward(let handle, .confChange(let change)): self = .forward(id: handle, .confChange(change))
         case .reply(let handle, .keepAlive(let id, let ttl)): self = .reply(id: handle, .leaseKeepAlive(id: id, ttl: ttl))
         case .reply(let handle, .timeToLive(let id, let remaining, let granted, let keys)):
             self = .reply(id: handle, .leaseTimeToLive(id: id, remaining: remaining, granted: granted, keys: keys))
+        case .reply(let handle, .confChangeApplied): self = .reply(id: handle, .confChangeApplied)
         case .reply(let handle, .refused(let error)):
-            self = .reply(id: handle, protocolVersion >= 3 ? .refused(error) : .failure(ServiceError(error)))
+            self = .reply(id: handle, protocolVersion >= error.firstProtocolVersion ? .refused(error) : .failure(ServiceError(error)))
         }
     }
 }
 
-extension ForwardedLeaseRequest {
-    /// The lease request a forwarded request carries; nil for a membership change.
-    init?(_ request: ForwardedRequest) {
+extension LeaderRequest {
+    /// The request a forwarded request carries.
+    init(_ request: ForwardedRequest) {
         switch request {
         case .leaseKeepAlive(let lease): self = .keepAlive(id: lease)
         case .leaseTimeToLive(let lease, let keys): self = .timeToLive(id: lease, keys: keys)
-        case .confChange: return nil
+        case .confChange(let change): self = .confChange(change)
         }
     }
 }
 
-extension ForwardedLeaseReply {
-    /// The leader's reply to a forwarded lease request. A leader of the previous build (peer
-    /// protocol 2) refuses with a status and message, read as "leader changed": the client may
-    /// ask again.
+extension LeaderReply {
+    /// The leader's reply to a forwarded request. A leader of an older build refuses with a
+    /// status and message (before peer protocol 3 any refusal, before 4 a membership change's),
+    /// read as "leader changed": the client may ask again.
     init(_ reply: ForwardedReply) {
         switch reply {
         case .leaseKeepAlive(let id, let ttl): self = .keepAlive(id: id, ttl: ttl)
         case .leaseTimeToLive(let id, let remaining, let granted, let keys):
             self = .timeToLive(id: id, remaining: remaining, granted: granted, keys: keys)
+        case .confChangeApplied: self = .confChangeApplied
         case .refused(let error): self = .refused(error)
-        case .failure, .confChangeApplied: self = .refused(.leaderChanged)
+        case .failure: self = .refused(.leaderChanged)
         }
     }
 }
@@ -213,6 +219,14 @@ extension ForwardedLeaseReply {
 /// A member's error as its case crosses the peer link, so that the member that forwarded a
 /// request answers its client with the same error, not one recovered from a message text.
 extension MemberError {
+    /// The first peer protocol version that carries this case.
+    var firstProtocolVersion: UInt8 {
+        switch self {
+        case .membershipChangePending, .leaderTransferInProgress, .invalidMembershipChange, .learnerNotReady: 4
+        default: 3
+        }
+    }
+
     func write(to out: inout [UInt8]) {
         switch self {
         case .state(let error):
@@ -227,6 +241,12 @@ extension MemberError {
         case .timedOutDueToLeaderFailure: out.append(5)
         case .badLeaderTransferee: out.append(6)
         case .leaderTransferTimeout: out.append(7)
+        case .membershipChangePending: out.append(8)
+        case .leaderTransferInProgress: out.append(9)
+        case .invalidMembershipChange(let reason):
+            out.append(10)
+            out.appendUInt32LengthPrefixed(Array(reason.utf8))
+        case .learnerNotReady: out.append(11)
         }
     }
 
@@ -244,6 +264,12 @@ extension MemberError {
         case 5: self = .timedOutDueToLeaderFailure
         case 6: self = .badLeaderTransferee
         case 7: self = .leaderTransferTimeout
+        case 8: self = .membershipChangePending
+        case 9: self = .leaderTransferInProgress
+        case 10:
+            guard let reason = try? reader.readUInt32LengthPrefixed() else { return nil }
+            self = .invalidMembershipChange(reason: String(decoding: reason, as: UTF8.self))
+        case 11: self = .learnerNotReady
         default: return nil
         }
     }

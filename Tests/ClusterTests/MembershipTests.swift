@@ -7,10 +7,11 @@ import Testing
 extension LocalClusterTests {
     /// Membership changes through the Cluster service: a member added as a learner joins with
     /// `--initial-cluster-state existing`, catches up, is promoted and serves; a dead member is
-    /// removed.
+    /// removed. The promotion and the removal are asked of followers, which forward them to the
+    /// leader (its refusals cross the peer link as the member's error) and answer once applied.
     @Suite("Membership")
     struct MembershipTests {
-        @Test("An added learner catches up and is promoted, and a dead member is removed")
+        @Test("An added learner catches up and is promoted through a follower, and a dead member is removed through a follower")
         func addedLearnerCatchesUpIsPromotedAndADeadMemberIsRemoved() async throws {
             try await withCluster { cluster in
                 let original = cluster.members
@@ -50,10 +51,13 @@ extension LocalClusterTests {
                 let learnerCopy = try await cluster.client(joining).get("before-join/", prefix: true, serializable: true)
                 #expect(learnerCopy.kvs.count == 100, "the learner's local copy")
 
-                // Promotion is refused until the learner is in sync; retry that refusal only.
+                // Promotion is refused until the learner is in sync; retry that refusal only. A
+                // follower forwards it: the leader's refusal reaches the client as etcd words it,
+                // and the answer lists the promoted member as the follower has applied it.
+                let follower = try await cluster.client(original.first { $0 !== leader }!)
                 let promoted = try await eventually("MemberPromote to succeed", timeout: .seconds(20), interval: .milliseconds(200)) {
                     do {
-                        return try await leaderClient.memberPromote(id: newID)
+                        return try await follower.memberPromote(id: newID)
                     } catch let error as GRPCCallError where error.message.contains("in sync with leader") {
                         return nil
                     }
@@ -78,7 +82,7 @@ extension LocalClusterTests {
                 try await cluster.stop(victim, signal: SIGKILL)
                 let survivors = cluster.members.filter { $0 !== victim }
                 let currentLeader = try await cluster.waitForLeader(among: survivors)
-                let removed = try await cluster.client(currentLeader).memberRemove(id: victim.id)
+                let removed = try await cluster.client(survivors.first { $0 !== currentLeader }!).memberRemove(id: victim.id)
                 #expect(Set(removed.members.map(\.id)) == Set(survivors.map(\.id)), "\(removed.members)")
                 for member in survivors {
                     let members = try await cluster.client(member).memberList().members

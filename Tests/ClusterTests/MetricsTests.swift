@@ -52,12 +52,12 @@ extension LocalClusterTests {
                 #expect(text.contains(#"etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"}"#))
                 #expect(text.contains(#"etcd_disk_wal_fsync_duration_seconds_bucket{le="8.192"}"#))
                 // etcd's round-trip buckets: 0.1 ms doubling to 3.2768 s, by peer (label To); this
-                // build and its peers speak protocol version 3.
+                // build and its peers speak protocol version 4.
                 for follower in followers {
                     let to = #"To=""# + follower.hexID + #"""#
                     #expect(text.contains("etcd_network_peer_round_trip_time_seconds_bucket{\(to),le=\"0.0001\"}"))
                     #expect(text.contains("etcd_network_peer_round_trip_time_seconds_bucket{\(to),le=\"3.2768\"}"))
-                    #expect(metricValue("statehouse_network_peer_protocol_version{\(to)}", in: text) == 3)
+                    #expect(metricValue("statehouse_network_peer_protocol_version{\(to)}", in: text) == 4)
                 }
                 let put = #"grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="OK"}"#
                 #expect(text.contains(put), "no OK Put counted")

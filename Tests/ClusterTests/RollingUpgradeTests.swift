@@ -36,7 +36,7 @@ extension LocalClusterTests {
         }
 
         @Test(
-            "Members of the previous build (peer protocol 1 only) are replaced one at a time by this build (1...3) with writes throughout; a build with no version in common is refused, naming both ranges; the next build (3...4) joins; nothing is lost"
+            "Members of the previous build (peer protocol 1 only) are replaced one at a time by this build (1...4) with writes throughout; a build with no version in common is refused, naming both ranges; the next build (4...5) joins; nothing is lost"
         )
         func rollingUpgradeAndRefusal() async throws {
             try await withCluster { cluster in
@@ -76,40 +76,40 @@ extension LocalClusterTests {
                         }
                     }
                 }
-                // Every pair now speaks version 3 and measures round trips.
+                // Every pair now speaks version 4 and measures round trips.
                 for member in cluster.members {
                     for peer in cluster.others(than: member) {
-                        _ = try await eventually("\(member.name) to speak version 3 with \(peer.name) and time a round trip") {
+                        _ = try await eventually("\(member.name) to speak version 4 with \(peer.name) and time a round trip") {
                             let metrics = try await Self.peerMetrics(of: member, for: peer)
-                            return metrics.version == 3 && metrics.roundTrips >= 1 ? () : nil
+                            return metrics.version == 4 && metrics.roundTrips >= 1 ? () : nil
                         }
                     }
                 }
 
-                // A build two steps ahead (version 4 only) shares no version with this one: its
+                // A build two steps ahead (version 5 only) shares no version with this one: its
                 // peers refuse it and say why, and the other two carry on.
                 let ahead = cluster.members[2]
                 try await cluster.stop(ahead, signal: SIGTERM)
-                ahead.environment = Self.speaking("4...4")
+                ahead.environment = Self.speaking("5...5")
                 try cluster.launch(ahead)
                 let others = cluster.others(than: ahead, among: cluster.members)
                 try await write("while-\(ahead.name)-is-refused", through: others[0])
-                let refusal = "it speaks peer protocol versions 4...4, this member 1...3: no version in common"
+                let refusal = "it speaks peer protocol versions 5...5, this member 1...4: no version in common"
                 _ = try await eventually("the others to log the refusal", timeout: .seconds(15)) {
                     others.allSatisfy { ChildProcess.read($0.logPath).contains(refusal) } ? () : nil
                 }
-                #expect(ChildProcess.read(ahead.logPath).contains("this member 4...4: no version in common"))
+                #expect(ChildProcess.read(ahead.logPath).contains("this member 5...5: no version in common"))
                 #expect(try await Self.peerMetrics(of: others[0], for: ahead).version == 0)
                 #expect(ahead.isRunning)
 
-                // The next build (3...4) shares version 3 with this one: it joins, catches up, and
+                // The next build (4...5) shares version 4 with this one: it joins, catches up, and
                 // every acknowledged write is on every member.
                 try await cluster.stop(ahead, signal: SIGTERM)
-                ahead.environment = Self.speaking("3...4")
+                ahead.environment = Self.speaking("4...5")
                 try await cluster.restart(ahead)
                 for peer in others {
-                    _ = try await eventually("\(ahead.name) to speak version 3 with \(peer.name)") {
-                        try await Self.peerMetrics(of: ahead, for: peer).version == 3 ? () : nil
+                    _ = try await eventually("\(ahead.name) to speak version 4 with \(peer.name)") {
+                        try await Self.peerMetrics(of: ahead, for: peer).version == 4 ? () : nil
                     }
                 }
                 for member in cluster.members {

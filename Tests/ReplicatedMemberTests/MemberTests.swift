@@ -17,8 +17,11 @@ struct MemberHarness {
     var autoCompactions: [NodeID: [Int64]] = [:]
     /// Batches, on any member, in which a member's peer URLs changed.
     var peerURLChanges = 0
-    /// Lease forwards and replies delivered between members.
-    var leaseMessagesDelivered = 0
+    /// Forwards to the leader and replies delivered between members.
+    var forwardMessagesDelivered = 0
+    /// Forwards and replies sent to a member not in ``members`` (taken out by a test): sender,
+    /// receiver and message.
+    var undeliveredForwards: [(from: NodeID, to: NodeID, message: ForwardMessage)] = []
     var nextRequest: RequestID = 1
 
     init(voters: [NodeID], configure: (inout MemberConfiguration) -> Void = { _ in }) {
@@ -54,9 +57,13 @@ struct MemberHarness {
                 moved = true
             }
             for id in members.keys.sorted() {
-                for (to, message) in members[id]!.takeLeaseMessages() where members[to] != nil {
+                for (to, message) in members[id]!.takeForwardMessages() {
+                    guard members[to] != nil else {
+                        undeliveredForwards.append((id, to, message))
+                        continue
+                    }
                     members[to]!.receive(message, from: id)
-                    leaseMessagesDelivered += 1
+                    forwardMessagesDelivered += 1
                     moved = true
                 }
                 for (request, response) in members[id]!.takeAnswers() { responses[request] = response }
@@ -252,19 +259,78 @@ struct MemberTests {
             return
         }
         #expect(harness.call(.leaseKeepAlive(id: 6), at: 2) == .leaseKeepAlive(id: 6, ttl: 0), "unknown lease")
-        #expect(harness.leaseMessagesDelivered >= 6, "three forwards and three replies")
+        #expect(harness.forwardMessagesDelivered >= 6, "three forwards and three replies")
 
         // A forward that reaches a member no longer leading is refused with "leader changed".
         var follower = harness.members[2]!
         follower.receive(.forward(handle: 77, .keepAlive(id: 5)), from: 3)
-        #expect(follower.takeLeaseMessages().map(\.message) == [.reply(handle: 77, .refused(.leaderChanged))])
+        #expect(follower.takeForwardMessages().map(\.message) == [.reply(handle: 77, .refused(.leaderChanged))])
         // A reply from a member the request did not go to is ignored.
         #expect(harness.members[2]!.submit(.leaseKeepAlive(id: 5), id: 500) == nil)
-        #expect(harness.members[2]!.takeLeaseMessages().map(\.to) == [1])
+        #expect(harness.members[2]!.takeForwardMessages().map(\.to) == [1])
         harness.members[2]!.receive(.reply(handle: 500, .keepAlive(id: 5, ttl: 1)), from: 3)
         #expect(harness.members[2]!.takeAnswers().isEmpty)
         harness.members[2]!.receive(.reply(handle: 500, .keepAlive(id: 5, ttl: 30)), from: 1)
         #expect(harness.members[2]!.takeAnswers().map(\.1) == [.leaseKeepAlive(id: 5, ttl: 30)])
+    }
+
+    @Test(
+        "a membership change asked of a follower is forwarded to the leader and answered once the follower has applied it; the leader's refusals reach it as member errors"
+    )
+    func membershipChangeThroughAFollower() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        // Follower 2 forwards the addition, then hears nothing more until the leader replies.
+        var follower = harness.members.removeValue(forKey: 2)!
+        #expect(follower.submit(.confChange(ConfChange(.addLearner, node: 4)), id: 900) == nil)
+        for (to, message) in follower.takeForwardMessages() { harness.members[to]!.receive(message, from: 2) }
+        harness.settle()
+        #expect(harness.members[1]!.store.member(4)?.isLearner == true, "the leader applied the addition")
+        let replies = harness.undeliveredForwards.filter { $0.to == 2 }
+        #expect(replies.map(\.message) == [.reply(handle: 900, .confChangeApplied)])
+        for reply in replies { follower.receive(reply.message, from: reply.from) }
+        // The follower has not applied the change yet: it does not answer.
+        #expect(follower.store.member(4) == nil)
+        #expect(follower.takeAnswers().isEmpty, "answered before applying the change")
+        harness.members[2] = follower
+        harness.settle()
+        #expect(harness.responses[900] == .confChangeApplied)
+        #expect(harness.members[2]!.store.member(4)?.isLearner == true)
+
+        // The leader's refusals, through a follower: a learner that has not caught up, and a
+        // change that does not fit the membership.
+        #expect(harness.call(.confChange(ConfChange(.addVoter, node: 4)), at: 3) == .failure(.learnerNotReady))
+        guard case .failure(.invalidMembershipChange)? = harness.call(.confChange(ConfChange(.removeNode, node: 9)), at: 2) else {
+            Issue.record("removing a member that is not in the group was not refused")
+            return
+        }
+        // One change at a time: the second is refused while the first is not applied.
+        #expect(harness.members[1]!.submit(.confChange(ConfChange(.removeNode, node: 4)), id: 901) == nil)
+        #expect(harness.members[1]!.submit(.confChange(ConfChange(.addLearner, node: 5)), id: 902) == .failure(.membershipChangePending))
+        harness.settle()
+        #expect(harness.responses[901] == .confChangeApplied)
+        #expect(harness.members.values.allSatisfy { $0.store.member(4) == nil })
+        #expect(MemberError.learnerNotReady.message == "etcdserver: can only promote a learner member which is in sync with leader")
+    }
+
+    @Test("a membership change proposed by a leader that loses its term before it commits fails with leader changed")
+    func displacedMembershipChange() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        // The leader appends the change, cut off from the others: they elect a leader whose own
+        // entries take the change's index.
+        var leader = harness.members.removeValue(forKey: 1)!
+        #expect(leader.submit(.confChange(ConfChange(.addLearner, node: 4)), id: 910) == nil)
+        _ = leader.startBatch()
+        _ = leader.finishBatch()
+        _ = leader.takeImmediateMessages()
+        harness.tick(40)
+        #expect(harness.members[2]!.raft.leader != noNode)
+        harness.members[1] = leader
+        harness.tick(5)
+        #expect(harness.members[1]!.raft.leader != 1)
+        #expect(harness.responses[910] == .failure(.leaderChanged))
+        #expect(harness.members.values.allSatisfy { $0.store.member(4) == nil })
     }
 
     @Test("a member snapshots its state and a lagging member catches up from the snapshot")

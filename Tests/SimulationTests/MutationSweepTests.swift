@@ -33,18 +33,18 @@ struct MutationSweepTests {
         Case(mutation: "readWithoutQuorumCheck", seeds: 22...25),  // seed 22: linearizable read
         Case(mutation: "forgetTermOnRestart", seeds: 6...9),  // seed 6: durable term
         Case(mutation: "truncateOnStaleAppend", seeds: 1...5),  // seed 1: acknowledged entries kept
-        Case(mutation: "acceptStaleTermAppend", seeds: 32...35),  // seed 32: stale leader refused
-        Case(mutation: "voteForStaleLog", seeds: 6...9),  // seed 6: leader completeness
+        Case(mutation: "acceptStaleTermAppend", seeds: 52...55),  // seed 52: stale leader refused
+        Case(mutation: "voteForStaleLog", seeds: 4...7),  // seed 4: leader completeness
         Case(mutation: "preVoteBumpsTerm", seeds: 1...5),  // seed 1: term changes
         Case(mutation: "installStaleSnapshot", seeds: 1...5),  // seed 5: acknowledged entries kept
         Case(mutation: "matchMovesBackwards", seeds: 1...5),  // seed 1: match index monotonicity
         Case(mutation: "ignoreCheckQuorum", seeds: 7...10),  // seed 7: check quorum
         Case(mutation: "removedLeaderKeepsLeading", seeds: 1...5),  // seed 3: removed leader steps down
-        Case(mutation: "concurrentConfChanges", seeds: 1...5),  // seed 3: one membership change at a time
+        Case(mutation: "concurrentConfChanges", seeds: 1...5),  // seed 4: one membership change at a time
         Case(mutation: "renewLeaseWithoutConfirmingLeadership", seeds: 7...10),  // seed 7: lease renewal
         Case(mutation: "applySessionWritesWithoutDeduplication", seeds: 1...5),  // seed 1: exactly-once
         Case(mutation: "acceptDamagedRecords", seeds: 1...5),  // seed 2: storage corruption
-        Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 3: state machine safety
+        Case(mutation: "writeAppliedIndexApart", seeds: 1...5),  // seed 4: state machine safety
         Case(mutation: "watchSkipsRevisionAfterCatchUp", seeds: 1...5),  // seed 1: watch delivery
         Case(mutation: "lockWritesWithoutFencing", seeds: 1...5),  // seed 1: lock fencing
         Case(mutation: "acknowledgeBeforeStoring", seeds: 1...5),  // seed 1: acknowledged entries kept

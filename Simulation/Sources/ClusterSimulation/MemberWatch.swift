@@ -109,7 +109,7 @@ extension Simulation {
         case .transfer:
             // A leadership transfer restarts the leader's CheckQuorum window.
             watches[index].leaderSince = watches[index].ticks
-        case .request, .confChange, .campaign, .peerLost, .leaseMessage:
+        case .request, .campaign, .peerLost, .forwardMessage:
             break
         }
     }

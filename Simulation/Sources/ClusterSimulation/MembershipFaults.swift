@@ -4,8 +4,9 @@ import ReplicatedMember
 
 extension Simulation {
     /// A membership change drawn during the fault phase (for seeds with
-    /// ``SimulationOptions/membershipChanges``), proposed at the leader like `member add`,
-    /// `member promote` and `member remove`, one change per fault action:
+    /// ``SimulationOptions/membershipChanges``), asked of the leader or of another running
+    /// member (which forwards it) like `member add`, `member promote` and `member remove`, one
+    /// change per fault action:
     ///
     /// - a member that was stopped for removal but is still in the configuration is removed
     ///   (again);
@@ -43,12 +44,28 @@ extension Simulation {
             return
         }
         record(.membershipChange(kind: change.kind, node: change.node))
-        proposeConfChange(change, at: leader)
+        // Half of the changes go through another running member, which forwards them to the
+        // leader and answers once it has applied them itself.
+        let running = members.indices.filter { members[$0].isRunning && members[$0].id != change.node }
+        let via = rng.chance(0.5) ? leader : members[running[Int(rng.next(below: UInt64(running.count)))]].id
+        let asked = change.kind == .addLearner ? 2 : 1
+        statistics.membershipChanges += asked
+        if via != leader { statistics.membershipChangesViaFollowers += asked }
+        proposeConfChange(change, at: via)
         if change.kind == .addLearner {
             // An impatient operator promotes the new member at once: the leader must refuse
             // while the addition is not applied (a later fault promotes it).
-            proposeConfChange(ConfChange(.addVoter, node: change.node), at: leader)
+            proposeConfChange(ConfChange(.addVoter, node: change.node), at: via)
         }
+    }
+
+    /// Checks the membership change member `index` just proposed, if it leads and did (its
+    /// log grew past `lastIndex` with a membership change): see ``checkSingleChange(_:at:)``.
+    func checkProposedChange(_ index: Int, after lastIndex: LogIndex) {
+        guard let raft = members[index].core?.raft, raft.role == .leader, raft.lastIndex > lastIndex,
+            raft.entry(at: raft.lastIndex)?.kind == .confChange
+        else { return }
+        checkSingleChange(index, at: raft.lastIndex)
     }
 
     /// A leader accepts a membership change only when no earlier one is still unapplied in its

@@ -12,11 +12,10 @@ extension Simulation {
     /// What a member is given to process, one at a time, when it is idle.
     enum Input {
         case message(RaftMessage)
-        case leaseMessage(LeaseMessage, from: NodeID)
+        case forwardMessage(ForwardMessage, from: NodeID)
         case tick
         case request(operation: Int)
         case transfer(to: NodeID)
-        case confChange(ConfChange, operation: Int)
         case campaign
         case peerLost(NodeID)
     }
@@ -44,8 +43,6 @@ extension Simulation {
         var clockFactor = 1.0
         /// Client operations waiting on this member, by request identifier (= operation number).
         var waiting: Set<Int> = []
-        /// Membership changes proposed here, with their log positions.
-        var confChanges: [Int: LogPosition] = [:]
         var checkedCommit: LogIndex = 0
         var durableHardState = HardState()
 
@@ -97,7 +94,7 @@ extension Simulation {
             watchProcessed(input, at: index)
         }
         for message in members[index].withCore({ $0.takeImmediateMessages() }) { send(message) }
-        sendLeaseMessages(index)
+        sendForwardMessages(index)
         answerWaiting(members[index].withCore { $0.takeAnswers() }, at: index)
         checkMember(index)
         checkWatched(index)
@@ -131,8 +128,10 @@ extension Simulation {
         switch input {
         case .message(let message):
             members[index].core!.step(message)
-        case .leaseMessage(let message, let from):
+        case .forwardMessage(let message, let from):
+            let lastIndex = members[index].withCore { $0.raft.lastIndex }
             members[index].core!.receive(message, from: from)
+            if case .forward(_, .confChange) = message { checkProposedChange(index, after: lastIndex) }
         case .tick:
             members[index].core!.tick()
         case .request(let operation):
@@ -140,7 +139,10 @@ extension Simulation {
             if let stamp = operations[operation].session, case .write(let write, _) = request {
                 request = .write(write, session: stamp)
             }
-            if let response = members[index].core!.submit(request, id: RequestID(operation)) {
+            let lastIndex = members[index].withCore { $0.raft.lastIndex }
+            let response = members[index].core!.submit(request, id: RequestID(operation))
+            if case .confChange = request { checkProposedChange(index, after: lastIndex) }
+            if let response {
                 answer(operation, with: response, at: nil)
             } else {
                 members[index].waiting.insert(operation)
@@ -154,14 +156,6 @@ extension Simulation {
                 _ = members[index].core!.moveLeader(to: target, id: RequestID.max - RequestID(statistics.leaderMoves))
             } else {
                 members[index].core!.transferLeadership(to: target)
-            }
-        case .confChange(let change, let operation):
-            do {
-                let position = try members[index].core!.proposeConfChange(change)
-                members[index].confChanges[operation] = position
-                checkSingleChange(index, at: position.index)
-            } catch {
-                finish(operation, .failed)
             }
         case .campaign:
             members[index].core!.campaign()
@@ -199,7 +193,7 @@ extension Simulation {
         watchDurable(index, ready)
         checkMember(index)
         checkWatched(index)
-        sendLeaseMessages(index)
+        sendForwardMessages(index)
         members[index].pendingOutput = output
         queue.schedule(.applied(node: index, incarnation: members[index].incarnation), at: now + options.applyLatency)
     }
@@ -224,13 +218,6 @@ extension Simulation {
             checkRevision(revision, at: applied, member: index)
             checkDigest(at: applied, member: index, always: ready.snapshot != nil)
         }
-        for entry in output.appliedEntries where entry.kind == .confChange {
-            for operation in members[index].confChanges.keys.sorted() {
-                guard let position = members[index].confChanges[operation], position.index == entry.index else { continue }
-                members[index].confChanges[operation] = nil
-                finish(operation, entry.term == position.term ? .succeeded(index: entry.index) : .failed)
-            }
-        }
         for lease in output.expiredLeases { checkExpiry(of: lease, member: index) }
         checkAppliedOnce(output.events, member: index)
         publishToWatchClients(output.events, member: index, installedSnapshot: ready.snapshot != nil)
@@ -239,10 +226,10 @@ extension Simulation {
         pump(index)
     }
 
-    /// Sends member `index`'s lease forwards and replies.
-    func sendLeaseMessages(_ index: Int) {
+    /// Sends member `index`'s forwards to the leader and replies to them.
+    func sendForwardMessages(_ index: Int) {
         let from = members[index].id
-        for outgoing in members[index].withCore({ $0.takeLeaseMessages() }) {
+        for outgoing in members[index].withCore({ $0.takeForwardMessages() }) {
             send(outgoing.message, from: from, to: outgoing.to)
         }
     }
@@ -351,9 +338,7 @@ extension Simulation {
         members[index].isBusy = false
         members[index].isPaused = false
         for operation in members[index].waiting.sorted() { finish(operation, .unknown) }
-        for operation in members[index].confChanges.keys.sorted() { finish(operation, .unknown) }
         members[index].waiting = []
-        members[index].confChanges = [:]
         // Its watchers' streams break; they reconnect elsewhere from their next revision.
         for number in watchClients.clients.indices where watchClients.clients[number].member == index {
             watchClients.clients[number].member = nil

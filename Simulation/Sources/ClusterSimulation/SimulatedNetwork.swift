@@ -1,6 +1,7 @@
 // The simulated network: links between members, which faults and scripts block and heal, and
 // the sending of Raft messages with seeded delay (which reorders), loss and duplication, and of
-// lease forwards and replies with delay and loss.
+// requests forwarded to the leader (lease requests, membership changes) and their replies,
+// with delay and loss.
 
 import Primitives
 @_spi(Testing) import RaftCore
@@ -34,25 +35,25 @@ extension Simulation {
         }
     }
 
-    /// Sends a lease forward or reply as the server does, on the peer connection: blocked
+    /// Sends a forward to the leader or a reply as the server does, on the peer connection: blocked
     /// links and loss apply as to Raft messages, but it is never delivered twice (a forwarded
     /// keep-alive is not idempotent to its client's answer).
-    func send(_ message: LeaseMessage, from: NodeID, to: NodeID) {
-        statistics.leaseMessagesSent += 1
+    func send(_ message: ForwardMessage, from: NodeID, to: NodeID) {
+        statistics.forwardMessagesSent += 1
         let link = Link(from: Int(from) - 1, to: Int(to) - 1)
         guard blocked[link] == nil else { return }
         if !networkHealed && rng.chance(options.dropRate) { return }
-        queue.schedule(.deliverLease(from: from, to: to, message), at: now + networkDelay())
+        queue.schedule(.deliverForward(from: from, to: to, message), at: now + networkDelay())
     }
 
     /// A lease message reaches its recipient, unless it is down or the link is blocked.
-    func arrive(_ message: LeaseMessage, from: NodeID, to: NodeID) {
+    func arrive(_ message: ForwardMessage, from: NodeID, to: NodeID) {
         let index = Int(to) - 1
         guard index >= 0, index < members.count, members[index].isRunning,
             blocked[Link(from: Int(from) - 1, to: index)] == nil
         else { return }
-        record(.deliverLease(from: from, to: to, message))
-        deliver(.leaseMessage(message, from: from), to: index)
+        record(.deliverForward(from: from, to: to, message))
+        deliver(.forwardMessage(message, from: from), to: index)
     }
 
     /// A message's delay on the network, drawn between the options' bounds.

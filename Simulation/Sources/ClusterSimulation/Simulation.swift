@@ -81,8 +81,13 @@ public final class Simulation {
         public var sessionRetries = 0
         /// Leadership transfers asked of a leader as `MoveLeader` requests.
         public var leaderMoves = 0
-        /// Lease forwards and replies members sent each other.
-        public var leaseMessagesSent = 0
+        /// Requests forwarded to a leader, and replies, members sent each other.
+        public var forwardMessagesSent = 0
+        /// Membership changes asked (additions, promotions, removals), those asked of a member
+        /// that did not lead (it forwards them), and those answered as applied.
+        public var membershipChanges = 0
+        public var membershipChangesViaFollowers = 0
+        public var membershipChangesApplied = 0
         /// Leadership moves the end of a run made so that a member lagging behind the leader's
         /// own addition catches up (``moveLeaderToward(strangers:since:)``).
         public var operatorLeaderMoves = 0
@@ -119,7 +124,7 @@ public final class Simulation {
     enum Event {
         case tick(node: Int, incarnation: UInt64)
         case deliver(RaftMessage)
-        case deliverLease(from: NodeID, to: NodeID, LeaseMessage)
+        case deliverForward(from: NodeID, to: NodeID, ForwardMessage)
         case persisted(node: Int, incarnation: UInt64)
         case applied(node: Int, incarnation: UInt64)
         case clientRequest(client: Int)
@@ -360,14 +365,11 @@ public final class Simulation {
     /// The lease the session client holds, if any.
     public var currentLease: Int64? { sessionLease }
 
-    /// Submits a membership change to a member; returns its handle, which succeeds when the
-    /// change is applied on that member.
+    /// Submits a membership change to a member (a follower forwards it to the leader); returns
+    /// its handle, which succeeds when the change is applied on that member.
     @discardableResult
     public func proposeConfChange(_ change: ConfChange, at id: NodeID) -> Int {
-        let member = Int(id) - 1
-        operations.append(Operation(kind: .confChange, member: member, client: nil, start: now, requiredIndex: 0))
-        deliver(.confChange(change, operation: operations.count - 1), to: member)
-        return operations.count - 1
+        submit(.confChange(change), at: Int(id) - 1, client: nil)
     }
 
     /// What the client knows about an operation.
@@ -403,7 +405,7 @@ public final class Simulation {
             deliver(.peerLost(peer), to: node)
         case .deliver(let message):
             arrive(message)
-        case .deliverLease(let from, let to, let message):
+        case .deliverForward(let from, let to, let message):
             arrive(message, from: from, to: to)
         case .persisted(let index, let incarnation):
             guard members[index].incarnation == incarnation, members[index].isRunning else { return }

@@ -53,8 +53,8 @@ enum TraceEvent: CustomStringConvertible {
     case membershipChange(kind: ConfChange.Kind, node: NodeID)
     /// A member's clock jumped forward `ticks` ticks.
     case clockJump(member: Int, ticks: Int)
-    /// A lease forward or reply reached its recipient.
-    case deliverLease(from: NodeID, to: NodeID, LeaseMessage)
+    /// A forward to the leader or a reply reached its recipient.
+    case deliverForward(from: NodeID, to: NodeID, ForwardMessage)
 
     /// The event's number in the trace hash.
     var code: UInt64 {
@@ -78,7 +78,7 @@ enum TraceEvent: CustomStringConvertible {
         case .retry: 17
         case .membershipChange: 18
         case .clockJump: 19
-        case .deliverLease: 20
+        case .deliverForward: 20
         }
     }
 
@@ -111,7 +111,7 @@ enum TraceEvent: CustomStringConvertible {
         case .clockJump(let member, let ticks):
             hasher.combine(UInt64(member))
             hasher.combine(UInt64(ticks))
-        case .deliverLease(let from, let to, let message):
+        case .deliverForward(let from, let to, let message):
             hasher.combine(from)
             hasher.combine(to)
             hasher.combine(bytes: Array(String(describing: message).utf8))
@@ -144,7 +144,7 @@ enum TraceEvent: CustomStringConvertible {
         case .retry(let operation): return "retry request \(operation)"
         case .membershipChange(let kind, let node): return "membership change: \(kind) \(node)"
         case .clockJump(let index, let ticks): return "clock of \(member(index)) jumps \(ticks) ticks"
-        case .deliverLease(let from, let to, let message): return "deliver lease message \(from)→\(to): \(message)"
+        case .deliverForward(let from, let to, let message): return "deliver lease message \(from)→\(to): \(message)"
         }
     }
 }

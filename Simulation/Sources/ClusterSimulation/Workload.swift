@@ -40,7 +40,7 @@ extension Simulation {
             case lockQueue
             case lockedWrite(key: String, createRevision: Int64, value: String, fenced: Bool)
             case lockRelease(key: String)
-            case confChange
+            case confChange(ConfChange)
             case leaseGrant(ttl: Int64)
             case leaseKeepAlive(id: Int64)
             case leaseRevoke(id: Int64)
@@ -327,8 +327,8 @@ extension Simulation {
             return .write(.leaseGrant(LeaseGrantRequest(ttl: Self.writeSessionTTL)))
         case .lockLeaseGrant, .lockAcquire, .lockQueue, .lockedWrite, .lockRelease:
             return lockRequest(for: kind)!
-        case .confChange:
-            preconditionFailure("membership changes are not client requests")
+        case .confChange(let change):
+            return .confChange(change)
         }
     }
 
@@ -350,6 +350,8 @@ extension Simulation {
             lockLeaseGranted(operation, lease: grant.id)
         case (.lockAcquire, .write(.txn)), (.lockRelease, .write(.deleteRange)):
             break
+        case (.confChange, .confChangeApplied):
+            statistics.membershipChangesApplied += 1
         case (.lockQueue, .range(let range)):
             lockQueueRead(operation, range.kvs)
         case (.lockedWrite, .write(.txn(let txn))):
