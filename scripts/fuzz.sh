@@ -37,12 +37,19 @@ if [ ! -f "$out/SwiftProtobuf.o" ]; then
     swiftc "${flags[@]}" -wmo -package-name swift_protobuf -module-name SwiftProtobuf -emit-module -emit-module-path "$out/SwiftProtobuf.swiftmodule" \
         -c $protobuf -o "$out/SwiftProtobuf.o"
 fi
+# Primitives imports CCRC32C, a C target (the processor's CRC-32C instruction): compiled here
+# with clang, its header reached through a module map written next to the objects.
+mkdir -p "$out/CCRC32C"
+cp Sources/CCRC32C/include/crc32c_hardware.h "$out/CCRC32C/"
+printf 'module CCRC32C {\n    header "crc32c_hardware.h"\n    export *\n}\n' >"$out/CCRC32C/module.modulemap"
+clang -O2 -fPIC -I Sources/CCRC32C/include -c Sources/CCRC32C/crc32c_hardware.c -o "$out/CCRC32C.o"
+flags+=(-I "$out/CCRC32C")
 modules=(Primitives RaftCore StateMachine LeaseClock Storage ReplicatedMember GRPCStatus GRPCFraming EtcdWire EtcdMapping)
 for module in "${modules[@]}"; do
     swiftc "${flags[@]}" -sanitize=fuzzer -enable-testing -wmo -module-name "$module" -emit-module \
         -emit-module-path "$out/$module.swiftmodule" -c Sources/"$module"/*.swift -o "$out/$module.o"
 done
-objects=()
+objects=("$out/CCRC32C.o")
 for module in SwiftProtobuf "${modules[@]}"; do objects+=("$out/$module.o"); done
 swiftc "${flags[@]}" -sanitize=fuzzer -D FUZZING -module-name DecoderFuzzer Tests/Fuzz/decoder-fuzzer/*.swift \
     Sources/PeerTransport/PeerHello.swift Sources/StatehouseServer/PeerFrame.swift Sources/StatehouseServer/ServiceError.swift "${objects[@]}" -o "$out/decoder-fuzzer"
