@@ -16,13 +16,13 @@ build: deps
 	$(SWIFT) build
 
 # Lint, build (tests included), then run every test: unit tests, scenario tests and the
-# simulator's seed sweeps; then seeds 1..12 replayed in a debug and two release processes
+# simulator's seed sweeps; then seeds 1..20 replayed in a debug and two release processes
 # (identical trace hashes), and a short real-process chaos run.
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(SWIFT) build -c release --product simulate
-	bash scripts/replay.sh .build/debug/simulate .build/release/simulate 1..12
+	bash scripts/replay.sh .build/debug/simulate .build/release/simulate 1..20
 	bash scripts/chaos.sh .build/debug/statehouse .build/debug/check-history 20s
 
 # A longer seed sweep in an optimized build: make sim SEEDS=1..20000

@@ -5,11 +5,11 @@
 # run that depended on dictionary order, uninitialized memory or an optimizer-sensitive float
 # would show here.
 #
-#   scripts/replay.sh DEBUG_SIMULATE RELEASE_SIMULATE [SEEDS]   (SEEDS: A..B, default 1..12)
+#   scripts/replay.sh DEBUG_SIMULATE RELEASE_SIMULATE [SEEDS]   (SEEDS: A..B, default 1..20)
 set -euo pipefail
 debug=${1:?usage: scripts/replay.sh DEBUG_SIMULATE RELEASE_SIMULATE [SEEDS]}
 release=${2:?usage: scripts/replay.sh DEBUG_SIMULATE RELEASE_SIMULATE [SEEDS]}
-seeds=${3:-1..12}
+seeds=${3:-1..20}
 dir=$(mktemp -d /tmp/statehouse-replay.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 

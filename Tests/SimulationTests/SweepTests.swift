@@ -44,7 +44,7 @@ struct SweepTests {
         #expect(result.violation == nil, "seed \(seed): \(result.violation!)")
     }
 
-    /// In one process; `make test` also replays seeds 1..12 across processes and builds
+    /// In one process; `make test` also replays seeds 1..20 across processes and builds
     /// (scripts/replay.sh).
     @Test("the same seed replays bit-for-bit: equal trace hashes, different seeds differ")
     func determinism() {
