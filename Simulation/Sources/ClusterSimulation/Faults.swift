@@ -16,14 +16,22 @@ extension Simulation {
         if options.clockJumpRate > 0 && rng.chance(options.clockJumpRate) { jumpClock() }
     }
 
-    /// A running member's clock jumps forward: it processes 1–3 ticks at once.
+    /// A running member's clock jumps by 1–3 ticks. Forward, it processes them at once.
+    /// Backward, its next ticks do not come until its clock has caught up again, while it goes
+    /// on processing messages and requests (a timer that waits out a clock stepped back).
     func jumpClock() {
         let running = members.indices.filter { members[$0].isRunning && !members[$0].isRetired }
         guard !running.isEmpty else { return }
         let node = running[Int(rng.next(below: UInt64(running.count)))]
         let ticks = 1 + Int(rng.next(below: 3))
-        record(.clockJump(member: node, ticks: ticks))
         statistics.clockJumps += 1
+        if rng.chance(0.5) {
+            record(.clockJump(member: node, ticks: -ticks))
+            statistics.clockStepsBack += 1
+            members[node].ticksToSkip += ticks
+            return
+        }
+        record(.clockJump(member: node, ticks: ticks))
         clockJumps.append((now, ticks))
         for _ in 0..<ticks { deliver(.tick, to: node) }
     }

@@ -32,6 +32,8 @@ extension Simulation {
         var isPaused = false
         var isBusy = false
         var isRetired = false
+        /// Ticks that will not come because the member's clock stepped back (``jumpClock()``).
+        var ticksToSkip = 0
         var inbox: [Input] = []
         var pendingReady: Ready?
         /// What the batch in flight was formed on: the term before each of its entries, and the
@@ -68,7 +70,9 @@ extension Simulation {
         record(.tick(member: index))
         let interval = UInt64(Double(options.tickInterval) * members[index].clockFactor)
         queue.schedule(.tick(node: index, incarnation: incarnation), at: now + interval)
-        if !members[index].isPaused {
+        if members[index].ticksToSkip > 0 {
+            members[index].ticksToSkip -= 1
+        } else if !members[index].isPaused {
             deliver(.tick, to: index)
             tickWatchClients(index)
         }
@@ -316,6 +320,7 @@ extension Simulation {
         checkRecovered(index)
         members[index].isBusy = false
         members[index].isPaused = false
+        members[index].ticksToSkip = 0
         record(.start(member: index))
         let firstTick = rng.next(below: options.tickInterval) + 1
         queue.schedule(.tick(node: index, incarnation: members[index].incarnation), at: now + firstTick)

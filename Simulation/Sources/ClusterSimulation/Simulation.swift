@@ -109,6 +109,8 @@ public final class Simulation {
         public var fsyncStalls = 0
         /// Forward jumps of a member's clock.
         public var clockJumps = 0
+        /// The clock jumps that stepped a member's clock back (its next ticks wait).
+        public var clockStepsBack = 0
         /// Events the watch clients received (WatchClients.swift).
         public var watchEvents = 0
         /// Writes the lock clients made under the lock, writes their guard refused (the lock was

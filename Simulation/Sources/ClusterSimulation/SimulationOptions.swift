@@ -25,8 +25,9 @@ public struct SimulationOptions: Sendable, Hashable {
     public var leaseCheckpointMilliseconds: Int64?
     /// Probability that a batch's fsync stalls (20 ms to 1 s longer than drawn).
     public var fsyncStallRate = 0.0
-    /// Probability per fault action that a running member's clock jumps forward by 1–3 ticks
-    /// (it processes them at once). The lease check allows for the jumps.
+    /// Probability per fault action that a running member's clock jumps by 1–3 ticks: forward
+    /// (it processes them at once) or, as often, backward (its next ticks wait). The lease check
+    /// allows for the forward jumps.
     public var clockJumpRate = 0.0
     /// How far each member's clock may run fast or slow, as a fraction (0.05 = ±5%).
     public var clockSkew: Double = 0.05

@@ -51,7 +51,7 @@ enum TraceEvent: CustomStringConvertible {
     case retry(operation: Int)
     /// A membership change was proposed at the leader.
     case membershipChange(kind: ConfChange.Kind, node: NodeID)
-    /// A member's clock jumped forward `ticks` ticks.
+    /// A member's clock jumped `ticks` ticks: forward, or backward when negative.
     case clockJump(member: Int, ticks: Int)
     /// A forward to the leader or a reply reached its recipient.
     case deliverForward(from: NodeID, to: NodeID, ForwardMessage)
@@ -110,7 +110,7 @@ enum TraceEvent: CustomStringConvertible {
             hasher.combine(node)
         case .clockJump(let member, let ticks):
             hasher.combine(UInt64(member))
-            hasher.combine(UInt64(ticks))
+            hasher.combine(UInt64(bitPattern: Int64(ticks)))
         case .deliverForward(let from, let to, let message):
             hasher.combine(from)
             hasher.combine(to)

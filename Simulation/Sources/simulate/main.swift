@@ -12,7 +12,8 @@ struct Simulate: ParsableCommand {
             given): every member is the real Raft core, MVCC state machine and lease clock over storage \
             that loses unsynced writes when it crashes. Faults drawn from the seed: message loss, \
             duplication, delay and reordering, symmetric and asymmetric partitions, crashes and quick \
-            restarts, process pauses, clock skew and, for some seeds, membership changes; for about a \
+            restarts, process pauses, clock skew and jumps (forward and back) and, for some seeds, \
+            membership changes (asked of the leader or of a member that forwards them); for about a \
             third of the seeds, disk faults too (torn writes, failed fsyncs, full disks; in five-member \
             groups, on one member also bit flips, lost and misdirected writes, after which it stays down \
             and must never have served a damaged record). Clients issue puts, linearizable gets, deletes, \
