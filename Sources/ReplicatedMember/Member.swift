@@ -168,6 +168,13 @@ public struct MemberConfiguration: Sendable {
     public static func etcdRequestTimeout(electionMilliseconds: Int64) -> Int64 {
         5_000 + 2 * electionMilliseconds
     }
+    /// The name the member publishes in the member list with ``publishedClientURLs`` (etcd's
+    /// `publish` of `--name` and `--advertise-client-urls`): once it is a member and a leader is
+    /// known, it proposes them, and again every election timeout until its record carries
+    /// them. `nil` publishes nothing.
+    public var publishedName: String?
+    /// The client URLs the member publishes with ``publishedName``.
+    public var publishedClientURLs: [String] = []
     /// The most values a range read may read from the backend while the member serves it; a
     /// range that needs more is answered with ``ClientResponse/pendingRange(_:)``, and the shell
     /// finishes it elsewhere (the server: on a thread pool, from a RocksDB snapshot it pins
@@ -358,6 +365,8 @@ public struct Member: Sendable {
     var lastSnapshotIndex: LogIndex
     var wasLeader = false
     var autoCompactor: AutoCompactor?
+    /// When the member last proposed its published attributes (logical time).
+    var lastPublished: Int64?
 
     /// Creates a member from recovered state.
     public init(configuration: MemberConfiguration, recovered: RecoveredState) {
@@ -659,12 +668,26 @@ public struct Member: Sendable {
         {
             proposeInternal(.compaction(CompactionRequest(revision: target)))
         }
+        publishAttributesIfNeeded()
         guard raft.role == .leader else { return }
         for lease in leases.expired(now: now) {
             proposeInternal(.leaseRevoke(LeaseRevokeRequest(id: lease)))
         }
         let checkpoints = leases.checkpointsDue(now: now)
         if !checkpoints.isEmpty { proposeInternal(.leaseCheckpoint(LeaseCheckpointRequest(checkpoints: checkpoints))) }
+    }
+
+    /// Proposes ``MemberConfiguration/publishedName`` and its client URLs when the member list
+    /// does not carry them yet: once this member is in it and a leader is known, at most once
+    /// per election timeout (a proposal lost with a leader is made again).
+    private mutating func publishAttributesIfNeeded() {
+        let clientURLs = configuration.publishedClientURLs
+        guard let name = configuration.publishedName, let record = store.member(id), raft.leader != noNode,
+            record.name != name || record.clientURLs != clientURLs
+        else { return }
+        if let last = lastPublished, now < last + configuration.electionMilliseconds { return }
+        lastPublished = now
+        proposeInternal(.publishMember(MemberAttributesRequest(id: id, name: name, clientURLs: clientURLs)))
     }
 
     private mutating func proposeInternal(_ request: StateRequest) {

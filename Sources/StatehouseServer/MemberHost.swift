@@ -140,10 +140,6 @@ final class MemberHost: @unchecked Sendable {
     private var knownPeers: [NodeID: String] = [:]
     private var lastLeader: NodeID = noNode
 
-    /// Callbacks run after every batch on the member loop (leader transfer waits, etc.).
-    private var batchObservers: [UInt64: () -> Bool] = [:]
-    private var nextObserverID: UInt64 = 1
-
     init(
         loop: any EventLoop, engine: RocksDBEngine, storage: MemberStorage, member: Member, clusterID: UInt64,
         logger: Logger, metrics: ServerMetrics, authenticator: Authenticator = Authenticator()
@@ -433,18 +429,6 @@ final class MemberHost: @unchecked Sendable {
         if stateWriteInFlight { stateStoredWaiters.append(body) } else { body() }
     }
 
-    /// Calls `body` after every batch and tick until it returns true.
-    func observeBatches(_ body: @escaping () -> Bool) {
-        let id = nextObserverID
-        nextObserverID += 1
-        batchObservers[id] = body
-    }
-
-    /// Proposes a request that no client waits for (published attributes, alarms).
-    func proposeInternal(_ request: StateRequest) {
-        submitOnLoop(.write(request)) { _, _ in }
-    }
-
     private func tick() {
         guard !stopped else { return }
         noteTickLateness()
@@ -454,7 +438,6 @@ final class MemberHost: @unchecked Sendable {
         watches.tick(
             ticks, hasLeader: member.raft.leader != noNode, electionTicks: UInt64(member.configuration.raft.electionTicks))
         checkQuota()
-        runObservers()
         scheduleFlush()
     }
 
@@ -502,10 +485,6 @@ final class MemberHost: @unchecked Sendable {
             logger.warning("database size \(size) exceeds the quota \(member.configuration.quotaBytes ?? 0); raising the NOSPACE alarm")
             scheduleFlush()
         }
-    }
-
-    private func runObservers() {
-        for (id, observer) in batchObservers where observer() { batchObservers[id] = nil }
     }
 
     func scheduleFlush() {
@@ -701,7 +680,6 @@ final class MemberHost: @unchecked Sendable {
             metrics.isLeader.set(Int64(member.raft.role == .leader ? 1 : 0))
             logger.info("leader is now \(String(lastLeader, radix: 16))", metadata: ["term": "\(member.raft.term)"])
         }
-        runObservers()
     }
 
     /// Answers the clients waiting for `responses`.

@@ -60,6 +60,8 @@ public final class StatehouseServer: Sendable {
         memberConfiguration.autoCompaction = configuration.autoCompaction
         memberConfiguration.incarnation = UInt64.random(in: 1...UInt64.max)
         memberConfiguration.initialMembers = Set(configuration.initialCluster.map(\.id))
+        memberConfiguration.publishedName = configuration.name
+        memberConfiguration.publishedClientURLs = configuration.advertiseClientURLs
 
         let storage = try MemberStorage(engine: engine, store: memberConfiguration.storeConfiguration)
         if configuration.forceNewCluster && storage.isEmpty {
@@ -160,7 +162,6 @@ public final class StatehouseServer: Sendable {
         var initialPeers: [NodeID: String] = [:]
         for member in configuration.initialCluster { initialPeers[member.id] = member.peerURLs.first }
         host.start(transport: transport, initialPeers: initialPeers)
-        publishAttributes()
         var ports: [Int] = []
         for server in clientServers {
             let port = try await server.start()
@@ -173,30 +174,6 @@ public final class StatehouseServer: Sendable {
         for (endpoint, server) in zip(configuration.listenMetrics, metricsServers) {
             let port = try await server.start()
             logger.info("serving metrics", metadata: ["address": "\(endpoint.host):\(port)"])
-        }
-    }
-
-    /// Publishes this member's name and client URLs through the log until they are applied
-    /// (etcd's `publish`), retrying every election timeout.
-    private func publishAttributes() {
-        let host = self.host
-        let name = configuration.name
-        let clientURLs = configuration.advertiseClientURLs
-        let retryTicks = UInt64(max(configuration.electionMilliseconds / configuration.heartbeatMilliseconds, 1))
-        final class Attempts: @unchecked Sendable {  // confined to the member loop
-            var last: UInt64?
-        }
-        let attempts = Attempts()
-        host.loop.execute {
-            host.observeBatches {
-                let record = host.member.store.member(host.id)
-                if let record, record.name == name, record.clientURLs == clientURLs { return true }
-                guard record != nil, host.member.raft.leader != noNode else { return false }
-                if let last = attempts.last, host.ticks < last + retryTicks { return false }
-                attempts.last = host.ticks
-                host.proposeInternal(.publishMember(MemberAttributesRequest(id: host.id, name: name, clientURLs: clientURLs)))
-                return false
-            }
         }
     }
 

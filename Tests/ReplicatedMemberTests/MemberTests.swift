@@ -333,6 +333,38 @@ struct MemberTests {
         #expect(harness.members.values.allSatisfy { $0.store.member(4) == nil })
     }
 
+    @Test(
+        "each member publishes its name and client URLs once a leader is known, and again after an election timeout if the proposal was lost"
+    )
+    func publishesAttributes() {
+        var harness = MemberHarness(voters: [1, 2, 3]) { configuration in
+            let id = configuration.raft.id
+            configuration.publishedName = "n\(id)"
+            configuration.publishedClientURLs = ["http://n\(id):2379"]
+        }
+        #expect(harness.members[1]!.store.member(2)?.name == "", "published before a leader was known")
+        harness.elect(1)
+        // Member 3's proposal is lost: it is cut off while it makes it.
+        var cutOff = harness.members.removeValue(forKey: 3)!
+        cutOff.tick()
+        _ = cutOff.startBatch()
+        _ = cutOff.finishBatch()
+        _ = cutOff.takeImmediateMessages()
+        harness.members[3] = cutOff
+        harness.tick(1)
+        for id: NodeID in [1, 2] {
+            #expect(harness.members[3]!.store.member(id)?.name == "n\(id)")
+            #expect(harness.members[3]!.store.member(id)?.clientURLs == ["http://n\(id):2379"])
+        }
+        #expect(harness.members[1]!.store.member(3)?.name == "", "member 3's lost proposal was applied")
+        // It proposes again once an election timeout has passed.
+        harness.tick(harness.members[3]!.configuration.raft.electionTicks)
+        #expect(harness.members.values.allSatisfy { $0.store.member(3)?.name == "n3" })
+        let applied = harness.members[1]!.appliedIndex
+        harness.tick(3 * harness.members[3]!.configuration.raft.electionTicks)
+        #expect(harness.members[1]!.appliedIndex == applied, "a published member proposed again")
+    }
+
     @Test("a member snapshots its state and a lagging member catches up from the snapshot")
     func snapshotCatchUp() {
         var harness = MemberHarness(voters: [1, 2, 3]) {

@@ -290,6 +290,9 @@ extension Simulation {
         configuration.mutation = options.memberMutation
         configuration.leaderWaitMilliseconds = options.leaderWaitMilliseconds
         configuration.incarnation = member.incarnation
+        // As a server publishes `--name` and `--advertise-client-urls` once it is a member.
+        configuration.publishedName = "n\(member.id)"
+        configuration.publishedClientURLs = ["http://n\(member.id).sim:2379"]
         return configuration
     }
 

@@ -152,6 +152,10 @@ public final class Simulation {
     var queue = EventQueue<Event>()
     /// Every member ever started, at index `id - 1` (see SimulatedMembers.swift).
     var members: [SimulatedHost] = []
+    /// The simulated millisecond being counted, and the events processed in it (see
+    /// ``livelockEvents``).
+    var livelockWindowStart: UInt64 = 0
+    var eventsInLivelockWindow = 0
     /// Set while the fault phase runs: background clients and faults act only then.
     var inFaultPhase = false
 
@@ -263,11 +267,28 @@ public final class Simulation {
         return violation
     }
 
+    /// Events processed within one millisecond of simulated time before the run fails as a
+    /// livelock: messages bouncing between members with next to no delay, faster than time
+    /// passes. Seeds average a few events per millisecond; the busiest millisecond of seeds
+    /// 1..200 holds far fewer than this (a snapshot installed in 1 KiB chunks, its
+    /// acknowledgements and the appends that follow).
+    static let livelockEvents = 200_000
+
     /// Processes events for `duration` of simulated time, or until a violation.
     public func run(for duration: UInt64) {
         let end = now + duration
         while violation == nil, let next = queue.nextTime, next <= end {
             let (time, event) = queue.pop()!
+            if time < livelockWindowStart + 1_000 {
+                eventsInLivelockWindow += 1
+                if eventsInLivelockWindow > Self.livelockEvents {
+                    fail("progress", "\(Self.livelockEvents) events within 1 ms of simulated time: a livelock")
+                    return
+                }
+            } else {
+                livelockWindowStart = time
+                eventsInLivelockWindow = 0
+            }
             now = time
             handle(event)
         }
