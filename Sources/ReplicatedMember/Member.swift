@@ -326,14 +326,14 @@ public struct Member: Sendable {
     /// When each request waiting for an answer times out (logical time, see
     /// ``MemberConfiguration/requestTimeoutMilliseconds``).
     var requestDeadlines: [RequestID: Int64] = [:]
-    /// Lease requests forwarded to a leader, by the client's request ID (their handle): the
-    /// member they went to.
+    /// Requests forwarded to a leader (``LeaderRequest``), by the client's request ID (their
+    /// handle): the member they went to.
     var forwardedRequests: [RequestID: NodeID] = [:]
-    /// Lease requests this leader serves for other members, by its own request ID: the member
-    /// and its handle.
+    /// Requests this leader serves for other members, by its own request ID: the member and its
+    /// handle.
     var servedForwards: [RequestID: (peer: NodeID, handle: UInt64)] = [:]
     var nextServedForwardID = Member.firstServedForwardID
-    /// Lease messages waiting for ``takeForwardMessages()``.
+    /// Forwards and replies waiting for ``takeForwardMessages()``.
     var outgoingForwardMessages: [(to: NodeID, message: ForwardMessage)] = []
     /// Leader moves waiting for their target to lead (``moveLeader(to:id:)``), with the
     /// logical time after which they fail.
