@@ -12,8 +12,8 @@ struct StorageFaultSweepTests {
     func sweepCatchesUncheckedRecords() throws {
         var caught: (seed: UInt64, violation: Violation)?
         // With this simulator seed 4 is the first that starts a member from a damaged record
-        // that the checks see (27 the next).
-        for seed in UInt64(1)...80 where caught == nil {
+        // that the checks see (27 the next); the sweep starts there to keep `make test` short.
+        for seed in UInt64(4)...80 where caught == nil {
             var options = SimulationOptions(seed: seed, nodeCount: 5)
             options.memberMutation = .acceptDamagedRecords
             if let violation = run(options).violation { caught = (seed, violation) }
