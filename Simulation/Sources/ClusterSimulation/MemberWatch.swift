@@ -45,6 +45,9 @@ struct MemberWatch {
     var leaderSince = 0
     /// As leader: the tick at which each peer's last response (in the leader's term) arrived.
     var heard: [NodeID: Int] = [:]
+    /// As leader: the tick from which each voter has been one in the configuration it leads
+    /// (a voter added while it leads is silent only from then).
+    var voterSince: [NodeID: Int] = [:]
     /// As leader: the highest match index seen for each peer in `leaderTerm`.
     var matches: [NodeID: LogIndex] = [:]
     /// As leader: the commit index at the last check in `leaderTerm`.
@@ -284,8 +287,15 @@ extension Simulation {
     /// With CheckQuorum, a leader that has not heard from a quorum of voters for two election
     /// timeouts of its own ticks has stepped down (one more tick allows for the window's edge).
     private func checkLeaderHearsQuorum(_ index: Int, _ raft: RaftNode) {
+        let voters = raft.confState.voters
+        if watches[index].voterSince.count != voters.count || voters.contains(where: { watches[index].voterSince[$0] == nil }) {
+            watches[index].voterSince = watches[index].voterSince.filter { voters.contains($0.key) }
+            for voter in voters where watches[index].voterSince[voter] == nil { watches[index].voterSince[voter] = watches[index].ticks }
+        }
         let watch = watches[index]
-        var heardAt = raft.confState.voters.map { $0 == raft.id ? watch.ticks : max(watch.heard[$0] ?? 0, watch.leaderSince) }
+        var heardAt = voters.map {
+            $0 == raft.id ? watch.ticks : max(watch.heard[$0] ?? 0, watch.leaderSince, watch.voterSince[$0] ?? 0)
+        }
         guard heardAt.count >= raft.confState.quorum else { return }
         heardAt.sort(by: >)
         let silent = watch.ticks - heardAt[raft.confState.quorum - 1]
