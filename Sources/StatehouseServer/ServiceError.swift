@@ -26,17 +26,12 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(code) (\(code.rawValue)): \(message)" }
 
     // etcd's errors that come from the server rather than the state machine (rpctypes).
-    static let timeout = ServiceError(.unavailable, "etcdserver: request timed out")
-    static let stopped = ServiceError(.unavailable, "etcdserver: server stopped")
     static let noLeader = ServiceError(.unavailable, "etcdserver: no leader")
-    static let notLeader = ServiceError(.unavailable, "etcdserver: not leader")
     static let leaderChanged = ServiceError(.unavailable, "etcdserver: leader changed")
     static let memberNotFound = ServiceError(.notFound, "etcdserver: member not found")
     static let peerURLExists = ServiceError(.failedPrecondition, "etcdserver: Peer URLs already exists")
     static let memberExists = ServiceError(.failedPrecondition, "etcdserver: member ID already exist")
     static let memberNotLearner = ServiceError(.failedPrecondition, "etcdserver: can only promote a learner member")
-    static let learnerNotReady = ServiceError(
-        .failedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader")
     static let tooManyLearners = ServiceError(.failedPrecondition, "etcdserver: too many learner members in cluster")
     static let unhealthyCluster = ServiceError(.unavailable, "etcdserver: unhealthy cluster")
     static let noSpace = ServiceError(StateError.noSpace)
