@@ -46,7 +46,7 @@ extension Simulation {
         queue.schedule(.deliverForward(from: from, to: to, message), at: now + networkDelay())
     }
 
-    /// A lease message reaches its recipient, unless it is down or the link is blocked.
+    /// A forward or reply reaches its recipient, unless it is down or the link is blocked.
     func arrive(_ message: ForwardMessage, from: NodeID, to: NodeID) {
         let index = Int(to) - 1
         guard index >= 0, index < members.count, members[index].isRunning,

@@ -144,7 +144,7 @@ enum TraceEvent: CustomStringConvertible {
         case .retry(let operation): return "retry request \(operation)"
         case .membershipChange(let kind, let node): return "membership change: \(kind) \(node)"
         case .clockJump(let index, let ticks): return "clock of \(member(index)) jumps \(ticks) ticks"
-        case .deliverForward(let from, let to, let message): return "deliver lease message \(from)→\(to): \(message)"
+        case .deliverForward(let from, let to, let message): return "deliver forward message \(from)→\(to): \(message)"
         }
     }
 }
