@@ -32,6 +32,10 @@ public enum ClientResponse: Sendable, Hashable {
     /// the member, before it answers with ``range(_:)`` (see
     /// ``MemberConfiguration/maxValuesReadInPlace``).
     case pendingRange(PendingRange)
+    /// A read-only transaction resolved from the key index, whose range values the shell reads
+    /// off the member, as for ``pendingRange(_:)``, before it answers with
+    /// `.write(.txn(_:))`.
+    case pendingTxn(PendingTxn)
     /// The result of an applied write.
     case write(StateResponse)
     /// The lease's TTL after a keep-alive (0 when the lease does not exist, as etcd answers).
@@ -224,6 +228,10 @@ public struct MemberConfiguration: Sendable {
     /// Skip one revision after each window of a watch's catch-up from history
     /// (``WatchCursor/skipsRevisionAfterCatchUp``, set by the simulator on its watchers' cursors).
     case watchSkipsRevisionAfterCatchUp
+    /// Serve every read-only transaction from the member's own state, as if its ranges were
+    /// all serializable: a member that lost its leadership, or a follower behind, answers a
+    /// linearizable multi-key read with stale data.
+    case serveReadOnlyTxnWithoutReadIndex
 }
 
 /// What a member finds in durable storage when it starts.
@@ -344,6 +352,8 @@ public struct Member: Sendable {
     /// to be applied.
     enum PendingRead: Sendable {
         case range(RequestID, RangeRequest)
+        /// A read-only transaction, possibly with the credentials it is made with.
+        case txn(RequestID, StateRequest)
         case keepAlive(RequestID, lease: Int64)
         case timeToLive(RequestID, lease: Int64, keys: Bool)
         /// A membership change the leader applied, answered once this member applied it too.
@@ -351,7 +361,7 @@ public struct Member: Sendable {
 
         var requestID: RequestID {
             switch self {
-            case .range(let id, _), .keepAlive(let id, _), .timeToLive(let id, _, _), .membershipApplied(let id): id
+            case .range(let id, _), .txn(let id, _), .keepAlive(let id, _), .timeToLive(let id, _, _), .membershipApplied(let id): id
             }
         }
     }
@@ -404,6 +414,15 @@ public struct Member: Sendable {
             return serveRange(range)
         case .range(let range):
             return confirmLeadership(for: .range(requestID, range))
+        case .write(let write, session: nil) where Self.readOnlyTxn(in: write) != nil:
+            // etcd serves a transaction that writes nothing as a read, without the log: at
+            // once when its ranges are all serializable, otherwise after a ReadIndex round.
+            // (With a session it goes through the log, where the session table records it.)
+            let txn = Self.readOnlyTxn(in: write)!
+            if txn.isSerializable || configuration.mutation == .serveReadOnlyTxnWithoutReadIndex {
+                return serveReadOnlyTxn(write)
+            }
+            return confirmLeadership(for: .txn(requestID, write))
         case .write(let write, let session):
             do throws(StateError) {
                 try StateStore.validate(write, configuration: configuration.storeConfiguration)
@@ -1035,6 +1054,7 @@ public struct Member: Sendable {
             }
             switch read {
             case .range(let requestID, let request): output.responses.append((requestID, serveRange(request)))
+            case .txn(let requestID, let request): output.responses.append((requestID, serveReadOnlyTxn(request)))
             case .keepAlive(let requestID, let lease): renew(lease, for: requestID, into: &output)
             case .timeToLive(let requestID, let lease, let keys):
                 output.responses.append((requestID, raft.role == .leader ? timeToLive(of: lease, keys: keys) : .failure(.leaderChanged)))
@@ -1049,6 +1069,29 @@ public struct Member: Sendable {
             let pending = try store.planRange(request)
             if let limit = configuration.maxValuesReadInPlace, pending.unreadValueCount > limit { return .pendingRange(pending) }
             return .range(pending.finish(reading: store.backendReader))
+        } catch {
+            return .failure(.state(error))
+        }
+    }
+
+    /// The transaction `request` holds (possibly with credentials) when it writes nothing.
+    static func readOnlyTxn(in request: StateRequest) -> TxnRequest? {
+        switch request {
+        case .txn(let txn) where txn.isReadOnly: txn
+        case .authorized(_, let inner): readOnlyTxn(in: inner)
+        default: nil
+        }
+    }
+
+    /// Serves a read-only transaction (``readOnlyTxn(in:)``) from the state as applied now,
+    /// checking its credentials first; its ranges' values are read as ``serveRange(_:)`` reads
+    /// them.
+    private func serveReadOnlyTxn(_ request: StateRequest) -> ClientResponse {
+        do throws(StateError) {
+            if case .authorized(let credentials, let inner) = request { try store.checkPermission(credentials, for: inner) }
+            let pending = try store.planReadOnlyTxn(Self.readOnlyTxn(in: request)!)
+            if let limit = configuration.maxValuesReadInPlace, pending.unreadValueCount > limit { return .pendingTxn(pending) }
+            return .write(.txn(pending.finish(reading: store.backendReader)))
         } catch {
             return .failure(.state(error))
         }

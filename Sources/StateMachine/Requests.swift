@@ -283,6 +283,16 @@ public struct TxnRequest: Hashable, Sendable {
         }
     }
 
+    /// Whether every operation of both branches is a serializable range (etcd's
+    /// `isTxnSerializable`): such a transaction is served from the member's own state, without
+    /// confirming leadership. A nested transaction makes it linearizable.
+    public var isSerializable: Bool {
+        (success + failure).allSatisfy { op in
+            if case .range(let range) = op { return range.serializable }
+            return false
+        }
+    }
+
     public init(compares: [Compare] = [], success: [RequestOp] = [], failure: [RequestOp] = []) {
         self.compares = compares
         self.success = success

@@ -400,12 +400,18 @@ final class MemberHost: @unchecked Sendable {
         scheduleFlush()
     }
 
-    /// Answers `completion` with the member's `response`. A range whose values the member left
-    /// to read (``ClientResponse/pendingRange(_:)``) is read on the thread pool, from a RocksDB
-    /// snapshot pinned now, on the loop: it holds every released version the range answers, and
-    /// no compaction applied later deletes them from it. Call on the loop.
+    /// Answers `completion` with the member's `response`. A range or read-only transaction
+    /// whose values the member left to read (``ClientResponse/pendingRange(_:)``,
+    /// ``ClientResponse/pendingTxn(_:)``) is read on the thread pool, from a RocksDB snapshot
+    /// pinned now, on the loop: it holds every released version the read answers, and no
+    /// compaction applied later deletes them from it. Call on the loop.
     private func answer(_ response: ClientResponse, _ completion: @escaping Completion) {
-        guard case .pendingRange(let pending) = response else { return completion(response, header) }
+        let finish: @Sendable (PinnedValues) -> ClientResponse
+        switch response {
+        case .pendingRange(let pending): finish = { .range(pending.finish(reading: $0)) }
+        case .pendingTxn(let pending): finish = { .write(.txn(pending.finish(reading: $0))) }
+        default: return completion(response, header)
+        }
         let header = self.header
         let values: PinnedValues
         do {
@@ -418,7 +424,7 @@ final class MemberHost: @unchecked Sendable {
         NIOThreadPool.singleton.submit { _ in
             let delay = Self.delayMilliseconds(file: delayFile)
             if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1000) }
-            completion(.range(pending.finish(reading: values)), header)
+            completion(finish(values), header)
         }
     }
 

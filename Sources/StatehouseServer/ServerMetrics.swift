@@ -72,7 +72,7 @@ public final class ServerMetrics: Sendable {
             "Bytes of key values held in memory after the last batch was written (values are read from the backend).")
         rangesReadOffLoop = Self.counter(
             registry, "statehouse_mvcc_ranges_read_off_loop_total",
-            "Range reads whose values were read from RocksDB on the read pool rather than the member loop.")
+            "Range reads and read-only transactions whose values were read from RocksDB on the read pool rather than the member loop.")
         applyDuration = Self.histogram(registry, "statehouse_apply_duration_seconds", "Time to apply a batch.")
         fsyncDuration = Self.histogram(
             registry, "etcd_disk_wal_fsync_duration_seconds", "Time to make a batch's log entries and hard state durable.")

@@ -77,6 +77,11 @@ extension LocalClusterTests {
                 let txnDenied = try await etcdctl.run(
                     alice + ["txn"], input: "value(\"app/x\") = \"1\"\n\nput app/x 1\n\nput other 2\n\n")
                 #expect(txnDenied.errorOutput.contains("etcdserver: permission denied"), "\(txnDenied)")
+                // A transaction that only reads is served as a read, with the same checks.
+                let readOK = try await etcdctl.run(alice + ["txn"], input: "value(\"app/x\") = \"1\"\n\nget app/x\n\nget app/y\n\n")
+                #expect(readOK.status == .exited(0), "\(readOK)")
+                let readDenied = try await etcdctl.run(alice + ["txn"], input: "value(\"app/x\") = \"1\"\n\nget app/x\n\nget other\n\n")
+                #expect(readDenied.errorOutput.contains("etcdserver: permission denied"), "\(readDenied)")
 
                 // Leases and lease-attached writes.
                 let grant = try await expect(etcdctl, alice + ["lease", "grant", "60"])

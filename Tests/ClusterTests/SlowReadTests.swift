@@ -51,6 +51,25 @@ extension LocalClusterTests {
                 #expect(answer.kvs.count == Self.keys)
                 #expect(answer.kvs.first.map { String(decoding: $0.value, as: UTF8.self) } == workloadValue(0))
 
+                // A transaction that only reads is served as a read (etcd does not log it): its
+                // range's values are read on the thread pool too.
+                let offLoopBeforeTxn = try await Self.rangesReadOffLoop(leader, in: cluster)
+                var txn = Etcdserverpb_TxnRequest()
+                var rangeOp = Etcdserverpb_RequestOp()
+                rangeOp.requestRange.key = Data("range/".utf8)
+                rangeOp.requestRange.rangeEnd = EtcdClient.prefixEnd(of: Data("range/".utf8))
+                txn.success = [rangeOp]
+                let txnBegan = ContinuousClock.now
+                let txnAnswer = try await client.txn(txn)
+                #expect(txnAnswer.succeeded)
+                #expect(txnAnswer.responses.first?.responseRange.kvs.count == Self.keys)
+                #expect(txnAnswer.header.revision == changed)
+                if !cluster.isReferenceServer {
+                    #expect(ContinuousClock.now - txnBegan >= .milliseconds(Self.readMilliseconds), "the transaction's read was not slowed")
+                    let offLoopAfterTxn = try await Self.rangesReadOffLoop(leader, in: cluster)
+                    #expect(offLoopAfterTxn > offLoopBeforeTxn, "the transaction read its values on the loop")
+                }
+
                 // Ranges keep the read pool busy while puts go on.
                 let deadline = ContinuousClock.now + Self.slowPeriod
                 let ranges = Task {

@@ -135,6 +135,56 @@ struct MemberTests {
         #expect(swap(expecting: "old") == false)
     }
 
+    @Test(
+        "a transaction that writes nothing is served as a read: a serializable one at once from the member's state, a linearizable one after a ReadIndex round; neither enters the log"
+    )
+    func readOnlyTransactions() {
+        var harness = MemberHarness(voters: [1, 2, 3])
+        harness.elect(1)
+        _ = harness.call(.write(.put(PutRequest(key: bytes("a"), value: bytes("1")))), at: 1)
+        // Member 3 misses the second put.
+        let third = harness.members.removeValue(forKey: 3)!
+        _ = harness.call(.write(.put(PutRequest(key: bytes("a"), value: bytes("2")))), at: 1)
+        harness.members[3] = third
+        let lastIndex = harness.members[1]!.raft.lastIndex
+
+        func read(serializable: Bool) -> TxnRequest {
+            TxnRequest(
+                compares: [Compare(key: bytes("a"), target: .value(bytes("2")), result: .equal)],
+                success: [.range(RangeRequest(key: bytes("a"), serializable: serializable))],
+                failure: [.range(RangeRequest(key: bytes("a"), serializable: serializable))])
+        }
+        func answer(_ response: ClientResponse?) -> (succeeded: Bool, value: String)? {
+            guard case .write(.txn(let txn))? = response, case .range(let range)? = txn.responses.first,
+                let kv = range.kvs.first
+            else { return nil }
+            return (txn.succeeded, String(decoding: kv.value, as: UTF8.self))
+        }
+
+        // Serializable: answered at once from member 3's own, stale, state.
+        let local = harness.members[3]!.submit(.write(.txn(read(serializable: true))), id: 900)
+        #expect(answer(local)?.succeeded == false)
+        #expect(answer(local)?.value == "1")
+        // Linearizable: member 3 waits for the leader's read index and its own apply.
+        #expect(harness.members[3]!.submit(.write(.txn(read(serializable: false))), id: 901) == nil)
+        harness.settle()
+        let confirmed = harness.responses.removeValue(forKey: 901)
+        #expect(answer(confirmed)?.succeeded == true)
+        #expect(answer(confirmed)?.value == "2")
+        // On the leader too, and with a nested transaction (never serializable).
+        let nested = TxnRequest(success: [.txn(read(serializable: true))])
+        guard case .write(.txn(let outer))? = harness.call(.write(.txn(nested)), at: 1), case .txn(let inner)? = outer.responses.first
+        else {
+            Issue.record("the nested read-only transaction failed")
+            return
+        }
+        #expect(inner.succeeded)
+        #expect(harness.members.values.allSatisfy { $0.raft.lastIndex == lastIndex }, "a read-only transaction entered the log")
+        // Errors are a read's: a future revision is refused before anything is read.
+        let future = TxnRequest(success: [.range(RangeRequest(key: bytes("a"), revision: 99))])
+        #expect(harness.call(.write(.txn(future)), at: 2) == .failure(.state(.futureRevision)))
+    }
+
     @Test("state-machine errors reach the client with etcd's messages")
     func errorsCarryEtcdMessages() {
         var harness = MemberHarness(voters: [1])
