@@ -39,6 +39,15 @@ struct KeyEntry: Sendable {
     var key: [UInt8]
     var history: [VersionRecord]
 
+    /// The version an event for version `i` carries as `prevKV`, as etcd's watch gives it: the
+    /// one visible at the previous main revision (before the whole write request), unless it is
+    /// a tombstone or no longer retained.
+    func previousVersion(before i: Int) -> Int? {
+        var j = i - 1
+        while j >= 0 && history[j].revision.main == history[i].revision.main { j -= 1 }
+        return j >= 0 && !history[j].isTombstone ? j : nil
+    }
+
     /// The latest version if it is not a tombstone.
     var live: VersionRecord? {
         guard let last = history.last, !last.isTombstone else { return nil }

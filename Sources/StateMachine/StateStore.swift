@@ -288,6 +288,20 @@ public struct StateStore: Sendable {
         limit: Int = Int.max,
         through: Int64 = Int64.max
     ) throws(StateError) -> [Event] {
+        try planEvents(from: revision, key: key, rangeEnd: rangeEnd, limit: limit, through: through).finish(reading: valueReader)
+    }
+
+    /// Resolves what ``events(from:key:rangeEnd:limit:through:)`` returns from the key index
+    /// and the change log alone: the values the store has released to its backend are still to
+    /// be read, by ``PendingEvents/finish(reading:)``, possibly on another thread, through a
+    /// reader that sees the backend as it is now (as for ``planRange(_:)``).
+    public func planEvents(
+        from revision: Int64,
+        key: [UInt8],
+        rangeEnd: [UInt8] = [],
+        limit: Int = Int.max,
+        through: Int64 = Int64.max
+    ) throws(StateError) -> PendingEvents {
         if revision < compactedRevision { throw .compacted }
         let range = KeyRange(key: key, rangeEnd: rangeEnd)
         var lo = 0
@@ -296,17 +310,19 @@ public struct StateStore: Sendable {
             let mid = (lo + hi) >> 1
             if log[mid].revision.main < revision { lo = mid + 1 } else { hi = mid }
         }
-        var events: [Event] = []
+        var pending = PendingEvents()
         var lastMain: Int64 = 0
         for i in lo..<log.count {
             let logEntry = log[i]
             if logEntry.revision.main > through { break }
-            if events.count >= limit && logEntry.revision.main != lastMain { break }
-            guard range.contains(logEntry.key), let event = event(for: logEntry) else { continue }
-            events.append(event)
+            if pending.events.count >= limit && logEntry.revision.main != lastMain { break }
+            guard range.contains(logEntry.key), let entry = index.entry(for: logEntry.key),
+                let version = entry.index(of: logEntry.revision)
+            else { continue }
+            pending.append(entry, at: version)
             lastMain = logEntry.revision.main
         }
-        return events
+        return pending
     }
 
     /// Builds the event for a retained version.
@@ -324,9 +340,7 @@ public struct StateStore: Sendable {
     func event(for entry: KeyEntry, at i: Int, previous: KeyValue? = nil) -> Event {
         let record = entry.history[i]
         var prev: KeyValue? = nil
-        var j = i - 1
-        while j >= 0 && entry.history[j].revision.main == record.revision.main { j -= 1 }
-        if j >= 0 && !entry.history[j].isTombstone {
+        if let j = entry.previousVersion(before: i) {
             let earlier = entry.history[j]
             if let previous, previous.modRevision == earlier.revision.main {
                 prev = previous

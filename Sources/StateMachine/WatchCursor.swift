@@ -87,25 +87,70 @@ public struct WatchCursor: Sendable, Hashable {
 
     /// Replays the next window of history from `store`: at most `window` revisions and, as
     /// far as whole revisions allow, `batch` events. Call it again while it answers
-    /// `synced: false`.
+    /// `synced: false`. This is ``planCatchUp(from:window:batch:)`` and
+    /// ``finishCatchUp(_:reading:currentRevision:)`` at once, reading values through the
+    /// store's own reader.
     public mutating func catchUp(from store: StateStore, window: Int64, batch: Int) -> CatchUp {
-        let current = store.currentRevision
-        guard nextRevision <= current else {
-            synced = true
-            return .events([], synced: true)
+        switch planCatchUp(from: store, window: window, batch: batch) {
+        case .compacted(let compactedRevision):
+            return .compacted(compactedRevision: compactedRevision)
+        case .window(let window):
+            return .events(
+                finishCatchUp(window, reading: store.backendReader, currentRevision: store.currentRevision), synced: synced)
         }
+    }
+
+    /// One window of history planned by ``planCatchUp(from:window:batch:)``, whose values are
+    /// still to be read.
+    public struct PlannedWindow: Sendable, Hashable {
+        /// The window's events, values not yet read.
+        public var events: PendingEvents
+        /// The last revision the window covers.
+        public var through: Int64
+    }
+
+    /// What ``planCatchUp(from:window:batch:)`` found.
+    public enum PlannedCatchUp: Sendable, Hashable {
+        /// The next window (empty when the cursor is at the current revision).
+        case window(PlannedWindow)
+        /// The cursor's next revision was compacted (at `compactedRevision`): the watch ends.
+        case compacted(compactedRevision: Int64)
+    }
+
+    /// Plans the next window of history from `store` (at most `window` revisions and, as far
+    /// as whole revisions allow, `batch` events) without moving the cursor: a server reads the
+    /// window's values off the member loop and then calls
+    /// ``finishCatchUp(_:reading:currentRevision:)`` back on it. Until then the cursor takes no
+    /// published batch (it is not synced), so nothing overtakes the window.
+    public func planCatchUp(from store: StateStore, window: Int64, batch: Int) -> PlannedCatchUp {
+        let current = store.currentRevision
+        guard nextRevision <= current else { return .window(PlannedWindow(events: PendingEvents(), through: nextRevision - 1)) }
         let through = window > current - nextRevision ? current : nextRevision + window - 1
-        let events: [Event]
+        let events: PendingEvents
         do {
-            events = try store.events(from: nextRevision, key: key, rangeEnd: rangeEnd, limit: batch, through: through)
+            events = try store.planEvents(from: nextRevision, key: key, rangeEnd: rangeEnd, limit: batch, through: through)
         } catch {
             return .compacted(compactedRevision: store.compactedRevision)
         }
-        let deliverable = events.filter(matches)
         // The window ends early when the event limit was reached (never inside a revision).
-        let last = events.count >= batch ? events.last?.kv.modRevision ?? through : through
-        nextRevision = last + 1 + (skipsRevisionAfterCatchUp ? 1 : 0)
-        synced = last >= current
-        return .events(deliverable, synced: synced)
+        let last = events.count >= batch ? events.lastRevision ?? through : through
+        return .window(PlannedWindow(events: events, through: last))
+    }
+
+    /// Reads a planned window's values through `reader`, moves the cursor past the window, and
+    /// returns the events to deliver. The cursor is synced again if the window reached
+    /// `currentRevision`, the store's revision now (which may have moved on since the window
+    /// was planned: then another window follows).
+    public mutating func finishCatchUp(
+        _ window: PlannedWindow, reading reader: (any BackendReader)?, currentRevision: Int64
+    ) -> [Event] {
+        let deliverable = window.events.finish(reading: reader).filter(matches)
+        if window.through >= nextRevision {
+            nextRevision = window.through + 1 + (skipsRevisionAfterCatchUp ? 1 : 0)
+            synced = window.through >= currentRevision
+        } else {
+            synced = nextRevision > currentRevision
+        }
+        return deliverable
     }
 }

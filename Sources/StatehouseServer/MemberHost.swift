@@ -102,9 +102,9 @@ final class MemberHost: @unchecked Sendable {
     /// the options on purpose.
     static let syncDelayTestingVariable = "TESTING_STATEHOUSE_SYNC_DELAY_FILE"
 
-    /// Like ``syncDelayFileForTesting``, for reading a range's values from RocksDB off the
-    /// loop: slept once per range so read, standing for a slow scan (tests only,
-    /// ``readDelayTestingVariable``).
+    /// Like ``syncDelayFileForTesting``, for reading values from RocksDB off the loop (a
+    /// range's, a read-only transaction's, a watch catch-up window's): slept once per read,
+    /// standing for a slow scan (tests only, ``readDelayTestingVariable``).
     var readDelayFileForTesting: String?
 
     /// The environment variable naming ``readDelayFileForTesting`` (tests only, as
@@ -412,19 +412,29 @@ final class MemberHost: @unchecked Sendable {
         case .pendingTxn(let pending): finish = { .write(.txn(pending.finish(reading: $0))) }
         default: return completion(response, header)
         }
+        metrics.rangesReadOffLoop.increment()
         let header = self.header
+        readOffLoop(finish) { completion($0, header) }
+    }
+
+    /// Runs `read` on the thread pool with a RocksDB snapshot pinned now, on the loop, and
+    /// passes its result to `done` (on the pool's thread). Every version the store has released
+    /// is in that snapshot, and no compaction applied later deletes it from there, so a read
+    /// planned from the store now can finish from it. Call on the loop.
+    func readOffLoop<Result>(
+        _ read: @escaping @Sendable (PinnedValues) -> Result, then done: @escaping @Sendable (Result) -> Void
+    ) {
         let values: PinnedValues
         do {
             values = try PinnedValues(database: engine.database)
         } catch {
-            fatalError("statehouse: pinning a RocksDB snapshot to read a range failed: \(error); stopping")
+            fatalError("statehouse: pinning a RocksDB snapshot to read values off the loop failed: \(error); stopping")
         }
-        metrics.rangesReadOffLoop.increment()
         let delayFile = readDelayFileForTesting
         NIOThreadPool.singleton.submit { _ in
             let delay = Self.delayMilliseconds(file: delayFile)
             if delay > 0 { Thread.sleep(forTimeInterval: Double(delay) / 1000) }
-            completion(finish(values), header)
+            done(read(values))
         }
     }
 

@@ -25,6 +25,7 @@ public final class ServerMetrics: Sendable {
     let leases: Gauge
     let residentValueBytes: Gauge
     let rangesReadOffLoop: Counter
+    let watchCatchUpsReadOffLoop: Counter
     let applyDuration: DurationHistogram
     let fsyncDuration: DurationHistogram
     let backendCommitDuration: DurationHistogram
@@ -73,6 +74,9 @@ public final class ServerMetrics: Sendable {
         rangesReadOffLoop = Self.counter(
             registry, "statehouse_mvcc_ranges_read_off_loop_total",
             "Range reads and read-only transactions whose values were read from RocksDB on the read pool rather than the member loop.")
+        watchCatchUpsReadOffLoop = Self.counter(
+            registry, "statehouse_mvcc_watch_catch_up_reads_off_loop_total",
+            "Watch catch-up windows whose values were read from RocksDB on the read pool rather than the member loop.")
         applyDuration = Self.histogram(registry, "statehouse_apply_duration_seconds", "Time to apply a batch.")
         fsyncDuration = Self.histogram(
             registry, "etcd_disk_wal_fsync_duration_seconds", "Time to make a batch's log entries and hard state durable.")

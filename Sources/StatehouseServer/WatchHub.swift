@@ -4,6 +4,7 @@ import Foundation
 import GRPCServer
 import GRPCStatus
 import NIOCore
+import Prometheus
 import ReplicatedMember
 import StateMachine
 import SwiftProtobuf
@@ -16,6 +17,9 @@ final class WatchStream: @unchecked Sendable {
         var progressNotify: Bool
         /// The key range, filters and delivery position (the rule the simulator checks too).
         var cursor: WatchCursor
+        /// The catch-up window whose values are being read off the loop, if one is: the watcher
+        /// plans no other window until that one is delivered.
+        var catchUpRead: UInt64?
         var synced: Bool { cursor.synced }
     }
 
@@ -54,6 +58,8 @@ final class WatchHub: @unchecked Sendable {
     /// Revisions an unsynced watcher catches up by per turn of the member loop (etcd syncs 1,000
     /// revisions at a time), so that a watcher far behind never holds the loop for its whole gap.
     let catchUpWindow: Int64 = 1_000
+    /// The number of the next catch-up window read off the loop.
+    private var nextCatchUpRead: UInt64 = 1
     /// Ticks between progress notifications (etcd: 10 minutes).
     var progressIntervalTicks: UInt64 = 6_000
 
@@ -278,9 +284,15 @@ final class WatchHub: @unchecked Sendable {
     /// ``catchUpBatch`` events) to an unsynced watcher; if it is still behind, schedules the
     /// next window on a later turn of the member loop. Cancels it (with the compaction revision)
     /// if its next revision was compacted.
+    ///
+    /// The window is planned on the loop from the change log and the key index; a window that
+    /// needs more values from RocksDB than a range may read in place is read on the thread pool
+    /// from a snapshot pinned now (``MemberHost/readOffLoop(_:then:)``) and delivered back on the
+    /// loop, so a watch from revision 1 over a long history never holds up Raft.
     private func catchUp(_ watcher: inout WatchStream.Watcher, on stream: WatchStream) {
-        guard let store = host?.member.store, stream.writable, !stream.closed else { return }
-        switch watcher.cursor.catchUp(from: store, window: catchUpWindow, batch: catchUpBatch) {
+        guard let host, stream.writable, !stream.closed, watcher.catchUpRead == nil else { return }
+        let store = host.member.store
+        switch watcher.cursor.planCatchUp(from: store, window: catchUpWindow, batch: catchUpBatch) {
         case .compacted(let compactedRevision):
             var response = Etcdserverpb_WatchResponse()
             response.header = responseHeader()
@@ -290,16 +302,48 @@ final class WatchHub: @unchecked Sendable {
             response.cancelReason = StateError.compacted.message
             send(response, on: stream)
             stream.watchers[watcher.id] = nil
-        case .events(let events, let synced):
-            if !events.isEmpty {
-                var response = Etcdserverpb_WatchResponse()
-                response.header = responseHeader()
-                response.watchID = watcher.id
-                response.events = wireEvents(events, for: watcher)
-                send(response, on: stream)
+        case .window(let window) where window.events.unreadValueCount <= MemberHost.maxValuesReadOnLoop:
+            let events = watcher.cursor.finishCatchUp(window, reading: store.backendReader, currentRevision: store.currentRevision)
+            deliverCatchUp(events, to: watcher, on: stream)
+        case .window(let window):
+            let read = nextCatchUpRead
+            nextCatchUpRead += 1
+            watcher.catchUpRead = read
+            host.metrics.watchCatchUpsReadOffLoop.increment()
+            let id = watcher.id
+            host.readOffLoop({ values in
+                var done = window
+                done.events.readValues(through: values)
+                return done
+            }) { done in
+                host.loop.execute { self.finishCatchUp(read, of: id, done, on: stream) }
             }
-            if !synced { scheduleCatchUp(on: stream) }
         }
+    }
+
+    /// Catch-up window `read` of watcher `id` was read off the loop: the cursor moves past it
+    /// and its events go out, unless the watcher or its stream is gone (a watcher created since
+    /// with the same ID waits for no such read). Runs on the loop.
+    private func finishCatchUp(_ read: UInt64, of id: Int64, _ window: WatchCursor.PlannedWindow, on stream: WatchStream) {
+        guard let host, !stream.closed, var watcher = stream.watchers[id], watcher.catchUpRead == read else { return }
+        watcher.catchUpRead = nil
+        // The window holds every value now: the reader is not used.
+        let events = watcher.cursor.finishCatchUp(window, reading: nil, currentRevision: host.member.store.currentRevision)
+        stream.watchers[id] = watcher
+        deliverCatchUp(events, to: watcher, on: stream)
+    }
+
+    /// Sends a catch-up window's events, and schedules the next window if the watcher is still
+    /// behind.
+    private func deliverCatchUp(_ events: [Event], to watcher: WatchStream.Watcher, on stream: WatchStream) {
+        if !events.isEmpty {
+            var response = Etcdserverpb_WatchResponse()
+            response.header = responseHeader()
+            response.watchID = watcher.id
+            response.events = wireEvents(events, for: watcher)
+            send(response, on: stream)
+        }
+        if !watcher.synced { scheduleCatchUp(on: stream) }
     }
 
     /// Runs the next catch-up window of `stream`'s unsynced watchers on a later loop turn.

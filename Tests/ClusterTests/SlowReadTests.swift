@@ -7,7 +7,8 @@ extension LocalClusterTests {
     /// A leader serving big ranges whose reads from RocksDB are slow (issue 10, "heavy work off
     /// the loop"). A range that needs more than a few values from RocksDB is read on the thread
     /// pool from a snapshot pinned when it was planned, so ticks, heartbeats and applies go on
-    /// meanwhile, and a compaction applied during the read does not change its answer. A member
+    /// meanwhile, and a compaction applied during the read does not change its answer. The same
+    /// holds for a read-only transaction and for a watch catching up from history. A member
     /// loop that read the values itself would send no heartbeat while it did, and the followers
     /// would elect another leader.
     @Suite("A leader whose range reads are slow")
@@ -89,11 +90,32 @@ extension LocalClusterTests {
                     }
                 }
                 var puts = 0
+                var firstPut: Int64 = 0
                 while ContinuousClock.now < deadline {
-                    _ = try await client.put("slow-read/\(puts)", "v\(puts)", timeout: .seconds(30))
+                    let revision = try await client.put("slow-read/\(puts)", "v\(puts)", timeout: .seconds(30)).header.revision
+                    if puts == 0 { firstPut = revision }
                     puts += 1
                 }
                 let served = try await ranges.value
+
+                // A watch from the first of those puts catches up from history: its windows'
+                // values are read on the thread pool, slowly, while the leader keeps leading.
+                let watchOffLoopBefore = try await Self.watchCatchUpsReadOffLoop(leader, in: cluster)
+                let watcher = try await EtcdClient.connect(port: leader.clientPort)
+                var watch = Etcdserverpb_WatchCreateRequest()
+                watch.key = Data("slow-read/".utf8)
+                watch.rangeEnd = EtcdClient.prefixEnd(of: watch.key)
+                watch.startRevision = firstPut
+                let watchBegan = ContinuousClock.now
+                let events = try await watcher.watch(watch, timeout: .seconds(60)) { _, stream in try await stream.events(count: puts) }
+                await watcher.close()
+                #expect(events.map(\.kv.modRevision) == Array(firstPut..<firstPut + Int64(puts)), "every put once, in order")
+                #expect(events.map { String(decoding: $0.kv.key, as: UTF8.self) } == (0..<puts).map { "slow-read/\($0)" })
+                if !cluster.isReferenceServer {
+                    #expect(ContinuousClock.now - watchBegan >= .milliseconds(Self.readMilliseconds), "the catch-up was not slowed")
+                    let watchOffLoopAfter = try await Self.watchCatchUpsReadOffLoop(leader, in: cluster)
+                    #expect(watchOffLoopAfter > watchOffLoopBefore, "the catch-up read its values on the loop")
+                }
                 try FileManager.default.removeItem(atPath: Self.delayFile(of: leader, in: cluster))
 
                 #expect(served >= 3, "only \(served) slow ranges were served")
@@ -113,6 +135,12 @@ extension LocalClusterTests {
         /// The file whose milliseconds `member` sleeps before reading each big range's values.
         static func delayFile(of member: LocalMember, in cluster: LocalCluster) -> String {
             "\(cluster.root)/\(member.name).read-delay"
+        }
+
+        /// `statehouse_mvcc_watch_catch_up_reads_off_loop_total` of `member` (0 for etcd).
+        static func watchCatchUpsReadOffLoop(_ member: LocalMember, in cluster: LocalCluster) async throws -> Double {
+            let (_, text) = try await LocalCluster.httpGet(port: member.clientPort, path: "/metrics")
+            return metricValue("statehouse_mvcc_watch_catch_up_reads_off_loop_total", in: text) ?? 0
         }
 
         /// `statehouse_mvcc_ranges_read_off_loop_total` of `member` (0 for etcd, which has none).

@@ -50,6 +50,30 @@ import Testing
         #expect(cursor.nextRevision == 9)
     }
 
+    @Test("a window read while the store moves on leaves the cursor behind, and the next window delivers the rest once")
+    func windowFinishedLater() throws {
+        var store = try history()
+        var cursor = WatchCursor(key: [0], rangeEnd: [0], startRevision: 2, currentRevision: store.currentRevision)
+        guard case .window(let window) = cursor.planCatchUp(from: store, window: 1_000, batch: 1_000) else {
+            Issue.record("unexpected compaction")
+            return
+        }
+        #expect(window.through == 5)
+        // Planning moves nothing: the cursor takes no batch applied while the window is out.
+        let later = try store.set("d", "1").events
+        #expect(cursor.publish(later, revision: store.currentRevision).isEmpty)
+        var delivered = revisions(cursor.finishCatchUp(window, reading: nil, currentRevision: store.currentRevision))
+        #expect(delivered == [2, 3, 4, 5])
+        #expect(!cursor.synced, "the store moved on to 6 while the window was out")
+        guard case .events(let rest, synced: true) = cursor.catchUp(from: store, window: 1_000, batch: 1_000) else {
+            Issue.record("the second window did not reach the current revision")
+            return
+        }
+        delivered += revisions(rest)
+        #expect(delivered == [2, 3, 4, 5, 6])
+        #expect(revisions(cursor.publish(try store.set("e", "1").events, revision: store.currentRevision)) == [7])
+    }
+
     @Test("a watch from a past revision replays history first; a compacted one is cancelled")
     func startInThePast() throws {
         var store = try history()

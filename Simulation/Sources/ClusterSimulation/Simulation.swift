@@ -113,6 +113,8 @@ public final class Simulation {
         public var clockStepsBack = 0
         /// Events the watch clients received (WatchClients.swift).
         public var watchEvents = 0
+        /// Watch catch-up windows read when planned and delivered at the watcher's next turn.
+        public var watchWindowsReadLater = 0
         /// Writes the lock clients made under the lock, writes their guard refused (the lock was
         /// lost), and their pauses before a write (LockClients.swift).
         public var lockWrites = 0

@@ -63,6 +63,10 @@ struct WatchClient {
     var received: [WatchedEvent] = []
     /// Until when its reader stalls (its stream is not writable).
     var stalledUntil: UInt64 = 0
+    /// A catch-up window planned on the member and being read "off the loop", as the server
+    /// reads a window that needs values from RocksDB: delivered at the watcher's next turn,
+    /// after the member may have applied more.
+    var pendingWindow: WatchCursor.PlannedWindow?
 
     /// A probe cursor for the range and filters (to filter recorded events at the end).
     func probe() -> WatchCursor {
@@ -134,6 +138,7 @@ extension Simulation {
         cursor.skipsRevisionAfterCatchUp = options.memberMutation == .watchSkipsRevisionAfterCatchUp
         watchClients.clients[number].member = index
         watchClients.clients[number].cursor = cursor
+        watchClients.clients[number].pendingWindow = nil
     }
 
     /// Member `index` ticked: watchers without a stream may open one on it; its watchers'
@@ -151,6 +156,7 @@ extension Simulation {
                 // The client drops its stream (an error, a balancer's choice) and reconnects.
                 watchClients.clients[number].member = nil
                 watchClients.clients[number].cursor = nil
+                watchClients.clients[number].pendingWindow = nil
                 continue
             case 1..<6:
                 watchClients.clients[number].stalledUntil = now + watchClients.rng.next(below: 2_000_000)
@@ -160,20 +166,45 @@ extension Simulation {
         }
     }
 
-    /// Watcher `number` catches up by one window if it is behind.
+    /// Watcher `number` catches up by one window if it is behind. As on the server, a window
+    /// is planned on the member (`WatchCursor.planCatchUp`); one that needs values from the
+    /// backend is read then but delivered only at the watcher's next turn, against the
+    /// member's revision at that point (the server reads it on its read pool meanwhile), so the
+    /// cursor's rule for a store that moved on while a window was out is checked too.
     private func catchUpWatchClient(_ number: Int) {
         guard let index = watchClients.clients[number].member, var cursor = watchClients.clients[number].cursor,
             !cursor.synced
         else { return }
-        let (window, batch) = (watchClients.window, watchClients.batch)
-        let (result, current) = members[index].withCore { member in
-            (cursor.catchUp(from: member.store, window: window, batch: batch), member.store.currentRevision)
+        if let window = watchClients.clients[number].pendingWindow {
+            watchClients.clients[number].pendingWindow = nil
+            let current = members[index].withCore { $0.store.currentRevision }
+            let events = cursor.finishCatchUp(window, reading: nil, currentRevision: current)
+            watchClients.clients[number].cursor = cursor
+            statistics.watchWindowsReadLater += 1
+            receive(events, by: number, through: cursor.nextRevision)
+            return
         }
-        watchClients.clients[number].cursor = cursor
-        switch result {
-        case .events(let events, _):
+        let (window, batch) = (watchClients.window, watchClients.batch)
+        let (planned, current) = members[index].withCore { member in
+            var planned = cursor.planCatchUp(from: member.store, window: window, batch: batch)
+            if case .window(var window) = planned, window.events.unreadValueCount > 0 {
+                window.events.readValues(through: member.store.backendReader)
+                planned = .window(window)
+                return (planned, Int64?.none)
+            }
+            return (planned, member.store.currentRevision)
+        }
+        switch planned {
+        case .window(let window):
+            guard let current else {
+                watchClients.clients[number].pendingWindow = window
+                return
+            }
+            let events = cursor.finishCatchUp(window, reading: nil, currentRevision: current)
+            watchClients.clients[number].cursor = cursor
             receive(events, by: number, through: cursor.nextRevision)
         case .compacted:
+            let current = members[index].withCore { $0.store.currentRevision }
             // etcd cancels the watch; the client watches again from the current revision. The
             // stretch it covered ends where it stood.
             var client = watchClients.clients[number]
