@@ -188,9 +188,11 @@ extension LocalClusterTests {
                 (try? JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [String: Any])?["members"] as? [[String: Any]],
                 "\(list)")
             let moverID = try #require(members.first { $0["name"] as? String == mover.name }?["id"] as? String, "\(members)")
-            let update = try await deployment.ctl([
-                "member", "update", moverID, "--peer-urls=http://\(network.address(newNumber)):2380",
-            ])
+            // Asked of the leader: the mover itself would answer only once it applied the update,
+            // but the leader applies it first and from then on dials the mover's new address,
+            // where nobody listens yet, so the mover may never hear that the update committed.
+            let update = try await deployment.ctl(
+                ["member", "update", moverID, "--peer-urls=http://\(network.address(newNumber)):2380"], on: [leaderHost])
             #expect(update.status == .exited(0), "\(update)")
             mover.process?.send(SIGTERM)
             _ = try await mover.process?.waitForExit(timeout: .seconds(15))
