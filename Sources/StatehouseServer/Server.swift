@@ -125,6 +125,7 @@ public final class StatehouseServer: Sendable {
         metrics.peerStatistics.withLock { $0 = { transport.statistics } }
         let services = Services(host: host, token: configuration.token, metrics: metrics)
         let ioGroup = self.ioGroup
+        let memberGroup = self.memberGroup
         let maxReceive = configuration.maxRequestBytes + 512 * 1024
         let metrics = self.metrics
         clientServers = configuration.listenClient.map { endpoint in
@@ -137,7 +138,7 @@ public final class StatehouseServer: Sendable {
             serverConfiguration.gateway = EtcdGateway.gateway(maxRequestBytes: 2 * maxReceive)
             if endpoint.isTLS { serverConfiguration.tls = clientTLS }
             return GRPCServer(
-                configuration: serverConfiguration, group: ioGroup, router: services.route, http: services.http)
+                configuration: serverConfiguration, group: memberGroup, router: services.route, http: services.http)
         }
         metricsServers = configuration.listenMetrics.map { endpoint in
             var serverConfiguration = GRPCServerConfiguration(host: endpoint.host, port: endpoint.port)
