@@ -14,7 +14,8 @@ struct UnaryResponder: Sendable {
     func succeed(_ response: some SwiftProtobuf.Message, trailers: [(String, String)] = []) {
         do {
             let bytes: [UInt8] = try response.serializedBytes()
-            call.send(bytes)
+            // One flush for the headers, the message and the trailers: one write to the socket.
+            call.send(bytes, flush: false)
             call.finish(.ok, trailers: trailers)
         } catch {
             call.finish(.internal, message: "failed to encode the response: \(error)")

@@ -139,7 +139,16 @@ final class LocalCluster {
         for member in members where !member.isRunning { try launch(member) }
         try await waitUntilHealthy(members, timeout: timeout)
         // Over TLS the tests' own gRPC client cannot ask; a healthy member has a leader.
-        if scheme == "http" { _ = try await waitForLeader() }
+        guard scheme == "http" else { return }
+        let leader = try await waitForLeader()
+        // A member publishes its client URLs through the log once it knows a leader (etcd's
+        // `publish`), a moment after it is healthy: tests that list the members expect them.
+        try await eventually("the members to publish their client URLs", timeout: timeout) { () async throws -> Bool? in
+            let list = try await self.client(leader).memberList().members
+            let running = self.members.filter(\.isRunning).map(\.name)
+            let published = Set(list.filter { !$0.clientUrls.isEmpty }.map(\.name))
+            return running.allSatisfy(published.contains) ? true : nil
+        }
     }
 
     /// Starts `member`'s process with its data directory, its `--initial-cluster` and
