@@ -28,8 +28,9 @@ public struct KeyValueModel: LinearizabilityModel {
         }
     }
 
-    /// A response.
-    public enum Output: Hashable, Sendable {
+    /// A response. Its description is written out by hand (the simulator's trace hashes it for
+    /// every answer, and reflection-based printing is slow).
+    public enum Output: Hashable, Sendable, CustomStringConvertible {
         /// The value read (`nil` if absent) and, optionally, the key's version;
         /// a `nil` version is not checked.
         case value(String?, version: Int64? = nil)
@@ -39,6 +40,16 @@ public struct KeyValueModel: LinearizabilityModel {
         case deleted(Int)
         /// Whether a compare-and-swap succeeded.
         case swapped(Bool)
+
+        public var description: String {
+            switch self {
+            case .value(let value, let version):
+                "value(\(value.map { "\"\($0)\"" } ?? "nil"), version: \(version.map(String.init) ?? "nil"))"
+            case .ok: "ok"
+            case .deleted(let count): "deleted(\(count))"
+            case .swapped(let swapped): "swapped(\(swapped))"
+            }
+        }
     }
 
     /// The state of one key.
