@@ -325,14 +325,6 @@ public struct StateStore: Sendable {
         return pending
     }
 
-    /// Builds the event for a retained version.
-    func event(for logEntry: LogEntry) -> Event? {
-        guard let entry = index.entry(for: logEntry.key), let i = entry.index(of: logEntry.revision) else {
-            return nil
-        }
-        return event(for: entry, at: i)
-    }
-
     /// Builds the event for version `i` of `entry`. As etcd's watch does, `prevKV` is the version
     /// visible at the previous main revision (the state before the whole write request), if it is
     /// retained and not a tombstone. Released values are read back from the backend; `previous`,

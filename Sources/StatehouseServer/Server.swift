@@ -86,7 +86,9 @@ public final class StatehouseServer: Sendable {
         let member = Member(configuration: memberConfiguration, recovered: try storage.recover())
 
         memberGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        ioGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(System.coreCount, 2))
+        // Client and peer connections live on the member loop; only the `/metrics` listeners
+        // use these threads.
+        ioGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let host = MemberHost(
             loop: memberGroup.next(), engine: engine, storage: storage, member: member, clusterID: configuration.clusterID,
             logger: logger, metrics: metrics,
